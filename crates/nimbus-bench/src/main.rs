@@ -1,0 +1,26 @@
+//! `nimbus-bench`: benchmarks that measure Nimbus against a baseline in the same run.
+//!
+//! `nimbus-bench store <path to nimbus>` measures (a) raw rusqlite inserts with Nimbus's
+//! durability settings and one transaction per row, (b) Nimbus HTTP inserts at concurrency 1
+//! and 32, (c) Nimbus HTTP point reads, and prints ops/s with the ratios.
+
+mod client;
+mod server;
+mod store;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["store", nimbus] => store::run(nimbus),
+        _ => Err("usage: nimbus-bench store <path to the nimbus binary>".to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

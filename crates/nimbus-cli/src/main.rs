@@ -1,0 +1,117 @@
+//! The `nimbus` binary: `start`, `auth token`, `token rotate`, `version`.
+//!
+//! **API boundary**: the commands, flags, environment variables and exit codes are the CLI
+//! contract (`docs/cli.md`).
+
+mod start;
+mod token;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code: the operation failed.
+const EXIT_FAILED: u8 = 1;
+/// Exit code: authentication against the live server failed.
+const EXIT_AUTH: u8 = 4;
+
+#[derive(Parser)]
+#[command(name = "nimbus", about = "Nimbus: the backend AI agents run, inspect, and get isolated compute from")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server in the foreground.
+    Start(start::StartArgs),
+    /// Admin token commands.
+    Auth {
+        #[command(subcommand)]
+        command: AuthCommand,
+    },
+    /// Token maintenance.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Print the version.
+    Version {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuthCommand {
+    /// Print the local admin token.
+    Token {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Rotate the admin token (through the live server when one runs).
+    Rotate(token::RotateArgs),
+}
+
+/// A command's failure: the message and the exit code.
+pub struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn failed(message: impl Into<String>) -> Self {
+        Self { code: EXIT_FAILED, message: message.into() }
+    }
+}
+
+fn version(json: bool) {
+    let version = env!("CARGO_PKG_VERSION");
+    let build = option_env!("NIMBUS_BUILD_ID").unwrap_or("dev");
+    if json {
+        let out = serde_json::json!({
+            "version": version,
+            "build": build,
+            "protocolVersions": ["nimbus.v2"],
+            "os": std::env::consts::OS,
+            "arch": std::env::consts::ARCH,
+        });
+        println!("{out}");
+    } else {
+        println!("nimbus {version} (build {build})");
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("NIMBUS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let result = match cli.command {
+        Command::Start(args) => start::run(args),
+        Command::Auth { command: AuthCommand::Token { json } } => token::print(json),
+        Command::Token { command: TokenCommand::Rotate(args) } => token::rotate(args),
+        Command::Version { json } => {
+            version(json);
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}

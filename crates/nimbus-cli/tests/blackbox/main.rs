@@ -1,0 +1,15 @@
+//! Black-box integration suite: every test spawns the built `nimbus` binary with its own data
+//! directory, HOME and XDG directories, and talks to it over loopback HTTP only.
+
+mod harness;
+
+mod auth;
+mod crash;
+mod documents;
+mod errors;
+mod journal;
+mod query;
+mod restart;
+mod schema;
+mod system;
+mod tenants;

@@ -1,0 +1,157 @@
+//! [`Engine`]: the tenant registry. It owns the system database and every open [`Tenant`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use nimbus_core::NimbusError;
+use nimbus_core::ids::TenantId;
+use nimbus_core::time::now_ms;
+use nimbus_store::connection::open_system;
+use nimbus_store::system;
+use rusqlite::Connection;
+
+use crate::tenant::Tenant;
+
+/// Why the engine could not open its data directory.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The data directory could not be prepared.
+    #[error("cannot prepare {path}: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A database could not be opened.
+    #[error("cannot open storage: {0}")]
+    Storage(NimbusError),
+}
+
+/// The registry of tenants under one data directory.
+pub struct Engine {
+    tenants_dir: PathBuf,
+    /// The system database. A std mutex: it is only used from blocking sections, briefly.
+    system: Mutex<Connection>,
+    tenants: RwLock<BTreeMap<String, Arc<Tenant>>>,
+    /// Serializes tenant creation and deletion with each other.
+    admin: tokio::sync::Mutex<()>,
+}
+
+impl Engine {
+    /// Opens the data directory: the system database, every registered tenant, and removes the
+    /// files of tenants whose creation or deletion was interrupted.
+    pub fn open(data_dir: &Path) -> Result<Self, OpenError> {
+        let tenants_dir = data_dir.join("tenants");
+        std::fs::create_dir_all(&tenants_dir).map_err(|source| OpenError::Io { path: tenants_dir.clone(), source })?;
+        let conn = open_system(&data_dir.join("system.sqlite3")).map_err(|e| OpenError::Storage(e.into()))?;
+        let ids = system::list_tenants(&conn).map_err(|e| OpenError::Storage(e.into()))?;
+        remove_orphans(&tenants_dir, &ids).map_err(|source| OpenError::Io { path: tenants_dir.clone(), source })?;
+        let mut tenants = BTreeMap::new();
+        for id in ids {
+            let tenant_id = TenantId::parse(&id, "id").map_err(OpenError::Storage)?;
+            let tenant = Tenant::open(tenant_id, &tenant_file(&tenants_dir, &id)).map_err(OpenError::Storage)?;
+            tenants.insert(id, Arc::new(tenant));
+        }
+        Ok(Self {
+            tenants_dir,
+            system: Mutex::new(conn),
+            tenants: RwLock::new(tenants),
+            admin: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Looks up an open tenant (404 `session.tenant_not_found`).
+    pub fn tenant(&self, id: &TenantId) -> Result<Arc<Tenant>, NimbusError> {
+        let tenants = self.tenants.read().unwrap_or_else(PoisonError::into_inner);
+        tenants.get(id.as_str()).cloned().ok_or_else(|| NimbusError::tenant_not_found(id.as_str()))
+    }
+
+    /// Tenant ids in byte order.
+    pub fn tenant_ids(&self) -> Vec<String> {
+        self.tenants.read().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect()
+    }
+
+    /// Creates a tenant (409 `op.already_exists` if it exists). The registry row is the commit
+    /// point: the database file is created first and removed at start-up if the row is missing.
+    pub async fn create_tenant(&self, id: TenantId) -> Result<(), NimbusError> {
+        let _admin = self.admin.lock().await;
+        if self.tenant(&id).is_ok() {
+            return Err(NimbusError::already_exists("tenant", id.as_str()));
+        }
+        let path = tenant_file(&self.tenants_dir, id.as_str());
+        let tenant = Tenant::open(id.clone(), &path)?;
+        let registered = tokio::task::block_in_place(|| {
+            let system = self.system.lock().unwrap_or_else(PoisonError::into_inner);
+            system::insert_tenant(&system, id.as_str(), now_ms())
+        });
+        if let Err(e) = registered {
+            tenant.close().await;
+            remove_files(&path);
+            return Err(e.into());
+        }
+        self.tenants.write().unwrap_or_else(PoisonError::into_inner).insert(id.as_str().to_owned(), Arc::new(tenant));
+        Ok(())
+    }
+
+    /// Deletes a tenant: new work is refused at once, in-flight work finishes, then the registry
+    /// row and the database files are removed.
+    pub async fn delete_tenant(&self, id: &TenantId) -> Result<(), NimbusError> {
+        let _admin = self.admin.lock().await;
+        let tenant = self
+            .tenants
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id.as_str())
+            .ok_or_else(|| NimbusError::tenant_not_found(id.as_str()))?;
+        tenant.close().await;
+        tokio::task::block_in_place(|| {
+            let system = self.system.lock().unwrap_or_else(PoisonError::into_inner);
+            system::delete_tenant(&system, id.as_str())
+        })?;
+        remove_files(tenant.path());
+        Ok(())
+    }
+
+    /// Closes every tenant (their writers finish what is queued). Used on shutdown.
+    pub async fn shutdown(&self) {
+        let tenants: Vec<Arc<Tenant>> =
+            self.tenants.read().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
+        for tenant in tenants {
+            tenant.close().await;
+        }
+    }
+}
+
+fn tenant_file(dir: &Path, id: &str) -> PathBuf {
+    dir.join(format!("{id}.sqlite3"))
+}
+
+/// Removes a database file with its WAL and shared-memory files.
+fn remove_files(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        match std::fs::remove_file(&name) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!(path = ?name, error = %e, "cannot remove a tenant file"),
+        }
+    }
+}
+
+/// Removes tenant files that have no registry row (an interrupted create or delete).
+fn remove_orphans(dir: &Path, registered: &[String]) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+        let Some(id) = name.split_once(".sqlite3").map(|(id, _)| id) else { continue };
+        if !registered.iter().any(|r| r == id) {
+            tracing::info!(file = ?path, "removing the files of an unregistered tenant");
+            std::fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,116 @@
+//! [`Tenant`]: one open tenant database with its writer thread and read pool. The data
+//! operations live in the sibling files, one concern each.
+
+mod documents;
+mod journal;
+mod queries;
+mod read_pool;
+mod schemas;
+
+pub use documents::ListPage;
+pub use journal::JournalPage;
+pub use queries::QueryPage;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use nimbus_core::NimbusError;
+use nimbus_core::ids::TenantId;
+use nimbus_core::limits::WRITE_QUEUE_PER_TENANT;
+use nimbus_store::connection::{Access, open_tenant};
+use rusqlite::Connection;
+use tokio::sync::{RwLock, mpsc};
+
+use crate::transaction::Transaction;
+use crate::writer::{self, Commit, WorkQueue};
+use read_pool::ReadPool;
+
+/// An open tenant. Operations hold a read guard of `gate` while they run, so closing the
+/// tenant (delete or shutdown) waits for in-flight work and refuses new work.
+pub struct Tenant {
+    id: TenantId,
+    path: PathBuf,
+    /// `true` once the tenant is closed; held shared by every operation in flight.
+    gate: RwLock<bool>,
+    /// The writer's queue; taken (dropped) on close so the writer drains and exits.
+    queue: Mutex<Option<WorkQueue>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    readers: ReadPool,
+}
+
+impl Tenant {
+    /// Opens (creating if needed) a tenant database and starts its writer.
+    pub(crate) fn open(id: TenantId, path: &Path) -> Result<Self, NimbusError> {
+        let conn = open_tenant(path, Access::Write)?;
+        let (queue, receiver) = mpsc::channel(WRITE_QUEUE_PER_TENANT);
+        let handle = writer::spawn(id.as_str(), conn, receiver).map_err(|e| {
+            tracing::error!(error = %e, "cannot start a writer thread");
+            NimbusError::internal()
+        })?;
+        Ok(Self {
+            id,
+            path: path.to_owned(),
+            gate: RwLock::new(false),
+            queue: Mutex::new(Some(queue)),
+            writer: Mutex::new(Some(handle)),
+            readers: ReadPool::new(path.to_owned()),
+        })
+    }
+
+    /// The tenant's id.
+    pub fn id(&self) -> &TenantId {
+        &self.id
+    }
+
+    /// The tenant's database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `body` as one transaction through the tenant's writer and returns once it is
+    /// durable. A full write queue is 429 `rate.resource_exhausted`.
+    pub async fn transact<T, F>(&self, body: F) -> Result<(T, Commit), NimbusError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Transaction<'_>) -> Result<T, NimbusError> + Send + 'static,
+    {
+        let closed = self.gate.read().await;
+        if *closed {
+            return Err(NimbusError::tenant_not_found(self.id.as_str()));
+        }
+        let queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let queue = queue.ok_or_else(|| NimbusError::tenant_not_found(self.id.as_str()))?;
+        writer::submit(&queue, body).await
+    }
+
+    /// Runs `read` on a pooled read-only connection (a consistent snapshot per statement, or
+    /// per transaction if `read` opens one).
+    pub(crate) async fn read<T, F>(&self, read: F) -> Result<T, NimbusError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, NimbusError> + Send + 'static,
+    {
+        let closed = self.gate.read().await;
+        if *closed {
+            return Err(NimbusError::tenant_not_found(self.id.as_str()));
+        }
+        self.readers.run(read).await
+    }
+
+    /// Closes the tenant: waits for in-flight operations, refuses new ones, lets the writer
+    /// drain its queue and joins it.
+    pub(crate) async fn close(&self) {
+        let mut closed = self.gate.write().await;
+        *closed = true;
+        drop(self.queue.lock().unwrap_or_else(PoisonError::into_inner).take());
+        let handle = self.writer.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(handle) = handle {
+            let joined = tokio::task::spawn_blocking(move || handle.join()).await;
+            if !matches!(joined, Ok(Ok(()))) {
+                tracing::error!(tenant = %self.id, "writer thread ended abnormally");
+            }
+        }
+        self.readers.clear();
+    }
+}

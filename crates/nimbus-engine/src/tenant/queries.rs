@@ -1,0 +1,55 @@
+//! Queries: run to completion, or one keyset page at a time.
+
+use nimbus_core::NimbusError;
+
+use super::Tenant;
+use crate::document::Document;
+use crate::query::Query;
+use crate::query::cursor;
+use crate::reads;
+
+/// One page of a paginated query.
+#[derive(Debug, Clone)]
+pub struct QueryPage {
+    /// The page's documents, in query order.
+    pub documents: Vec<Document>,
+    /// Opaque cursor for the next page, present exactly when `has_more`.
+    pub next_cursor: Option<String>,
+    /// Whether more documents follow.
+    pub has_more: bool,
+}
+
+impl Tenant {
+    /// Runs a query: filters, order (ties by `_id`), limit.
+    pub async fn query(&self, query: Query) -> Result<Vec<Document>, NimbusError> {
+        self.read(move |conn| reads::run_query(conn, &query)).await
+    }
+
+    /// Returns the page of `query` that follows `after` (a previous page's cursor for the same
+    /// query). Pages are keyset-based over (order value, `_id`), so they stay correct while
+    /// documents are written between pages.
+    pub async fn query_page(
+        &self,
+        query: Query,
+        page_size: usize,
+        after: Option<String>,
+    ) -> Result<QueryPage, NimbusError> {
+        let fingerprint = query.fingerprint();
+        let position = match &after {
+            Some(c) => Some(
+                cursor::decode_query_cursor(c, &fingerprint)
+                    .map_err(|reason| NimbusError::invalid_input("after", reason))?,
+            ),
+            None => None,
+        };
+        self.read(move |conn| {
+            let schema = reads::load_schema(conn, query.table.as_str())?;
+            reads::check_read_allowed(schema.as_ref(), &query.table)?;
+            let candidates = reads::candidates(conn, &query, schema.as_ref())?;
+            let page = query.page(candidates, position.as_ref(), page_size);
+            let next_cursor = page.next.as_ref().map(|pos| cursor::encode_query_cursor(&fingerprint, pos));
+            Ok(QueryPage { documents: page.documents, next_cursor, has_more: page.has_more })
+        })
+        .await
+    }
+}

@@ -1,0 +1,231 @@
+//! [`Transaction`]: a set of reads and writes on one tenant, committed atomically by the
+//! tenant's writer, with what it wrote (the touched set) recorded for the journal and for
+//! anything that reacts to commits.
+
+use nimbus_core::NimbusError;
+use nimbus_core::ids::{DocumentId, TableName};
+use nimbus_core::limits::MAX_REPORTED_VIOLATIONS;
+use nimbus_store::{documents, index_entries, schemas};
+use rusqlite::Connection;
+use serde_json::json;
+
+use crate::document::{Document, Fields, check_document_caps, validate_user_fields};
+use crate::policy::Operation;
+use crate::query::Query;
+use crate::reads;
+use crate::schema::TableSchema;
+
+/// What a write did to one document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOp {
+    /// The document was created.
+    Insert,
+    /// The document's fields changed.
+    Update,
+    /// The document was removed.
+    Delete,
+}
+
+impl WriteOp {
+    /// The journal's name for the operation.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteOp::Insert => "insert",
+            WriteOp::Update => "update",
+            WriteOp::Delete => "delete",
+        }
+    }
+}
+
+/// One document write with its before and after images.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WriteRecord {
+    /// What happened.
+    pub op: WriteOp,
+    /// The table written.
+    pub table: TableName,
+    /// The document written.
+    pub doc_id: DocumentId,
+    /// The document before the write (`None` for inserts).
+    pub previous: Option<Document>,
+    /// The document after the write (`None` for deletes).
+    pub current: Option<Document>,
+}
+
+/// A transaction in progress inside the tenant's writer. Reads see the transaction's own
+/// earlier writes; nothing is visible to others until the writer commits.
+pub struct Transaction<'c> {
+    conn: &'c Connection,
+    now: i64,
+    writes: Vec<WriteRecord>,
+}
+
+impl<'c> Transaction<'c> {
+    pub(crate) fn new(conn: &'c Connection, now: i64) -> Self {
+        Self { conn, now, writes: Vec::new() }
+    }
+
+    /// The commit timestamp every write of this transaction carries (epoch ms).
+    pub fn now(&self) -> i64 {
+        self.now
+    }
+
+    /// The writes so far, in order.
+    pub fn writes(&self) -> &[WriteRecord] {
+        &self.writes
+    }
+
+    pub(crate) fn into_writes(self) -> Vec<WriteRecord> {
+        self.writes
+    }
+
+    /// Reads one document.
+    pub fn get(&self, table: &TableName, id: &str) -> Result<Option<Document>, NimbusError> {
+        reads::load_document(self.conn, table, id)
+    }
+
+    /// Runs a query against the transaction's view.
+    pub fn query(&self, query: &Query) -> Result<Vec<Document>, NimbusError> {
+        reads::run_query(self.conn, query)
+    }
+
+    /// Reads a table's schema.
+    pub fn schema(&self, table: &TableName) -> Result<Option<TableSchema>, NimbusError> {
+        reads::load_schema(self.conn, table.as_str())
+    }
+
+    /// Inserts a document with a fresh id.
+    pub fn insert(&mut self, table: &TableName, fields: Fields) -> Result<DocumentId, NimbusError> {
+        validate_user_fields(&fields, "fields")?;
+        let doc = Document {
+            id: DocumentId::mint(),
+            table: table.clone(),
+            creation_time: self.now,
+            update_time: self.now,
+            fields,
+        };
+        check_document_caps(&doc)?;
+        let schema = self.schema(table)?;
+        if let Some(schema) = &schema {
+            schema.check_document(&doc.fields)?;
+            if let Some(policy) = &schema.access_policy {
+                policy.check(table.as_str(), Operation::Create, Some(&doc), None)?;
+            }
+        }
+        documents::insert(self.conn, &reads::encode_document(&doc)?)?;
+        self.index(schema.as_ref(), None, Some(&doc))?;
+        let id = doc.id.clone();
+        self.record(WriteOp::Insert, None, Some(doc));
+        Ok(id)
+    }
+
+    /// Shallow-merges `patch` into a document's top-level fields.
+    pub fn patch(&mut self, table: &TableName, id: &str, patch: Fields) -> Result<Document, NimbusError> {
+        validate_user_fields(&patch, "patch")?;
+        let previous = self.get(table, id)?.ok_or_else(|| NimbusError::document_not_found(table.as_str(), id))?;
+        let mut doc = previous.clone();
+        for (key, value) in patch {
+            doc.fields.insert(key, value);
+        }
+        doc.update_time = self.now;
+        check_document_caps(&doc)?;
+        let schema = self.schema(table)?;
+        if let Some(schema) = &schema {
+            schema.check_document(&doc.fields)?;
+            if let Some(policy) = &schema.access_policy {
+                policy.check(table.as_str(), Operation::Update, Some(&doc), Some(&previous))?;
+            }
+        }
+        documents::update(self.conn, &reads::encode_document(&doc)?)?;
+        self.index(schema.as_ref(), Some(&previous), Some(&doc))?;
+        self.record(WriteOp::Update, Some(previous), Some(doc.clone()));
+        Ok(doc)
+    }
+
+    /// Deletes a document.
+    pub fn delete(&mut self, table: &TableName, id: &str) -> Result<(), NimbusError> {
+        let previous = self.get(table, id)?.ok_or_else(|| NimbusError::document_not_found(table.as_str(), id))?;
+        let schema = self.schema(table)?;
+        if let Some(policy) = schema.as_ref().and_then(|s| s.access_policy.as_ref()) {
+            policy.check(table.as_str(), Operation::Delete, None, Some(&previous))?;
+        }
+        documents::delete(self.conn, table.as_str(), id)?;
+        self.index(schema.as_ref(), Some(&previous), None)?;
+        self.record(WriteOp::Delete, Some(previous), None);
+        Ok(())
+    }
+
+    /// Sets a table's schema: every existing document must satisfy it (else 422 listing the
+    /// first violations and nothing changes), then the schema is stored and its indexes are
+    /// rebuilt from the documents, all in this transaction.
+    pub fn put_schema(&mut self, table: &TableName, schema: TableSchema) -> Result<(), NimbusError> {
+        schema.validate(table)?;
+        let docs: Vec<Document> = documents::list(self.conn, table.as_str(), None, None)?
+            .into_iter()
+            .map(reads::decode_document)
+            .collect::<Result<_, _>>()?;
+        let mut violations = Vec::new();
+        let mut count = 0usize;
+        for doc in &docs {
+            if let Some((field, reason)) = schema.violation(&doc.fields) {
+                count += 1;
+                if violations.len() < MAX_REPORTED_VIOLATIONS {
+                    violations.push(json!({ "documentId": doc.id.as_str(), "field": field, "reason": reason }));
+                }
+            }
+        }
+        if count > 0 {
+            return Err(NimbusError::new(
+                nimbus_core::ErrorCode::OpSchemaValidation,
+                format!("{count} existing document(s) of table '{table}' violate the new schema"),
+                Some(json!({ "table": table.as_str(), "violationCount": count, "violations": violations })),
+            ));
+        }
+        let body = serde_json::to_string(&schema).map_err(|e| reads::serialization_error("schema", e))?;
+        schemas::put(self.conn, table.as_str(), &body)?;
+        index_entries::clear_table(self.conn, table.as_str())?;
+        for doc in &docs {
+            self.index(Some(&schema), None, Some(doc))?;
+        }
+        Ok(())
+    }
+
+    /// Removes a table's schema and its indexes; documents stay.
+    pub fn delete_schema(&mut self, table: &TableName) -> Result<(), NimbusError> {
+        if !schemas::delete(self.conn, table.as_str())? {
+            return Err(NimbusError::schema_not_found(table.as_str()));
+        }
+        index_entries::clear_table(self.conn, table.as_str())?;
+        Ok(())
+    }
+
+    /// Moves a document's index entries from its old keys to its new ones.
+    fn index(
+        &self,
+        schema: Option<&TableSchema>,
+        old: Option<&Document>,
+        new: Option<&Document>,
+    ) -> Result<(), NimbusError> {
+        let Some(schema) = schema else { return Ok(()) };
+        let old_keys = old.map(|d| schema.index_keys(&d.fields)).unwrap_or_default();
+        let new_keys = new.map(|d| schema.index_keys(&d.fields)).unwrap_or_default();
+        let table = schema.table.as_str();
+        if let Some(old) = old {
+            for entry in old_keys.iter().filter(|e| !new_keys.contains(e)) {
+                index_entries::delete(self.conn, table, &entry.0, &entry.1, old.id.as_str())?;
+            }
+        }
+        if let Some(new) = new {
+            for entry in new_keys.iter().filter(|e| !old_keys.contains(e)) {
+                index_entries::insert(self.conn, table, &entry.0, &entry.1, new.id.as_str())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, op: WriteOp, previous: Option<Document>, current: Option<Document>) {
+        let Some(doc) = current.as_ref().or(previous.as_ref()) else { return };
+        let (table, doc_id) = (doc.table.clone(), doc.id.clone());
+        self.writes.push(WriteRecord { op, table, doc_id, previous, current });
+    }
+}

@@ -1,0 +1,208 @@
+//! The per-tenant single writer with group commit.
+//!
+//! One OS thread owns the tenant's only write connection. It takes the queued transactions,
+//! runs each inside a savepoint of one SQLite transaction (a failing one rolls back alone), then
+//! commits the batch with a single fsync and only then answers each caller. A write is therefore
+//! acknowledged only once durable, and a write that reached the writer completes whether or not
+//! its client is still waiting; one whose client left before it ran is skipped (cancelled
+//! before its commit point).
+
+use std::thread::JoinHandle;
+
+use nimbus_core::limits::GROUP_COMMIT_MAX_BATCH;
+use nimbus_core::time::now_ms;
+use nimbus_core::{ErrorCode, NimbusError};
+use nimbus_store::{StoreError, journal as journal_rows};
+use rusqlite::{Connection, TransactionBehavior};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::journal::build_record;
+use crate::transaction::{Transaction, WriteRecord};
+
+/// What a committed transaction left behind.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    /// Journal sequence of the transaction, `None` when it wrote no document.
+    pub sequence: Option<u64>,
+    /// Commit timestamp, epoch ms.
+    pub timestamp: i64,
+    /// The touched set: every document write, with before and after images.
+    pub writes: Vec<WriteRecord>,
+}
+
+/// A queued transaction, with its typed result erased so one queue carries every kind.
+pub(crate) trait Work: Send {
+    /// Whether the caller stopped waiting before the work ran.
+    fn abandoned(&self) -> bool;
+    /// Runs the transaction body.
+    fn run(&mut self, tx: &mut Transaction<'_>) -> Result<(), NimbusError>;
+    /// Delivers the outcome once the batch is durable (or failed).
+    fn complete(self: Box<Self>, outcome: Result<Commit, NimbusError>);
+}
+
+/// Where a transaction's durable outcome is delivered.
+type Reply<T> = oneshot::Receiver<Result<(T, Commit), NimbusError>>;
+
+/// The typed form of [`Work`].
+pub(crate) struct TypedWork<T, F> {
+    body: Option<F>,
+    output: Option<T>,
+    reply: oneshot::Sender<Result<(T, Commit), NimbusError>>,
+}
+
+impl<T, F> TypedWork<T, F> {
+    pub(crate) fn new(body: F) -> (Self, Reply<T>) {
+        let (reply, receiver) = oneshot::channel();
+        (Self { body: Some(body), output: None, reply }, receiver)
+    }
+}
+
+impl<T, F> Work for TypedWork<T, F>
+where
+    T: Send,
+    F: FnOnce(&mut Transaction<'_>) -> Result<T, NimbusError> + Send,
+{
+    fn abandoned(&self) -> bool {
+        self.reply.is_closed()
+    }
+
+    fn run(&mut self, tx: &mut Transaction<'_>) -> Result<(), NimbusError> {
+        let body = self.body.take().ok_or_else(NimbusError::internal)?;
+        self.output = Some(body(tx)?);
+        Ok(())
+    }
+
+    fn complete(self: Box<Self>, outcome: Result<Commit, NimbusError>) {
+        let this = *self;
+        let output = this.output;
+        let result = outcome.and_then(|commit| output.map(|out| (out, commit)).ok_or_else(NimbusError::internal));
+        // The caller may have gone away; the write is durable either way.
+        let _ = this.reply.send(result);
+    }
+}
+
+/// Queue of transactions for one tenant's writer.
+pub(crate) type WorkQueue = mpsc::Sender<Box<dyn Work>>;
+
+/// Starts the writer thread for a tenant database. It runs until every sender is dropped and
+/// the queue is drained.
+pub(crate) fn spawn(
+    tenant: &str,
+    conn: Connection,
+    queue: mpsc::Receiver<Box<dyn Work>>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new().name(format!("writer-{tenant}")).spawn(move || run(conn, queue))
+}
+
+fn run(mut conn: Connection, mut queue: mpsc::Receiver<Box<dyn Work>>) {
+    let mut head = match journal_rows::latest_sequence(&conn) {
+        Ok(head) => head,
+        Err(e) => {
+            let error = NimbusError::from(e);
+            tracing::error!("writer cannot read the journal head; refusing writes");
+            while let Some(work) = queue.blocking_recv() {
+                work.complete(Err(error.clone()));
+            }
+            return;
+        }
+    };
+    while let Some(first) = queue.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < GROUP_COMMIT_MAX_BATCH {
+            match queue.try_recv() {
+                Ok(work) => batch.push(work),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&mut conn, &mut head, batch);
+    }
+}
+
+/// Runs a batch and commits it with one fsync. `head` is the journal's last sequence.
+fn commit_batch(conn: &mut Connection, head: &mut u64, batch: Vec<Box<dyn Work>>) {
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            let error = NimbusError::from(StoreError::new("starting a write transaction", e));
+            for work in batch {
+                work.complete(Err(error.clone()));
+            }
+            return;
+        }
+    };
+    let now = now_ms();
+    let mut next = *head;
+    let mut applied: Vec<(Box<dyn Work>, Commit)> = Vec::with_capacity(batch.len());
+    let mut tx = tx;
+    for mut work in batch {
+        if work.abandoned() {
+            work.complete(Err(NimbusError::new(ErrorCode::OpCancelled, "request cancelled before commit", None)));
+            continue;
+        }
+        let outcome = run_one(&mut tx, work.as_mut(), now, next + 1);
+        match outcome {
+            Ok(commit) => {
+                if let Some(sequence) = commit.sequence {
+                    next = sequence;
+                }
+                applied.push((work, commit));
+            }
+            Err(error) => work.complete(Err(error)),
+        }
+    }
+    match tx.commit() {
+        Ok(()) => {
+            *head = next;
+            for (work, commit) in applied {
+                work.complete(Ok(commit));
+            }
+        }
+        Err(e) => {
+            let error = NimbusError::from(StoreError::new("committing a write batch", e));
+            for (work, _) in applied {
+                work.complete(Err(error.clone()));
+            }
+        }
+    }
+}
+
+/// Runs one transaction inside a savepoint and journals its writes under `sequence`.
+fn run_one(
+    tx: &mut rusqlite::Transaction<'_>,
+    work: &mut dyn Work,
+    now: i64,
+    sequence: u64,
+) -> Result<Commit, NimbusError> {
+    let savepoint = tx.savepoint().map_err(|e| NimbusError::from(StoreError::new("opening a savepoint", e)))?;
+    let mut txn = Transaction::new(&savepoint, now);
+    work.run(&mut txn)?;
+    let writes = txn.into_writes();
+    let sequence = if writes.is_empty() {
+        None
+    } else {
+        let record = build_record(sequence, now, &writes, None)?;
+        journal_rows::append(&savepoint, sequence, &record)?;
+        Some(sequence)
+    };
+    savepoint.commit().map_err(|e| NimbusError::from(StoreError::new("releasing a savepoint", e)))?;
+    Ok(Commit { sequence, timestamp: now, writes })
+}
+
+/// Queues `body` on a tenant's writer and waits for its durable outcome. A full queue is 429.
+pub(crate) async fn submit<T, F>(queue: &WorkQueue, body: F) -> Result<(T, Commit), NimbusError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Transaction<'_>) -> Result<T, NimbusError> + Send + 'static,
+{
+    let (work, receiver) = TypedWork::new(body);
+    queue.try_send(Box::new(work)).map_err(|e| match e {
+        mpsc::error::TrySendError::Full(_) => NimbusError::resource_exhausted(
+            "tenant_write_queue",
+            nimbus_core::limits::WRITE_QUEUE_PER_TENANT as u64,
+            Some(nimbus_core::limits::WRITE_QUEUE_PER_TENANT as u64),
+        )
+        .with_retry_after_ms(50),
+        mpsc::error::TrySendError::Closed(_) => NimbusError::internal(),
+    })?;
+    receiver.await.map_err(|_| NimbusError::internal())?
+}

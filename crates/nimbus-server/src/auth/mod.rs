@@ -1,0 +1,207 @@
+//! Local security: the admin token, browser session cookies, and the origin policy with CORS.
+//!
+//! Order on every request: open routes pass; then the origin policy (403 for a foreign
+//! `Origin`, answering CORS preflights); then the credential (401 when missing or wrong).
+
+pub mod token_file;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use nimbus_core::NimbusError;
+use subtle::ConstantTimeEq;
+
+use crate::envelope::ApiError;
+use token_file::TokenRecord;
+
+/// How long a browser session cookie lives (contract: 12 h).
+const COOKIE_TTL: Duration = Duration::from_secs(12 * 60 * 60);
+/// The session cookie's name.
+pub const COOKIE_NAME: &str = "nimbus_session";
+
+/// The server's view of its credentials.
+pub struct AuthState {
+    token_path: PathBuf,
+    current: RwLock<TokenRecord>,
+    /// Tokens replaced by rotations since start-up, to tell `token_revoked` from `invalid_token`.
+    revoked: Mutex<Vec<String>>,
+    /// Browser sessions: cookie value → expiry. In memory; all revoked by a rotation.
+    cookies: Mutex<HashMap<String, Instant>>,
+    /// The port the server listens on, for the origin policy.
+    port: u16,
+}
+
+enum Credential {
+    Token(String),
+    Cookie(String),
+}
+
+impl AuthState {
+    /// The server's credentials: the token file's current record, for a server on `port`.
+    pub fn new(token_path: PathBuf, record: TokenRecord, port: u16) -> Arc<Self> {
+        Arc::new(Self {
+            token_path,
+            current: RwLock::new(record),
+            revoked: Mutex::new(Vec::new()),
+            cookies: Mutex::new(HashMap::new()),
+            port,
+        })
+    }
+
+    /// Where the token file is.
+    pub fn token_path(&self) -> &std::path::Path {
+        &self.token_path
+    }
+
+    fn token_matches(&self, candidate: &str) -> bool {
+        let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
+        bool::from(current.token.as_bytes().ct_eq(candidate.as_bytes()))
+    }
+
+    /// Rotates the token (file first, then memory) and revokes every browser session.
+    pub fn rotate(&self) -> Result<u64, NimbusError> {
+        let record = token_file::rotate(&self.token_path).map_err(|e| {
+            tracing::error!(error = %e, "token rotation failed");
+            NimbusError::internal()
+        })?;
+        let generation = record.generation;
+        let old = std::mem::replace(&mut *self.current.write().unwrap_or_else(PoisonError::into_inner), record);
+        self.revoked.lock().unwrap_or_else(PoisonError::into_inner).push(old.token);
+        self.cookies.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        Ok(generation)
+    }
+
+    /// Exchanges the token for a new browser session cookie value.
+    pub fn open_cookie_session(&self, token: &str) -> Result<String, NimbusError> {
+        if !self.token_matches(token) {
+            return Err(NimbusError::unauthorized(self.reject_reason(token)));
+        }
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|_| NimbusError::internal())?;
+        let value = URL_SAFE_NO_PAD.encode(bytes);
+        self.cookies.lock().unwrap_or_else(PoisonError::into_inner).insert(value.clone(), Instant::now() + COOKIE_TTL);
+        Ok(value)
+    }
+
+    /// The `Set-Cookie` value for a session.
+    pub fn cookie_header(value: &str) -> String {
+        format!("{COOKIE_NAME}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}", COOKIE_TTL.as_secs())
+    }
+
+    fn reject_reason(&self, token: &str) -> &'static str {
+        let revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
+        if revoked.iter().any(|old| bool::from(old.as_bytes().ct_eq(token.as_bytes()))) {
+            "token_revoked"
+        } else {
+            "invalid_token"
+        }
+    }
+
+    fn check(&self, credential: Option<Credential>) -> Result<(), NimbusError> {
+        match credential {
+            None => Err(NimbusError::unauthorized("missing_credential")),
+            Some(Credential::Token(token)) if self.token_matches(&token) => Ok(()),
+            Some(Credential::Token(token)) => Err(NimbusError::unauthorized(self.reject_reason(&token))),
+            Some(Credential::Cookie(value)) => {
+                let mut cookies = self.cookies.lock().unwrap_or_else(PoisonError::into_inner);
+                match cookies.get(&value) {
+                    Some(expiry) if *expiry > Instant::now() => Ok(()),
+                    Some(_) => {
+                        cookies.remove(&value);
+                        Err(NimbusError::unauthorized("session_expired"))
+                    }
+                    None => Err(NimbusError::unauthorized("invalid_token")),
+                }
+            }
+        }
+    }
+
+    /// Whether an `Origin` value is one of this server's loopback origins.
+    fn origin_allowed(&self, origin: &str) -> bool {
+        let port = self.port;
+        [format!("http://localhost:{port}"), format!("http://127.0.0.1:{port}"), format!("http://[::1]:{port}")]
+            .iter()
+            .any(|allowed| allowed == origin)
+    }
+}
+
+fn credential(headers: &HeaderMap) -> Option<Credential> {
+    if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).unwrap_or("");
+        return Some(Credential::Token(token.trim().to_owned()));
+    }
+    if let Some(value) = headers.get("x-nimbus-admin-token").and_then(|v| v.to_str().ok()) {
+        return Some(Credential::Token(value.trim().to_owned()));
+    }
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE_NAME)
+        .map(|(_, value)| Credential::Cookie(value.to_owned()))
+}
+
+/// Routes that need neither the token nor the origin check.
+fn is_open(method: &Method, path: &str) -> bool {
+    method == Method::GET
+        && (matches!(path, "/health" | "/llms.txt" | "/llms-full.txt" | "/errors") || path.starts_with("/docs/"))
+}
+
+fn cors_headers(headers: &mut HeaderMap, origin: &HeaderValue) {
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+    headers.insert(header::VARY, HeaderValue::from_static("origin"));
+    headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+    headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("x-request-id"));
+}
+
+/// Middleware enforcing the origin policy and the admin credential.
+pub async fn guard(State(auth): State<Arc<AuthState>>, request: Request, next: Next) -> Response {
+    if is_open(request.method(), request.uri().path()) {
+        return next.run(request).await;
+    }
+    let origin = request.headers().get(header::ORIGIN).cloned();
+    if let Some(origin) = &origin {
+        let allowed = origin.to_str().is_ok_and(|o| auth.origin_allowed(o));
+        if !allowed {
+            return ApiError(NimbusError::forbidden("origin_not_allowed")).into_response();
+        }
+        if request.method() == Method::OPTIONS {
+            let mut response = StatusCode::NO_CONTENT.into_response();
+            let headers = response.headers_mut();
+            cors_headers(headers, origin);
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE, OPTIONS"),
+            );
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static("authorization, content-type, x-nimbus-admin-token, x-tenant-id"),
+            );
+            return response;
+        }
+    }
+    // The cookie exchange carries the token in its body instead of a header.
+    let exempt = request.method() == Method::POST && request.uri().path() == "/ui/auth/session";
+    if !exempt && let Err(error) = auth.check(credential(request.headers())) {
+        let mut response = ApiError(error).into_response();
+        if let Some(origin) = &origin {
+            cors_headers(response.headers_mut(), origin);
+        }
+        return response;
+    }
+    let mut response = next.run(request).await;
+    if let Some(origin) = &origin {
+        cors_headers(response.headers_mut(), origin);
+    }
+    response
+}

@@ -1,0 +1,253 @@
+//! What this build offers, as one table: served by `GET /api/system/capabilities` and rendered
+//! as `docs/current-capabilities.md`. Each row names the tests that prove it.
+
+use serde_json::{Value, json};
+
+/// Whether a capability works today.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Works as the contract says.
+    Available,
+    /// Works, with the caveats in `notes`.
+    AvailableWithCaveats,
+    /// Not in this build.
+    NotYet,
+}
+
+impl Status {
+    /// The wire literal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Available => "available",
+            Status::AvailableWithCaveats => "available_with_caveats",
+            Status::NotYet => "not_yet",
+        }
+    }
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy)]
+pub struct Capability {
+    /// Product area.
+    pub area: &'static str,
+    /// What the capability is.
+    pub capability: &'static str,
+    /// Whether it works.
+    pub status: Status,
+    /// Caveats and scope.
+    pub notes: &'static str,
+    /// Tests that prove it, as `file::test_name` (empty for `not_yet`).
+    pub tests: &'static [&'static str],
+}
+
+/// Every capability row.
+pub const CAPABILITIES: &[Capability] = &[
+    Capability {
+        area: "storage",
+        capability: "tenants",
+        status: Status::Available,
+        notes: "create, list, delete; one SQLite file per tenant; `_`-prefixed ids reserved",
+        tests: &["blackbox/tenants.rs::tenant_lifecycle_and_id_rules"],
+    },
+    Capability {
+        area: "storage",
+        capability: "documents",
+        status: Status::Available,
+        notes: "insert, get, shallow patch, delete, keyset-paginated list; durable before 2xx",
+        tests: &["blackbox/documents.rs::crud_codes_and_bodies", "blackbox/documents.rs::list_pages_while_writing"],
+    },
+    Capability {
+        area: "storage",
+        capability: "queries",
+        status: Status::Available,
+        notes: "eq, neq, gt, gte, lt, lte, in; dot paths; ordering with `_id` tie-break; limit",
+        tests: &[
+            "blackbox/query.rs::each_operator_on_mixed_documents",
+            "blackbox/query.rs::ordering_ties_and_missing_fields",
+        ],
+    },
+    Capability {
+        area: "storage",
+        capability: "paginated queries",
+        status: Status::Available,
+        notes: "opaque keyset cursors bound to the query, stable under concurrent writes",
+        tests: &["blackbox/query.rs::paginated_query_while_writing"],
+    },
+    Capability {
+        area: "storage",
+        capability: "schemas and indexes",
+        status: Status::Available,
+        notes: "validation of all existing documents on put; single and composite indexes, backfilled, used for equality, `in` and ranges",
+        tests: &[
+            "blackbox/schema.rs::schema_validation_and_index_backfill",
+            "blackbox/schema.rs::indexed_answers_equal_full_scans",
+        ],
+    },
+    Capability {
+        area: "storage",
+        capability: "access policies",
+        status: Status::AvailableWithCaveats,
+        notes: "evaluated for the anonymous principal: rules needing authentication or principal claims deny with 403",
+        tests: &["blackbox/schema.rs::access_policy_denies_anonymous"],
+    },
+    Capability {
+        area: "storage",
+        capability: "journal and bootstrap",
+        status: Status::Available,
+        notes: "one record per committed transaction with before/after images and SHA-256 integrity; whole history kept (floor 0)",
+        tests: &["blackbox/journal.rs::journal_pages_and_bootstrap"],
+    },
+    Capability {
+        area: "storage",
+        capability: "durability",
+        status: Status::Available,
+        notes: "WAL + synchronous=FULL, group commit; acknowledged writes survive kill -9",
+        tests: &["blackbox/crash.rs::acknowledged_writes_survive_kill_9", "blackbox/restart.rs::data_survives_restart"],
+    },
+    Capability {
+        area: "server",
+        capability: "auth and origin policy",
+        status: Status::Available,
+        notes: "admin token file, bearer or header, browser cookie exchange, rotation; loopback-only origins",
+        tests: &["blackbox/auth.rs::token_and_origin_rules", "blackbox/auth.rs::rotation_revokes_old_token"],
+    },
+    Capability {
+        area: "server",
+        capability: "error envelope and catalog",
+        status: Status::Available,
+        notes: "every error is an envelope with a catalog code; `GET /errors` and docs/errors.md generated from one enum",
+        tests: &[
+            "blackbox/errors.rs::every_route_enveloped_on_bad_input",
+            "blackbox/errors.rs::errors_route_serves_the_catalog",
+        ],
+    },
+    Capability {
+        area: "server",
+        capability: "docs and llms.txt",
+        status: Status::AvailableWithCaveats,
+        notes: "docs pages compiled into the binary and served; llms.txt index is hand-maintained for now",
+        tests: &["blackbox/system.rs::docs_and_open_routes"],
+    },
+    Capability {
+        area: "realtime",
+        capability: "query subscriptions",
+        status: Status::NotYet,
+        notes: "the write path already records each transaction's touched set for it",
+        tests: &[],
+    },
+    Capability { area: "scheduling", capability: "jobs and crons", status: Status::NotYet, notes: "", tests: &[] },
+    Capability {
+        area: "functions",
+        capability: "JS/TS queries, mutations, actions",
+        status: Status::NotYet,
+        notes: "",
+        tests: &[],
+    },
+    Capability {
+        area: "sandboxes",
+        capability: "container backend",
+        status: Status::NotYet,
+        notes: "sandbox routes are not served yet",
+        tests: &[],
+    },
+    Capability {
+        area: "sandboxes",
+        capability: "krun microVM backend",
+        status: Status::NotYet,
+        notes: "no usable microVM support on Linux hosts here",
+        tests: &[],
+    },
+    Capability {
+        area: "sessions",
+        capability: "stdio, exec, files channels",
+        status: Status::NotYet,
+        notes: "",
+        tests: &[],
+    },
+    Capability {
+        area: "services",
+        capability: "sandbox-backed and external services",
+        status: Status::NotYet,
+        notes: "",
+        tests: &[],
+    },
+];
+
+/// The table as `GET /api/system/capabilities` serves it.
+pub fn capabilities_json() -> Value {
+    let rows: Vec<Value> = CAPABILITIES
+        .iter()
+        .map(|c| json!({ "area": c.area, "capability": c.capability, "status": c.status.as_str(), "notes": c.notes }))
+        .collect();
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "capabilities": rows,
+        "host": {
+            "os": std::env::consts::OS,
+            "arch": std::env::consts::ARCH,
+            "userNamespaces": std::path::Path::new("/proc/self/ns/user").exists(),
+            "sandboxBackends": {
+                "container": { "available": false, "reason": "the container backend is not in this build yet" },
+                "krun": { "available": false, "reason": "microVM support not present on this host" },
+            },
+        },
+    })
+}
+
+/// The table as the `current-capabilities` docs page.
+pub fn render_markdown() -> String {
+    let mut out = String::from(
+        "# Current capabilities\n\n\
+         What this build of Nimbus does today, and the tests that prove each row. Generated from \
+         `crates/nimbus-server/src/capabilities.rs` (`scripts/gen-docs`); the same rows are served \
+         at `GET /api/system/capabilities`.\n\n\
+         | Area | Capability | Status | Notes | Proving test |\n| --- | --- | --- | --- | --- |\n",
+    );
+    for c in CAPABILITIES {
+        let tests = if c.tests.is_empty() {
+            "—".to_owned()
+        } else {
+            c.tests.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ")
+        };
+        out.push_str(&format!("| {} | {} | {} | {} | {} |\n", c.area, c.capability, c.status.as_str(), c.notes, tests));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_capabilities_doc_matches_the_table() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/current-capabilities.md");
+        let generated = render_markdown();
+        if std::env::var_os("NIMBUS_UPDATE_DOCS").is_some() {
+            std::fs::write(path, &generated).expect("write docs/current-capabilities.md");
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(committed == generated, "docs/current-capabilities.md is stale: run scripts/gen-docs");
+    }
+
+    #[test]
+    fn every_named_proving_test_exists() {
+        let tests_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../nimbus-cli/tests/");
+        for capability in CAPABILITIES {
+            assert_eq!(
+                capability.tests.is_empty(),
+                capability.status == Status::NotYet,
+                "{}: rows that work name their tests; rows that do not, name none",
+                capability.capability
+            );
+            for test in capability.tests {
+                let (file, name) = test.split_once("::").expect("file::test");
+                let source = std::fs::read_to_string(format!("{tests_dir}{file}")).unwrap_or_default();
+                assert!(
+                    source.contains(&format!("fn {name}(")),
+                    "{test} named by '{}' does not exist",
+                    capability.capability
+                );
+            }
+        }
+    }
+}

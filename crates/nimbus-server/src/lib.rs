@@ -1,0 +1,27 @@
+//! `nimbus-server`: the HTTP surface of Nimbus.
+//!
+//! # Layout
+//! - [`serve`]: start-up in the contract's order (data-directory lock, token, storage, bind,
+//!   discovery file) and graceful shutdown.
+//! - [`routes`]: the route table (**API boundary**) and one handler file per resource.
+//! - [`wire`]: request bodies of the core data routes.
+//! - [`body`], [`params`]: JSON bodies and path/query parameters with contract errors.
+//! - [`envelope`], [`request_id`]: the error envelope and request ids.
+//! - [`auth`]: the admin token file, cookies, origin policy.
+//! - [`capabilities`]: what this build offers; [`discovery`]: `server.json`.
+//!
+//! Only this crate knows HTTP and JSON wire shapes; the engine below it knows neither.
+
+pub mod auth;
+pub mod body;
+pub mod capabilities;
+pub mod discovery;
+pub mod envelope;
+pub mod params;
+pub mod request_id;
+pub mod routes;
+pub mod serve;
+pub mod state;
+pub mod wire;
+
+pub use serve::{ServerConfig, StartError, run};

@@ -1,0 +1,70 @@
+//! `/api/tenants/{t}/documents`: insert, list, get, patch, delete.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use nimbus_core::ids::TableName;
+use nimbus_core::limits::MAX_PAGE_SIZE;
+use nimbus_engine::document::Document;
+use serde_json::{Value, json};
+
+use crate::body::RawBody;
+use crate::envelope::ApiResult;
+use crate::params::{PathParams, QueryParams};
+use crate::state::AppState;
+use crate::wire::{InsertDocument, PatchDocument};
+
+/// Renders documents in their wire form.
+pub fn documents_json(documents: &[Document]) -> Vec<Value> {
+    documents.iter().map(Document::to_json).collect()
+}
+
+/// `POST /api/tenants/{t}/documents`.
+pub async fn insert(
+    State(state): State<AppState>,
+    params: PathParams,
+    body: RawBody,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let tenant = state.tenant(&params)?;
+    let request: InsertDocument = body.json()?;
+    let table = TableName::parse(&request.table, "table")?;
+    let id = tenant.insert_document(table, request.fields).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id.as_str() }))))
+}
+
+/// `GET /api/tenants/{t}/documents/{table}?limit=&cursor=`.
+pub async fn list(State(state): State<AppState>, params: PathParams, query: QueryParams) -> ApiResult<Json<Value>> {
+    let tenant = state.tenant(&params)?;
+    let table = params.table()?;
+    let limit = query.integer("limit", 1..=MAX_PAGE_SIZE as u64)?.map(|l| l as usize);
+    let cursor = query.get("cursor").map(str::to_owned);
+    let page = tenant.list_documents(table, limit, cursor).await?;
+    Ok(Json(json!({
+        "data": documents_json(&page.documents),
+        "next_cursor": page.next_cursor,
+        "has_more": page.has_more,
+    })))
+}
+
+/// `GET /api/tenants/{t}/documents/{table}/{document_id}`.
+pub async fn get(State(state): State<AppState>, params: PathParams) -> ApiResult<Json<Value>> {
+    let tenant = state.tenant(&params)?;
+    let doc = tenant.get_document(params.table()?, params.document()?).await?;
+    Ok(Json(json!({ "document": doc.to_json() })))
+}
+
+/// `PATCH /api/tenants/{t}/documents/{table}/{document_id}`.
+pub async fn patch(State(state): State<AppState>, params: PathParams, body: RawBody) -> ApiResult<Json<Value>> {
+    let tenant = state.tenant(&params)?;
+    let (table, id) = (params.table()?, params.document()?);
+    let request: PatchDocument = body.json()?;
+    let doc = tenant.patch_document(table, id, request.patch).await?;
+    Ok(Json(json!({ "id": doc.id.as_str() })))
+}
+
+/// `DELETE /api/tenants/{t}/documents/{table}/{document_id}`.
+pub async fn delete(State(state): State<AppState>, params: PathParams) -> ApiResult<StatusCode> {
+    let tenant = state.tenant(&params)?;
+    tenant.delete_document(params.table()?, params.document()?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

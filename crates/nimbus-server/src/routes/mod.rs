@@ -1,0 +1,62 @@
+//! The route table. **API boundary**: every HTTP path Nimbus serves is listed here.
+
+mod docs;
+mod documents;
+mod journal;
+mod query;
+mod schema;
+mod system;
+mod tenants;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::{delete, get, post};
+
+use crate::auth;
+use crate::envelope;
+use crate::request_id;
+use crate::state::AppState;
+
+/// Builds the router with its middleware: request ids outermost, then the envelope guarantee
+/// (outside the route table, so it also sees the method router's own 405 answers with their
+/// `Allow` header), then the origin policy and authentication.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .fallback_service(routes(state))
+        .layer(middleware::from_fn(envelope::ensure_envelope))
+        .layer(middleware::from_fn(request_id::assign))
+}
+
+fn routes(state: AppState) -> Router {
+    let tenant = "/api/tenants/{tenant_id}";
+    Router::new()
+        .route("/health", get(system::health))
+        .route("/errors", get(system::errors))
+        .route("/llms.txt", get(docs::llms))
+        .route("/llms-full.txt", get(docs::llms_full))
+        .route("/docs/{*page}", get(docs::page))
+        .route("/ui/auth/session", post(system::cookie_session))
+        .route("/api/system/capabilities", get(system::capabilities))
+        .route("/api/system/token/rotate", post(system::rotate_token))
+        .route("/api/system/shutdown", post(system::shutdown))
+        .route("/api/tenants", get(tenants::list).post(tenants::create))
+        .route(tenant, delete(tenants::delete))
+        .route(&format!("{tenant}/documents"), post(documents::insert))
+        .route(&format!("{tenant}/documents/{{table}}"), get(documents::list))
+        .route(
+            &format!("{tenant}/documents/{{table}}/{{document_id}}"),
+            get(documents::get).patch(documents::patch).delete(documents::delete),
+        )
+        .route(&format!("{tenant}/query"), post(query::run))
+        .route(&format!("{tenant}/query/paginated"), post(query::paginated))
+        .route(&format!("{tenant}/schema"), get(schema::list))
+        .route(&format!("{tenant}/schema/{{table}}"), get(schema::get).put(schema::put).delete(schema::delete))
+        .route(&format!("{tenant}/journal"), get(journal::page))
+        .route(&format!("{tenant}/journal/bootstrap"), get(journal::bootstrap))
+        .fallback(envelope::fallback)
+        // Bodies are bounded by `RawBody` itself, which reports the limit in the envelope.
+        .layer(DefaultBodyLimit::disable())
+        .layer(middleware::from_fn_with_state(state.auth.clone(), auth::guard))
+        .with_state(state)
+}

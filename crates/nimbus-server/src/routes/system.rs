@@ -1,0 +1,54 @@
+//! Open and system routes: health, the error catalog, capabilities, token rotation, shutdown,
+//! and the browser cookie exchange.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+
+use crate::auth::AuthState;
+use crate::body::RawBody;
+use crate::capabilities::capabilities_json;
+use crate::envelope::ApiResult;
+use crate::state::AppState;
+use crate::wire::CookieSessionBody;
+
+/// `GET /health`.
+pub async fn health() -> Json<Value> {
+    Json(json!({ "ok": true }))
+}
+
+/// `GET /errors`.
+pub async fn errors() -> Json<Value> {
+    Json(nimbus_core::catalog::catalog_json())
+}
+
+/// `GET /api/system/capabilities`.
+pub async fn capabilities() -> Json<Value> {
+    Json(capabilities_json())
+}
+
+/// `POST /api/system/token/rotate`.
+pub async fn rotate_token(State(state): State<AppState>, body: RawBody) -> ApiResult<Json<Value>> {
+    body.optional_json::<Value>()?;
+    let auth = state.auth.clone();
+    let generation = tokio::task::spawn_blocking(move || auth.rotate())
+        .await
+        .map_err(|_| nimbus_core::NimbusError::internal())??;
+    Ok(Json(json!({ "generation": generation })))
+}
+
+/// `POST /api/system/shutdown`: answers, then stops the server gracefully.
+pub async fn shutdown(State(state): State<AppState>, body: RawBody) -> ApiResult<Json<Value>> {
+    body.optional_json::<Value>()?;
+    state.shutdown.notify_one();
+    Ok(Json(json!({ "accepted": true })))
+}
+
+/// `POST /ui/auth/session`: exchanges the token for an HttpOnly session cookie.
+pub async fn cookie_session(State(state): State<AppState>, body: RawBody) -> ApiResult<impl IntoResponse> {
+    let request: CookieSessionBody = body.json()?;
+    let value = state.auth.open_cookie_session(&request.token)?;
+    Ok(([(header::SET_COOKIE, AuthState::cookie_header(&value))], Json(json!({ "ok": true }))))
+}

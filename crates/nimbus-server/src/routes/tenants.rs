@@ -1,0 +1,32 @@
+//! `/api/tenants`: create, list, delete.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use nimbus_core::ids::TenantId;
+use serde_json::{Value, json};
+
+use crate::body::RawBody;
+use crate::envelope::ApiResult;
+use crate::params::PathParams;
+use crate::state::AppState;
+use crate::wire::CreateTenant;
+
+/// `POST /api/tenants`.
+pub async fn create(State(state): State<AppState>, body: RawBody) -> ApiResult<(StatusCode, Json<Value>)> {
+    let request: CreateTenant = body.json()?;
+    let id = TenantId::parse(&request.id, "id")?;
+    state.engine.create_tenant(id.clone()).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id.as_str() }))))
+}
+
+/// `GET /api/tenants`.
+pub async fn list(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({ "tenants": state.engine.tenant_ids() }))
+}
+
+/// `DELETE /api/tenants/{tenant_id}`.
+pub async fn delete(State(state): State<AppState>, params: PathParams) -> ApiResult<StatusCode> {
+    state.engine.delete_tenant(&params.tenant()?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

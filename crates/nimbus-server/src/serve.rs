@@ -1,0 +1,174 @@
+//! Start-up and shutdown of the server process.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nimbus_core::limits::SHUTDOWN_GRACE_MS;
+use nimbus_core::time::{now_ms, rfc3339_ms};
+use nimbus_engine::Engine;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::auth::AuthState;
+use crate::auth::token_file::{self, TokenFileError};
+use crate::discovery::{self, ServerRecord};
+use crate::routes::router;
+use crate::state::AppState;
+
+/// Resolved settings of `nimbus start`.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Bind address.
+    pub host: String,
+    /// Listen port (0 picks a free one).
+    pub port: u16,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Admin token file.
+    pub token_path: PathBuf,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Another process holds the data directory.
+    #[error("data directory {0} is in use by another nimbus process")]
+    DataDirLocked(PathBuf),
+    /// The data directory could not be prepared.
+    #[error("cannot prepare data directory {path}: {source}")]
+    DataDir {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The token file is unusable.
+    #[error(transparent)]
+    Token(#[from] TokenFileError),
+    /// Storage could not be opened.
+    #[error(transparent)]
+    Storage(#[from] nimbus_engine::engine::OpenError),
+    /// The address could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Takes the exclusive data-directory lock; held while the returned file lives.
+fn lock_data_dir(data_dir: &Path) -> Result<File, StartError> {
+    let io = |source| StartError::DataDir { path: data_dir.to_owned(), source };
+    std::fs::create_dir_all(data_dir).map_err(io)?;
+    let mut file =
+        OpenOptions::new().create(true).truncate(false).write(true).open(data_dir.join(".lock")).map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Err(StartError::DataDirLocked(data_dir.to_owned())),
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+    }
+    file.set_len(0).map_err(io)?;
+    writeln!(file, "{}", std::process::id()).map_err(io)?;
+    Ok(file)
+}
+
+/// Waits for SIGINT or SIGTERM.
+async fn signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+}
+
+/// Runs the server until SIGINT, SIGTERM or `POST /api/system/shutdown`, then shuts down
+/// gracefully: stops accepting, lets in-flight requests finish (bounded), drains the writers and
+/// removes the discovery file.
+pub async fn run(config: ServerConfig) -> Result<(), StartError> {
+    let _lock = lock_data_dir(&config.data_dir)?;
+    let token = token_file::load_or_create(&config.token_path)?;
+    let engine = Arc::new(Engine::open(&config.data_dir)?);
+    let address = format!("{}:{}", config.host, config.port);
+    let listener =
+        TcpListener::bind(&address).await.map_err(|source| StartError::Bind { address: address.clone(), source })?;
+    let local: SocketAddr =
+        listener.local_addr().map_err(|source| StartError::Bind { address: address.clone(), source })?;
+
+    let shutdown = Arc::new(Notify::new());
+    let auth = AuthState::new(config.token_path.clone(), token, local.port());
+    let state = AppState { engine: engine.clone(), auth, shutdown: shutdown.clone() };
+
+    let discovery_path = discovery::path();
+    if let Some(path) = &discovery_path {
+        let record = ServerRecord {
+            pid: std::process::id(),
+            address: local.to_string(),
+            started_at: rfc3339_ms(now_ms()),
+            version: env!("CARGO_PKG_VERSION").into(),
+            protocol_versions: vec!["nimbus.v2".into()],
+        };
+        if let Err(e) = discovery::write(path, &record) {
+            tracing::warn!(path = ?path, error = %e, "cannot write the discovery file");
+        }
+    }
+    if !local.ip().is_loopback() {
+        eprintln!(
+            "warning: listening on a non-loopback address; anyone who can reach it and holds the token has full access"
+        );
+    }
+    eprintln!("nimbus {} listening on http://{local}", env!("CARGO_PKG_VERSION"));
+    eprintln!("data directory: {}", config.data_dir.display());
+    eprintln!("admin token file: {} (print it with `nimbus auth token`)", config.token_path.display());
+    eprintln!("sandbox backend: unavailable (sandboxes are not in this build yet)");
+
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let stop = async move {
+        tokio::select! {
+            _ = signal() => {}
+            _ = shutdown.notified() => {}
+        }
+        eprintln!("shutting down");
+        let _ = stopping_tx.send(());
+        // A second signal exits at once.
+        tokio::spawn(async {
+            signal().await;
+            std::process::exit(130);
+        });
+    };
+    let server = axum::serve(listener, router(state)).with_graceful_shutdown(stop);
+    let grace = async {
+        if stopping_rx.await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(SHUTDOWN_GRACE_MS)).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = server => {
+            if let Err(e) = result {
+                tracing::error!(error = %e, "server error");
+            }
+        }
+        _ = grace => tracing::warn!("in-flight requests did not finish in time; stopping anyway"),
+    }
+    engine.shutdown().await;
+    if let Some(path) = &discovery_path {
+        discovery::remove_own(path);
+    }
+    Ok(())
+}

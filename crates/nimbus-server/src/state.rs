@@ -1,0 +1,28 @@
+//! The state every handler shares.
+
+use std::sync::Arc;
+
+use nimbus_core::NimbusError;
+use nimbus_engine::{Engine, Tenant};
+use tokio::sync::Notify;
+
+use crate::auth::AuthState;
+use crate::params::PathParams;
+
+/// Shared handler state.
+#[derive(Clone)]
+pub struct AppState {
+    /// The document engine.
+    pub engine: Arc<Engine>,
+    /// Credentials and origin policy.
+    pub auth: Arc<AuthState>,
+    /// Notified by `POST /api/system/shutdown`.
+    pub shutdown: Arc<Notify>,
+}
+
+impl AppState {
+    /// Resolves the `{tenant_id}` of a tenant-scoped route: syntax (400), then existence (404).
+    pub fn tenant(&self, params: &PathParams) -> Result<Arc<Tenant>, NimbusError> {
+        self.engine.tenant(&params.tenant()?)
+    }
+}

@@ -1,0 +1,85 @@
+//! Wire types of the core data routes (snake_case, unknown top-level keys ignored as the
+//! public product does). Schema bodies use the engine's `TableSchema`, whose stored form is
+//! its contract form.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// `POST /api/tenants`.
+#[derive(Debug, Deserialize)]
+pub struct CreateTenant {
+    /// The tenant id.
+    pub id: String,
+}
+
+/// `POST /api/tenants/{t}/documents`.
+#[derive(Debug, Deserialize)]
+pub struct InsertDocument {
+    /// Target table.
+    pub table: String,
+    /// The document's fields. The server mints the id; a top-level `id` key beside `fields`
+    /// is ignored like any unknown key.
+    pub fields: Map<String, Value>,
+}
+
+/// `PATCH /api/tenants/{t}/documents/{table}/{id}`.
+#[derive(Debug, Deserialize)]
+pub struct PatchDocument {
+    /// Top-level keys to replace.
+    pub patch: Map<String, Value>,
+}
+
+/// One filter of a query.
+#[derive(Debug, Deserialize)]
+pub struct FilterBody {
+    /// Field path.
+    pub field: String,
+    /// Operator name.
+    pub op: String,
+    /// Operand.
+    pub value: Value,
+}
+
+/// A query's order.
+#[derive(Debug, Deserialize)]
+pub struct OrderBody {
+    /// Field path.
+    pub field: String,
+    /// `asc` or `desc`.
+    pub direction: String,
+}
+
+/// `POST /api/tenants/{t}/query`, and the `query` of a paginated query.
+#[derive(Debug, Deserialize)]
+pub struct QueryBody {
+    /// Table to read.
+    pub table: String,
+    /// Filters, ANDed.
+    pub filters: Vec<FilterBody>,
+    /// Optional order (default `_id` ascending).
+    #[serde(default)]
+    pub order: Option<OrderBody>,
+    /// Optional limit (≥ 0).
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+/// `POST /api/tenants/{t}/query/paginated`.
+#[derive(Debug, Deserialize)]
+pub struct PaginatedQueryBody {
+    /// The query (its `limit` is ignored).
+    pub query: QueryBody,
+    /// Page size, ≥ 1, clamped to the maximum.
+    pub page_size: i64,
+    /// The previous page's cursor, or `null` for the first page.
+    #[serde(default)]
+    pub after: Option<String>,
+}
+
+/// `POST /ui/auth/session`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CookieSessionBody {
+    /// The admin token.
+    pub token: String,
+}
