@@ -9,6 +9,13 @@ mod token;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use nimbus_core::{ErrorCode, NimbusError};
+use nimbus_server::envelope::envelope_json;
+
+/// mimalloc: the server allocates many small, short-lived buffers per request across threads,
+/// where it measurably beats glibc malloc (see docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Exit code: the operation failed.
 const EXIT_FAILED: u8 = 1;
@@ -60,15 +67,31 @@ enum TokenCommand {
     Rotate(token::RotateArgs),
 }
 
-/// A command's failure: the message and the exit code.
+/// A command's failure: the catalogued error and the exit code.
 pub struct Failure {
-    code: u8,
-    message: String,
+    exit: u8,
+    /// Boxed: an error is rare and large, the `Ok` path should stay small.
+    error: Box<NimbusError>,
 }
 
 impl Failure {
+    /// The operation failed (exit 1) for a reason outside the catalog's request errors.
     fn failed(message: impl Into<String>) -> Self {
-        Self { code: EXIT_FAILED, message: message.into() }
+        Self::with(EXIT_FAILED, NimbusError::new(ErrorCode::ServiceStorageOther, message, None))
+    }
+
+    fn with(exit: u8, error: NimbusError) -> Self {
+        Self { exit, error: Box::new(error) }
+    }
+
+    /// Prints the failure on stderr: `error: <message> [<code>]`, or the envelope with `--json`.
+    fn report(&self, json: bool) {
+        if json {
+            let envelope = envelope_json(&self.error, &nimbus_core::ids::mint_request_id());
+            eprintln!("{}", serde_json::json!({ "error": envelope }));
+        } else {
+            eprintln!("error: {} [{}]", self.error.message, self.error.code.as_str());
+        }
     }
 }
 
@@ -98,20 +121,23 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    let result = match cli.command {
-        Command::Start(args) => start::run(args),
-        Command::Auth { command: AuthCommand::Token { json } } => token::print(json),
-        Command::Token { command: TokenCommand::Rotate(args) } => token::rotate(args),
+    let (result, json) = match cli.command {
+        Command::Start(args) => (start::run(args), false),
+        Command::Auth { command: AuthCommand::Token { json } } => (token::print(json), json),
+        Command::Token { command: TokenCommand::Rotate(args) } => {
+            let json = args.json;
+            (token::rotate(args), json)
+        }
         Command::Version { json } => {
             version(json);
-            Ok(())
+            (Ok(()), json)
         }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("error: {}", failure.message);
-            ExitCode::from(failure.code)
+            failure.report(json);
+            ExitCode::from(failure.exit)
         }
     }
 }

@@ -131,17 +131,26 @@ pub fn validate_user_fields(fields: &Fields, field_prefix: &str) -> Result<(), N
     Ok(())
 }
 
-/// Checks a whole document against the size and depth caps (400 `op.cap_exceeded`).
-pub fn check_document_caps(document: &Document) -> Result<(), NimbusError> {
+/// Checks a whole document against the size and depth caps (400 `op.cap_exceeded`) and returns
+/// its user fields as JSON text, the form they are stored in, so they are serialized once.
+pub fn check_document_caps(document: &Document) -> Result<String, NimbusError> {
     let depth = fields_depth(&document.fields);
     if depth > MAX_DOCUMENT_DEPTH {
         return Err(NimbusError::cap_exceeded("document_depth", depth as u64, MAX_DOCUMENT_DEPTH as u64));
     }
-    let bytes = serde_json::to_vec(&document.to_json()).map(|v| v.len()).unwrap_or(usize::MAX);
+    let fields = serde_json::to_string(&document.fields).map_err(|_| NimbusError::internal())?;
+    // The wire form is the fields object with the system fields spliced in front of its keys.
+    let system = format!(
+        r#""_id":{},"_creationTime":{},"_updateTime":{}"#,
+        Value::from(document.id.as_str()),
+        document.creation_time,
+        document.update_time
+    );
+    let bytes = fields.len() + system.len() + usize::from(!document.fields.is_empty());
     if bytes > MAX_DOCUMENT_BYTES {
         return Err(NimbusError::cap_exceeded("document_bytes", bytes as u64, MAX_DOCUMENT_BYTES as u64));
     }
-    Ok(())
+    Ok(fields)
 }
 
 /// Nesting depth of a document's fields: the document object itself is level 1.
@@ -203,6 +212,17 @@ mod tests {
         assert!(
             text.starts_with(r#"{"_id":"01j9z3k7q8w2m4n6p8r0t2v4x6","_creationTime":1,"_updateTime":2,"b":1,"a":2"#)
         );
+    }
+
+    #[test]
+    fn size_check_measures_the_wire_form_exactly() {
+        for fields in [json!({}), json!({"a": 1}), json!({"a": "x", "b": [1, {"c": null}]})] {
+            let d = doc(fields);
+            let wire = serde_json::to_string(&d.to_json()).expect("serializes");
+            let stored = check_document_caps(&d).expect("within caps");
+            let system = format!(r#""_id":"{}","_creationTime":1,"_updateTime":2"#, d.id.as_str());
+            assert_eq!(wire.len(), stored.len() + system.len() + usize::from(!d.fields.is_empty()));
+        }
     }
 
     #[test]

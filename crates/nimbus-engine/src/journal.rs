@@ -23,6 +23,14 @@ struct Hashed<'a> {
     scheduled_execution_id: Option<&'a str>,
 }
 
+/// A whole stored record: the hashed fields, then the hash (as 32 integers).
+#[derive(Serialize)]
+struct Stored<'a> {
+    #[serde(flatten)]
+    hashed: Hashed<'a>,
+    integrity_sha256: [u8; 32],
+}
+
 /// Renders one write as the journal shows it.
 fn write_json(write: &WriteRecord) -> Value {
     json!({
@@ -45,15 +53,8 @@ pub(crate) fn build_record(
     let writes: Vec<Value> = writes.iter().map(write_json).collect();
     let hashed = Hashed { version: RECORD_VERSION, sequence, timestamp, writes: &writes, scheduled_execution_id };
     let packed = rmp_serde::to_vec_named(&hashed).map_err(|e| serialization_error("journal record", e))?;
-    let digest: Vec<u8> = Sha256::digest(&packed).to_vec();
-    let record = json!({
-        "version": RECORD_VERSION,
-        "sequence": sequence,
-        "timestamp": timestamp,
-        "writes": writes,
-        "scheduled_execution_id": scheduled_execution_id,
-        "integrity_sha256": digest,
-    });
+    let digest: [u8; 32] = Sha256::digest(&packed).into();
+    let record = Stored { hashed, integrity_sha256: digest };
     serde_json::to_string(&record).map_err(|e| serialization_error("journal record", e))
 }
 
@@ -77,4 +78,36 @@ pub fn verify_record(record: &Value) -> bool {
     let Ok(packed) = rmp_serde::to_vec_named(&hashed) else { return false };
     let digest: Vec<Value> = Sha256::digest(&packed).iter().map(|b| Value::from(*b)).collect();
     record["integrity_sha256"].as_array() == Some(&digest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::document::Document;
+    use crate::transaction::WriteOp;
+    use nimbus_core::ids::{DocumentId, TableName};
+
+    #[test]
+    fn records_verify_and_tampering_is_detected() {
+        let doc = Document {
+            id: DocumentId::from_stored("01abc".into()),
+            table: TableName::parse("t", "table").expect("valid"),
+            creation_time: 5,
+            update_time: 5,
+            fields: json!({"a": 1}).as_object().cloned().unwrap_or_default(),
+        };
+        let write = WriteRecord {
+            op: WriteOp::Insert,
+            table: doc.table.clone(),
+            doc_id: doc.id.clone(),
+            previous: None,
+            current: Some(doc),
+        };
+        let text = build_record(7, 5, &[write], None).expect("builds");
+        let mut record: Value = serde_json::from_str(&text).expect("json");
+        assert!(verify_record(&record));
+        assert_eq!(record["integrity_sha256"].as_array().map(Vec::len), Some(32));
+        record["writes"][0]["current"]["a"] = json!(2);
+        assert!(!verify_record(&record));
+    }
 }

@@ -36,15 +36,15 @@ pub(crate) fn decode_document(stored: StoredDocument) -> Result<Document, Nimbus
     })
 }
 
-/// Encodes a document into its row.
-pub(crate) fn encode_document(doc: &Document) -> Result<StoredDocument, NimbusError> {
-    Ok(StoredDocument {
+/// A document's row, from the document and its fields' JSON text.
+pub(crate) fn encode_document(doc: &Document, fields: String) -> StoredDocument {
+    StoredDocument {
         table: doc.table.as_str().to_owned(),
         id: doc.id.as_str().to_owned(),
         creation_time: doc.creation_time,
         update_time: doc.update_time,
-        fields: serde_json::to_string(&doc.fields).map_err(|e| serialization_error("document", e))?,
-    })
+        fields,
+    }
 }
 
 /// Loads one document.

@@ -104,7 +104,7 @@ impl<'c> Transaction<'c> {
             update_time: self.now,
             fields,
         };
-        check_document_caps(&doc)?;
+        let stored = check_document_caps(&doc)?;
         let schema = self.schema(table)?;
         if let Some(schema) = &schema {
             schema.check_document(&doc.fields)?;
@@ -112,7 +112,7 @@ impl<'c> Transaction<'c> {
                 policy.check(table.as_str(), Operation::Create, Some(&doc), None)?;
             }
         }
-        documents::insert(self.conn, &reads::encode_document(&doc)?)?;
+        documents::insert(self.conn, &reads::encode_document(&doc, stored))?;
         self.index(schema.as_ref(), None, Some(&doc))?;
         let id = doc.id.clone();
         self.record(WriteOp::Insert, None, Some(doc));
@@ -128,7 +128,7 @@ impl<'c> Transaction<'c> {
             doc.fields.insert(key, value);
         }
         doc.update_time = self.now;
-        check_document_caps(&doc)?;
+        let stored = check_document_caps(&doc)?;
         let schema = self.schema(table)?;
         if let Some(schema) = &schema {
             schema.check_document(&doc.fields)?;
@@ -136,7 +136,7 @@ impl<'c> Transaction<'c> {
                 policy.check(table.as_str(), Operation::Update, Some(&doc), Some(&previous))?;
             }
         }
-        documents::update(self.conn, &reads::encode_document(&doc)?)?;
+        documents::update(self.conn, &reads::encode_document(&doc, stored))?;
         self.index(schema.as_ref(), Some(&previous), Some(&doc))?;
         self.record(WriteOp::Update, Some(previous), Some(doc.clone()));
         Ok(doc)

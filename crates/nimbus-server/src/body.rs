@@ -83,8 +83,12 @@ impl RawBody {
     }
 }
 
-/// Parses JSON bytes into `T`, reporting the path of the first bad field.
+/// Parses a JSON object body into `T`, reporting the path of the first bad field. Every body
+/// of the contract is an object; serde would otherwise read a top-level array positionally.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, NimbusError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(NimbusError::invalid_request("the body must be a JSON object"));
+    }
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -155,6 +159,7 @@ mod tests {
         );
         assert_eq!(field_of(r#"{"table": "t", "filters": [{"field": "a"}]}"#).as_deref(), Some("filters[0].op"));
         assert_eq!(field_of(r#"{"table": "t""#), None);
+        assert!(parse::<Outer>(br#"["t", []]"#).is_err());
     }
 
     #[test]

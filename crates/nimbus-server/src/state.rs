@@ -22,6 +22,8 @@ pub struct AppState {
 
 impl AppState {
     /// Resolves the `{tenant_id}` of a tenant-scoped route: syntax (400), then existence (404).
+    /// Handlers parse their other path segments first, so every path syntax error (400) comes
+    /// before a missing tenant (404), as the contract orders them.
     pub fn tenant(&self, params: &PathParams) -> Result<Arc<Tenant>, NimbusError> {
         self.engine.tenant(&params.tenant()?)
     }

@@ -38,6 +38,11 @@ fn token_and_origin_rules() {
     let resp =
         server.request("GET", "/api/tenants", &[("Authorization", &bearer), ("X-Request-Id", "req_client")], None);
     assert_ne!(resp.header("x-request-id"), Some("req_client"));
+    // One id per request.
+    let ids: std::collections::BTreeSet<String> = (0..5)
+        .map(|_| server.request("GET", "/health", &[], None).header("x-request-id").unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(ids.len(), 5, "request ids repeat: {ids:?}");
 
     // Origin policy: foreign origins are refused even with a valid token.
     for origin in [
@@ -61,6 +66,12 @@ fn token_and_origin_rules() {
         let exposed = resp.header("access-control-expose-headers").unwrap_or("").to_ascii_lowercase();
         assert!(exposed.contains("x-request-id"), "x-request-id not exposed: {exposed:?}");
     }
+
+    // Errors answered to an allowed origin are readable by it too.
+    let origin = format!("http://127.0.0.1:{}", server.port);
+    let resp = server.request("GET", "/api/tenants", &[("Origin", &origin)], None);
+    resp.expect_error(401, "auth.unauthorized");
+    assert_eq!(resp.header("access-control-allow-origin"), Some(origin.as_str()), "{resp:?}");
 
     // Preflight from an allowed origin.
     let origin = format!("http://127.0.0.1:{}", server.port);
@@ -109,10 +120,16 @@ fn token_and_origin_rules() {
     resp.expect_error(403, "auth.forbidden");
 
     // Open routes need no token (and no origin check).
-    for path in ["/health", "/errors", "/llms.txt", "/llms-full.txt", "/docs/errors.md"] {
-        server.request("GET", path, &[], None).expect_status(200);
-        server.request("GET", path, &[("Origin", "http://evil.example")], None).expect_status(200);
+    // (Whether each page exists is `system::docs_and_open_routes`'s business; here only the
+    // absence of 401/403 matters.)
+    for path in ["/health", "/errors", "/docs/errors.md", "/llms.txt", "/llms-full.txt", "/docs/no-such-page.md"] {
+        for headers in [&[][..], &[("Origin", "http://evil.example")][..]] {
+            let resp = server.request("GET", path, headers, None);
+            assert!(resp.status == 200 || resp.status == 404, "open route {path} must not require credentials: {resp}");
+        }
     }
+    server.request("GET", "/health", &[], None).expect_status(200);
+    server.request("GET", "/errors", &[], None).expect_status(200);
     server.request("GET", "/api/system/capabilities", &[], None).expect_error(401, "auth.unauthorized");
 
     // The token file.
@@ -142,7 +159,7 @@ fn cookie_of(resp: &crate::harness::Resp) -> String {
         .unwrap_or_else(|| panic!("no nimbus_session cookie: {resp:?}"))
         .to_owned();
     let attributes: Vec<String> = set_cookie.split(';').map(|a| a.trim().to_ascii_lowercase()).collect();
-    for attribute in ["httponly", "samesite=strict", "path=/"] {
+    for attribute in ["httponly", "samesite=strict", "path=/", "max-age=43200"] {
         assert!(attributes.iter().any(|a| a == attribute), "cookie {set_cookie:?} lacks {attribute}");
     }
     set_cookie.split(';').next().unwrap().trim().to_owned()

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 
 use crate::harness::{Dirs, Server};
 
-const ROUNDS: u64 = 20;
+/// Rounds in the suite; `scripts/soak/crash` raises it through `NIMBUS_CRASH_ROUNDS`.
+const DEFAULT_ROUNDS: u64 = 20;
 const WRITERS: u64 = 8;
 
 /// The current round's shared state, with a condition the main thread waits on.
@@ -37,6 +38,7 @@ impl Round {
 
 #[test]
 fn acknowledged_writes_survive_kill_9() {
+    let rounds: u64 = std::env::var("NIMBUS_CRASH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(DEFAULT_ROUNDS);
     let dirs = Dirs::new();
     {
         let server = dirs.start();
@@ -44,7 +46,7 @@ fn acknowledged_writes_survive_kill_9() {
     }
     let mut acknowledged: HashMap<String, Value> = HashMap::new();
 
-    for round in 0..ROUNDS {
+    for round in 0..rounds {
         let server = Server::start_in(&dirs);
         // Everything acknowledged in earlier rounds is there, exactly.
         verify(&server, &acknowledged, round);
@@ -110,9 +112,9 @@ fn acknowledged_writes_survive_kill_9() {
         }
     }
     let server = Server::start_in(&dirs);
-    verify(&server, &acknowledged, ROUNDS);
+    verify(&server, &acknowledged, rounds);
     // Sanity: the test really wrote what it meant to.
-    let minimum: u64 = (0..ROUNDS).map(|r| 30 + 10 * r).sum();
+    let minimum: u64 = (0..rounds).map(|r| 30 + 10 * r).sum();
     assert!(acknowledged.len() as u64 >= minimum);
 }
 

@@ -130,9 +130,14 @@ impl Dirs {
 
     /// Spawns `nimbus start` on a free port; `Err` when the process exits before listening.
     pub fn try_start(self: &Arc<Self>) -> Result<Server, StartFailure> {
+        self.try_start_on_port(0)
+    }
+
+    /// Spawns `nimbus start` on a given port (0 = a free one).
+    pub fn try_start_on_port(self: &Arc<Self>, port: u16) -> Result<Server, StartFailure> {
         let mut child = self
             .command()
-            .args(["start", "--host", "127.0.0.1", "--port", "0", "--data-dir"])
+            .args(["start", "--host", "127.0.0.1", "--port", &port.to_string(), "--data-dir"])
             .arg(self.data())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -157,11 +162,11 @@ impl Dirs {
                         Ok(_) => {}
                     }
                     let line = String::from_utf8_lossy(&buf).trim_end().to_owned();
-                    if let Some(at) = line.find(" listening on http://") {
-                        if let Some(tx) = tx.take() {
-                            let url = line[at + " listening on ".len()..].trim().to_owned();
-                            let _ = tx.send(url);
-                        }
+                    if let Some(at) = line.find(" listening on http://")
+                        && let Some(tx) = tx.take()
+                    {
+                        let url = line[at + " listening on ".len()..].trim().to_owned();
+                        let _ = tx.send(url);
                     }
                     lines.lock().unwrap_or_else(|e| e.into_inner()).push(line);
                 }
@@ -713,13 +718,16 @@ impl ResponseReader {
 /// The body is written by a second thread while this one reads, so a server that answers before
 /// reading the body (e.g. 413) is heard. With `Expect: 100-continue` the body is only sent after a
 /// `100 Continue`; a final answer instead means it is never sent.
+/// The answer's status, headers and body.
+type RawExchange = (u16, Vec<(String, String)>, Vec<u8>);
+
 fn exchange(
     port: u16,
     method: &str,
     target: &str,
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
-) -> io::Result<(u16, Vec<(String, String)>, Vec<u8>)> {
+) -> io::Result<RawExchange> {
     let stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(IO_TIMEOUT))?;
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
@@ -728,10 +736,11 @@ fn exchange(
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
-    if let Some(body) = body {
-        if !has("content-length") && !has("transfer-encoding") {
-            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
-        }
+    if let Some(body) = body
+        && !has("content-length")
+        && !has("transfer-encoding")
+    {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     head.push_str("\r\n");
     let expect_continue =

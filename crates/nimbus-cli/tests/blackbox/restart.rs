@@ -65,6 +65,11 @@ fn data_survives_restart() {
         Ok(_) => panic!("a second server started on a locked data directory"),
         Err(failure) => assert_eq!(failure.status.code(), Some(1), "second server on the same data dir: {failure:?}"),
     }
+    // A port in use is a startup failure too.
+    match crate::harness::Dirs::new().try_start_on_port(server.port) {
+        Ok(_) => panic!("a second server bound the port of the first"),
+        Err(failure) => assert_eq!(failure.status.code(), Some(1), "start on a port in use: {failure:?}"),
+    }
     // The first server is unaffected.
     server.get("/health").expect_status(200);
     let discovery: Value = serde_json::from_slice(&std::fs::read(dirs.discovery_path()).expect("server.json")).unwrap();

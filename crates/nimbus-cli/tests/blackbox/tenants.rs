@@ -20,7 +20,7 @@ fn tenant_lifecycle_and_id_rules() {
     // Byte order: uppercase sorts before lowercase.
     let resp = server.get("/api/tenants");
     resp.expect_status(200);
-    assert_eq!(resp.json, json!({ "tenants": [long_ok, "Zed-1_x", "alpha", "beta"] }));
+    assert_eq!(resp.json, json!({ "tenants": ["Zed-1_x", long_ok, "alpha", "beta"] }));
 
     // Bad ids: reserved prefix, bad characters, length, wrong type.
     let too_long = "a".repeat(129);
@@ -28,7 +28,7 @@ fn tenant_lifecycle_and_id_rules() {
         let resp = server.post_json("/api/tenants", &json!({ "id": id }));
         resp.expect_error(400, "op.invalid_input");
     }
-    for body in [json!({ "id": 5 }), json!({}), json!({ "id": null }), json!(["demo"])] {
+    for body in [json!({ "id": 5 }), json!({}), json!({ "id": null }), json!("demo")] {
         server.post_json("/api/tenants", &body).expect_error(400, "op.invalid_input");
     }
     // Reserved ids are refused on every route.
@@ -75,7 +75,7 @@ fn tenant_lifecycle_and_id_rules() {
         assert_eq!(resp.detail()["tenantId"], "beta", "{resp}");
     }
     let resp = server.get("/api/tenants");
-    assert_eq!(resp.json, json!({ "tenants": [long_ok, "Zed-1_x", "alpha"] }));
+    assert_eq!(resp.json, json!({ "tenants": ["Zed-1_x", long_ok, "alpha"] }));
 
     // Re-creation starts empty.
     server.create_tenant("beta");
@@ -94,4 +94,8 @@ fn tenant_lifecycle_and_id_rules() {
     server.insert("alpha", "t", &json!({ "only": "alpha" }));
     assert_eq!(server.list_all("beta", "t").len(), 1);
     assert_eq!(server.list_all("alpha", "t").len(), 1);
+
+    // The body must be an object: an array is a wrong type, not a positional `{"id": …}`.
+    let resp = server.post_json("/api/tenants", &json!(["demo"]));
+    resp.expect_error(400, "op.invalid_input");
 }

@@ -1,4 +1,5 @@
-//! Query filters: one field path, one operator, one operand.
+//! Query filters: one field path, one operator, one operand, matched per the contract's
+//! operator table (data.md §3).
 
 use std::cmp::Ordering;
 
@@ -29,17 +30,13 @@ pub enum FilterOp {
 }
 
 impl FilterOp {
-    fn parse(raw: &str) -> Option<Self> {
-        Some(match raw {
-            "eq" => FilterOp::Eq,
-            "neq" => FilterOp::Neq,
-            "gt" => FilterOp::Gt,
-            "gte" => FilterOp::Gte,
-            "lt" => FilterOp::Lt,
-            "lte" => FilterOp::Lte,
-            "in" => FilterOp::In,
-            _ => return None,
-        })
+    /// Every operator, in the order the contract lists them.
+    pub const ALL: [FilterOp; 7] =
+        [FilterOp::Eq, FilterOp::Neq, FilterOp::Gt, FilterOp::Gte, FilterOp::Lt, FilterOp::Lte, FilterOp::In];
+
+    /// Parses an operator's wire name.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|op| op.as_str() == raw)
     }
 
     /// The operator's wire name.
@@ -55,9 +52,21 @@ impl FilterOp {
         }
     }
 
-    /// Whether this is one of the ordered comparisons.
+    /// Whether this is one of the ordered comparisons (`gt`, `gte`, `lt`, `lte`).
     pub fn is_range(self) -> bool {
         matches!(self, FilterOp::Gt | FilterOp::Gte | FilterOp::Lt | FilterOp::Lte)
+    }
+
+    /// Whether an ordered comparison accepts `stored` relative to the bound. `false` for the
+    /// operators that are not ordered comparisons.
+    fn accepts(self, ordering: Ordering) -> bool {
+        match self {
+            FilterOp::Gt => ordering.is_gt(),
+            FilterOp::Gte => ordering.is_ge(),
+            FilterOp::Lt => ordering.is_lt(),
+            FilterOp::Lte => ordering.is_le(),
+            FilterOp::Eq | FilterOp::Neq | FilterOp::In => false,
+        }
     }
 }
 
@@ -68,12 +77,14 @@ pub struct Filter {
     pub path: FieldPath,
     /// The operator.
     pub op: FilterOp,
-    /// The operand (an array for `in`).
+    /// The operand: any JSON for `eq`/`neq`, a string or number for the ordered comparisons,
+    /// an array of at most [`MAX_IN_VALUES`] elements for `in`.
     pub value: Value,
 }
 
 impl Filter {
-    /// Validates a filter; errors name `field`, `op` or `value` (callers prefix the position).
+    /// Validates a filter. Errors are 400 `op.invalid_input` naming `field`, `op` or `value`;
+    /// callers place them in the request (`filters[i].op`) with [`NimbusError::within`].
     pub fn new(field: &str, op: &str, value: Value) -> Result<Self, NimbusError> {
         let path = FieldPath::parse(field).map_err(|reason| NimbusError::invalid_input("field", reason))?;
         let op = FilterOp::parse(op)
@@ -90,7 +101,7 @@ impl Filter {
                 Value::Array(_) => {
                     return Err(NimbusError::invalid_input(
                         "value",
-                        format!("must have at most {MAX_IN_VALUES} elements"),
+                        format!("must have at most {MAX_IN_VALUES} elements for in"),
                     ));
                 }
                 _ => return Err(NimbusError::invalid_input("value", "must be an array for in")),
@@ -99,19 +110,26 @@ impl Filter {
         Ok(Self { path, op, value })
     }
 
-    /// Whether a document matches. A document lacking the field matches no operator.
+    /// The elements of an `in` filter's list; empty for any other operator.
+    pub fn in_values(&self) -> &[Value] {
+        match (&self.op, &self.value) {
+            (FilterOp::In, Value::Array(items)) => items,
+            _ => &[],
+        }
+    }
+
+    /// Whether a document matches. A document lacking the field matches no operator (not even
+    /// `neq`); an ordered comparison against a stored value of another kind does not match.
     pub fn matches(&self, doc: &Document) -> bool {
         let Some(stored) = doc.get(&self.path) else { return false };
         let stored = stored.as_ref();
-        let ordered = |accept: fn(Ordering) -> bool| same_kind_cmp(stored, &self.value).is_some_and(accept);
         match self.op {
             FilterOp::Eq => json_eq(stored, &self.value),
             FilterOp::Neq => !json_eq(stored, &self.value),
-            FilterOp::Gt => ordered(Ordering::is_gt),
-            FilterOp::Gte => ordered(Ordering::is_ge),
-            FilterOp::Lt => ordered(Ordering::is_lt),
-            FilterOp::Lte => ordered(Ordering::is_le),
-            FilterOp::In => self.value.as_array().is_some_and(|items| items.iter().any(|v| json_eq(stored, v))),
+            FilterOp::Gt | FilterOp::Gte | FilterOp::Lt | FilterOp::Lte => {
+                same_kind_cmp(stored, &self.value).is_some_and(|ordering| self.op.accepts(ordering))
+            }
+            FilterOp::In => self.in_values().iter().any(|v| json_eq(stored, v)),
         }
     }
 }
@@ -124,47 +142,123 @@ mod tests {
 
     fn doc(fields: Value) -> Document {
         Document {
-            id: DocumentId::from_stored("01".into()),
+            id: DocumentId::from_stored("01j9z3k7q8w2m4n6p8r0t2v4x6".into()),
             table: TableName::parse("t", "table").expect("valid"),
-            creation_time: 0,
-            update_time: 0,
+            creation_time: 1000,
+            update_time: 2000,
             fields: fields.as_object().cloned().unwrap_or_default(),
         }
     }
 
     #[test]
     fn operators_follow_the_contract_table() {
-        let cases: &[(&str, Value, Value, bool)] = &[
-            ("eq", json!(1), json!({"x": 1.0}), true),
-            ("eq", json!({"a": 1, "b": 2}), json!({"x": {"b": 2, "a": 1}}), true),
-            ("neq", json!(1), json!({"x": 2}), true),
-            ("neq", json!(1), json!({}), false),
-            ("neq", json!(1), json!({"x": null}), true),
-            ("gt", json!(1), json!({"x": 2}), true),
-            ("gt", json!(1), json!({"x": "2"}), false),
-            ("gte", json!("b"), json!({"x": "b"}), true),
-            ("lt", json!("b"), json!({"x": "a"}), true),
-            ("lte", json!(1), json!({"x": true}), false),
-            ("in", json!([1, "a"]), json!({"x": "a"}), true),
-            ("in", json!([]), json!({"x": "a"}), false),
-            ("eq", json!(null), json!({"x": null}), true),
-            ("eq", json!(null), json!({}), false),
+        let cases: &[(&str, &str, Value, Value, bool)] = &[
+            ("x", "eq", json!(1), json!({"x": 1.0}), true),
+            ("x", "eq", json!(1), json!({"x": "1"}), false),
+            ("x", "eq", json!({"a": 1, "b": 2}), json!({"x": {"b": 2, "a": 1}}), true),
+            ("x", "eq", json!([1, 2]), json!({"x": [1.0, 2.0]}), true),
+            ("x", "eq", json!([1, 2]), json!({"x": [2, 1]}), false),
+            ("x", "eq", json!(null), json!({"x": null}), true),
+            ("x", "eq", json!(null), json!({}), false),
+            ("x", "eq", json!(9_007_199_254_740_993u64), json!({"x": 9_007_199_254_740_992.0}), false),
+            ("x", "neq", json!(1), json!({"x": 2}), true),
+            ("x", "neq", json!(1), json!({"x": 1.0}), false),
+            ("x", "neq", json!(1), json!({"x": null}), true),
+            ("x", "neq", json!(1), json!({"x": "1"}), true),
+            ("x", "gt", json!(1), json!({"x": 2}), true),
+            ("x", "gt", json!(1), json!({"x": 1}), false),
+            ("x", "gt", json!(1), json!({"x": 1.5}), true),
+            ("x", "gt", json!(1), json!({"x": "2"}), false),
+            ("x", "gt", json!("a"), json!({"x": 5}), false),
+            ("x", "gt", json!(0), json!({"x": true}), false),
+            ("x", "gt", json!(0), json!({"x": [1]}), false),
+            ("x", "gte", json!("b"), json!({"x": "b"}), true),
+            ("x", "gte", json!(2), json!({"x": 2.0}), true),
+            ("x", "gte", json!("b"), json!({"x": "a"}), false),
+            ("x", "lt", json!("b"), json!({"x": "a"}), true),
+            ("x", "lt", json!("b"), json!({"x": "b\u{0}"}), false),
+            ("x", "lt", json!("é"), json!({"x": "z"}), true),
+            ("x", "lt", json!(0), json!({"x": -0.5}), true),
+            ("x", "lt", json!(0), json!({"x": null}), false),
+            ("x", "lte", json!(1), json!({"x": 1}), true),
+            ("x", "lte", json!(1), json!({"x": true}), false),
+            ("x", "in", json!([1, "a"]), json!({"x": "a"}), true),
+            ("x", "in", json!([1, "a"]), json!({"x": 1.0}), true),
+            ("x", "in", json!([1, "a"]), json!({"x": "b"}), false),
+            ("x", "in", json!([{"a": 1, "b": 2}]), json!({"x": {"b": 2.0, "a": 1}}), true),
+            ("x", "in", json!([null]), json!({"x": null}), true),
+            ("x", "in", json!([]), json!({"x": "a"}), false),
+            ("x", "in", json!([null]), json!({}), false),
+            ("owner.team", "eq", json!("infra"), json!({"owner": {"team": "infra"}}), true),
+            ("owner.team", "neq", json!("infra"), json!({"owner": "infra"}), false),
+            ("owner.team", "neq", json!("infra"), json!({"owner": [{"team": "x"}]}), false),
+            ("_id", "eq", json!("01j9z3k7q8w2m4n6p8r0t2v4x6"), json!({}), true),
+            ("_creationTime", "gte", json!(1000), json!({}), true),
+            ("_updateTime", "lt", json!(2000), json!({}), false),
         ];
-        for (op, value, fields, expected) in cases {
-            let filter = Filter::new("x", op, value.clone()).expect("valid filter");
-            assert_eq!(filter.matches(&doc(fields.clone())), *expected, "{op} {value} on {fields}");
+        for (field, op, value, fields, expected) in cases {
+            let filter = Filter::new(field, op, value.clone()).expect("valid filter");
+            assert_eq!(filter.matches(&doc(fields.clone())), *expected, "{field} {op} {value} on {fields}");
         }
     }
 
     #[test]
+    fn a_missing_field_matches_no_operator() {
+        let operands = [json!(1), json!("a"), json!([1, null]), json!(null)];
+        for op in FilterOp::ALL {
+            for operand in &operands {
+                let Ok(filter) = Filter::new("x.y", op.as_str(), operand.clone()) else { continue };
+                for fields in [json!({}), json!({"x": 1}), json!({"x": {"z": 1}}), json!({"x": [{"y": 1}]})] {
+                    assert!(!filter.matches(&doc(fields.clone())), "{} {operand} on {fields}", op.as_str());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn operators_round_trip_their_names() {
+        for op in FilterOp::ALL {
+            assert_eq!(FilterOp::parse(op.as_str()), Some(op));
+        }
+        assert_eq!(FilterOp::parse("EQ"), None);
+        assert_eq!(FilterOp::parse("ne"), None);
+    }
+
+    #[test]
     fn validation_names_the_bad_part() {
-        let field = |r: Result<Filter, NimbusError>| {
-            r.expect_err("invalid").detail.and_then(|d| d["field"].as_str().map(str::to_owned))
-        };
-        assert_eq!(field(Filter::new("a..b", "eq", json!(1))).as_deref(), Some("field"));
-        assert_eq!(field(Filter::new("a", "like", json!(1))).as_deref(), Some("op"));
-        assert_eq!(field(Filter::new("a", "gt", json!(true))).as_deref(), Some("value"));
-        assert_eq!(field(Filter::new("a", "in", json!(1))).as_deref(), Some("value"));
-        assert_eq!(field(Filter::new("a", "in", Value::Array(vec![json!(1); 1001]))).as_deref(), Some("value"));
+        let cases: &[(&str, &str, Value, Option<&str>)] = &[
+            ("a", "eq", json!({"any": ["json"]}), None),
+            ("a.b", "neq", json!(null), None),
+            ("a", "gt", json!(1.5), None),
+            ("a", "lte", json!(""), None),
+            ("a", "in", json!([]), None),
+            ("a", "in", Value::Array(vec![json!(1); MAX_IN_VALUES]), None),
+            ("", "eq", json!(1), Some("field")),
+            ("a..b", "eq", json!(1), Some("field")),
+            (".a", "eq", json!(1), Some("field")),
+            ("a", "like", json!(1), Some("op")),
+            ("a", "", json!(1), Some("op")),
+            ("a", "gt", json!(true), Some("value")),
+            ("a", "gte", json!(null), Some("value")),
+            ("a", "lt", json!([1]), Some("value")),
+            ("a", "lte", json!({"a": 1}), Some("value")),
+            ("a", "in", json!(1), Some("value")),
+            ("a", "in", json!({"a": 1}), Some("value")),
+            ("a", "in", Value::Array(vec![json!(1); MAX_IN_VALUES + 1]), Some("value")),
+        ];
+        for (field, op, value, expected) in cases {
+            let got = Filter::new(field, op, value.clone())
+                .err()
+                .and_then(|e| e.detail.and_then(|d| d["field"].as_str().map(str::to_owned)));
+            assert_eq!(got.as_deref(), *expected, "{field:?} {op:?} {value}");
+        }
+    }
+
+    #[test]
+    fn in_values_lists_only_in_operands() {
+        let in_filter = Filter::new("a", "in", json!([1, 2])).expect("valid");
+        assert_eq!(in_filter.in_values(), &[json!(1), json!(2)]);
+        let eq_filter = Filter::new("a", "eq", json!([1, 2])).expect("valid");
+        assert!(eq_filter.in_values().is_empty());
     }
 }

@@ -39,6 +39,21 @@ fn with_cursor_bounds(mut error: NimbusError, latest: u64) -> NimbusError {
     error
 }
 
+/// Decodes a stored record and checks its integrity hash (500 `service.storage_corruption`
+/// when the stored bytes no longer match what was committed).
+fn decode_record(sequence: u64, body: &str) -> Result<Value, NimbusError> {
+    let record: Value = serde_json::from_str(body).map_err(|e| reads::serialization_error("journal record", e))?;
+    if !crate::journal::verify_record(&record) {
+        tracing::error!(sequence, "journal record failed its integrity check");
+        return Err(NimbusError::new(
+            nimbus_core::ErrorCode::ServiceStorageCorruption,
+            format!("journal record {sequence} failed its integrity check"),
+            Some(json!({ "storageKind": "corruption" })),
+        ));
+    }
+    Ok(record)
+}
+
 impl Tenant {
     /// Decorates a journal parameter error with `cursorFloor` and `latestSequence`.
     pub async fn journal_cursor_error(&self, error: NimbusError) -> NimbusError {
@@ -63,9 +78,7 @@ impl Tenant {
             let next_cursor = rows.last().map_or(after, |(sequence, _)| *sequence);
             let records = rows
                 .into_iter()
-                .map(|(_, body)| {
-                    serde_json::from_str(&body).map_err(|e| reads::serialization_error("journal record", e))
-                })
+                .map(|(sequence, body)| decode_record(sequence, &body))
                 .collect::<Result<Vec<Value>, _>>()?;
             Ok(JournalPage {
                 records,

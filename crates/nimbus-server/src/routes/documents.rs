@@ -34,8 +34,8 @@ pub async fn insert(
 
 /// `GET /api/tenants/{t}/documents/{table}?limit=&cursor=`.
 pub async fn list(State(state): State<AppState>, params: PathParams, query: QueryParams) -> ApiResult<Json<Value>> {
-    let tenant = state.tenant(&params)?;
     let table = params.table()?;
+    let tenant = state.tenant(&params)?;
     let limit = query.integer("limit", 1..=MAX_PAGE_SIZE as u64)?.map(|l| l as usize);
     let cursor = query.get("cursor").map(str::to_owned);
     let page = tenant.list_documents(table, limit, cursor).await?;
@@ -48,15 +48,16 @@ pub async fn list(State(state): State<AppState>, params: PathParams, query: Quer
 
 /// `GET /api/tenants/{t}/documents/{table}/{document_id}`.
 pub async fn get(State(state): State<AppState>, params: PathParams) -> ApiResult<Json<Value>> {
+    let (table, id) = (params.table()?, params.document()?);
     let tenant = state.tenant(&params)?;
-    let doc = tenant.get_document(params.table()?, params.document()?).await?;
+    let doc = tenant.get_document(table, id).await?;
     Ok(Json(json!({ "document": doc.to_json() })))
 }
 
 /// `PATCH /api/tenants/{t}/documents/{table}/{document_id}`.
 pub async fn patch(State(state): State<AppState>, params: PathParams, body: RawBody) -> ApiResult<Json<Value>> {
-    let tenant = state.tenant(&params)?;
     let (table, id) = (params.table()?, params.document()?);
+    let tenant = state.tenant(&params)?;
     let request: PatchDocument = body.json()?;
     let doc = tenant.patch_document(table, id, request.patch).await?;
     Ok(Json(json!({ "id": doc.id.as_str() })))
@@ -64,7 +65,8 @@ pub async fn patch(State(state): State<AppState>, params: PathParams, body: RawB
 
 /// `DELETE /api/tenants/{t}/documents/{table}/{document_id}`.
 pub async fn delete(State(state): State<AppState>, params: PathParams) -> ApiResult<StatusCode> {
+    let (table, id) = (params.table()?, params.document()?);
     let tenant = state.tenant(&params)?;
-    tenant.delete_document(params.table()?, params.document()?).await?;
+    tenant.delete_document(table, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -25,15 +25,16 @@ pub async fn list(State(state): State<AppState>, params: PathParams) -> ApiResul
 
 /// `GET /api/tenants/{t}/schema/{table}`.
 pub async fn get(State(state): State<AppState>, params: PathParams) -> ApiResult<Json<Value>> {
+    let table = params.table()?;
     let tenant = state.tenant(&params)?;
-    let schema = tenant.schema(params.table()?).await?;
+    let schema = tenant.schema(table).await?;
     Ok(Json(schema_json(&schema)))
 }
 
 /// `PUT /api/tenants/{t}/schema/{table}`.
 pub async fn put(State(state): State<AppState>, params: PathParams, body: RawBody) -> ApiResult<StatusCode> {
-    let tenant = state.tenant(&params)?;
     let table = params.table()?;
+    let tenant = state.tenant(&params)?;
     let schema: TableSchema = body.json()?;
     tenant.put_schema(table, schema).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -41,7 +42,8 @@ pub async fn put(State(state): State<AppState>, params: PathParams, body: RawBod
 
 /// `DELETE /api/tenants/{t}/schema/{table}`.
 pub async fn delete(State(state): State<AppState>, params: PathParams) -> ApiResult<StatusCode> {
+    let table = params.table()?;
     let tenant = state.tenant(&params)?;
-    tenant.delete_schema(params.table()?).await?;
+    tenant.delete_schema(table).await?;
     Ok(StatusCode::NO_CONTENT)
 }
