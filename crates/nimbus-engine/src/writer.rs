@@ -206,3 +206,53 @@ where
     })?;
     receiver.await.map_err(|_| NimbusError::internal())?
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nimbus_core::ErrorCode;
+    use nimbus_core::limits::WRITE_QUEUE_PER_TENANT;
+
+    #[tokio::test]
+    async fn a_full_queue_answers_429_with_the_limit() {
+        // A queue nobody drains: the writer is "busy" for the whole test.
+        let (queue, _receiver) = mpsc::channel::<Box<dyn Work>>(WRITE_QUEUE_PER_TENANT);
+        for _ in 0..WRITE_QUEUE_PER_TENANT {
+            let (work, _reply) = TypedWork::new(|_: &mut Transaction<'_>| Ok(()));
+            assert!(queue.try_send(Box::new(work)).is_ok());
+        }
+        let error = submit(&queue, |_| Ok(())).await.expect_err("the queue is full");
+        assert_eq!(error.code, ErrorCode::RateResourceExhausted);
+        assert!(error.is_retryable());
+        assert_eq!(error.retry_after_ms, Some(50));
+        let detail = error.detail.expect("detail");
+        assert_eq!(detail["limit"], WRITE_QUEUE_PER_TENANT);
+        assert_eq!(detail["resource"], "tenant_write_queue");
+    }
+
+    #[tokio::test]
+    async fn work_whose_caller_left_is_skipped_and_the_rest_commit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.sqlite3");
+        let conn = nimbus_store::connection::open_tenant(&path, nimbus_store::connection::Access::Write).expect("open");
+        let table = nimbus_core::ids::TableName::parse("t", "table").expect("valid");
+        let (abandoned, reply) = TypedWork::new({
+            let table = table.clone();
+            move |tx: &mut Transaction<'_>| tx.insert(&table, serde_json::Map::new())
+        });
+        drop(reply);
+        let (kept, kept_reply) = TypedWork::new({
+            let table = table.clone();
+            move |tx: &mut Transaction<'_>| tx.insert(&table, serde_json::Map::new())
+        });
+        let mut conn = conn;
+        let mut head = 0;
+        commit_batch(&mut conn, &mut head, vec![Box::new(abandoned), Box::new(kept)]);
+        let (id, commit) = kept_reply.await.expect("answered").expect("committed");
+        assert_eq!(commit.sequence, Some(1), "only the kept transaction was journaled");
+        assert_eq!(head, 1);
+        let rows = nimbus_store::documents::list(&conn, "t", None, None).expect("list");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].id, id.as_str());
+    }
+}

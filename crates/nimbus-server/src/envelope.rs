@@ -80,11 +80,11 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Middleware: any error response that is not already an envelope (a framework rejection, an
-/// unmatched method) is replaced by the envelope for its status.
+/// Runs the request; any error response that is not already an envelope (a framework
+/// rejection, an unmatched method) is replaced by the envelope for its status.
 pub async fn ensure_envelope(request: Request, next: Next) -> Response {
-    let method = request.method().to_string();
-    let path = request.uri().path().to_owned();
+    let (method, uri) = (request.method().clone(), request.uri().clone());
+    let (method, path) = (method.as_str(), uri.path());
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) || response.extensions().get::<Enveloped>().is_some() {
@@ -104,7 +104,7 @@ pub async fn ensure_envelope(request: Request, next: Next) -> Response {
                 Some(json!({ "method": method, "allowed": allowed })),
             )
         }
-        StatusCode::NOT_FOUND => route_not_found(&method, &path),
+        StatusCode::NOT_FOUND => route_not_found(method, path),
         StatusCode::PAYLOAD_TOO_LARGE => NimbusError::payload_too_large(MAX_JSON_BODY_BYTES, None),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => unsupported_media_type(),
         s if s.is_client_error() => NimbusError::invalid_request(s.canonical_reason().unwrap_or("bad request")),

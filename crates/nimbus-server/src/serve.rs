@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use nimbus_core::limits::SHUTDOWN_GRACE_MS;
 use nimbus_core::time::{now_ms, rfc3339_ms};
 use nimbus_engine::Engine;
@@ -150,6 +151,13 @@ pub async fn run(config: ServerConfig) -> Result<(), StartError> {
             std::process::exit(130);
         });
     };
+    // Small JSON answers on keep-alive connections: send each at once instead of waiting on
+    // Nagle's algorithm for the client's delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, router(state)).with_graceful_shutdown(stop);
     let grace = async {
         if stopping_rx.await.is_ok() {

@@ -18,14 +18,11 @@ use crate::envelope;
 use crate::request_id;
 use crate::state::AppState;
 
-/// Builds the router with its middleware: request ids outermost, then the envelope guarantee
-/// (outside the route table, so it also sees the method router's own 405 answers with their
+/// Builds the router with its middleware: request ids and the envelope guarantee outermost
+/// (outside the route table, so they also see the method router's own 405 answers with their
 /// `Allow` header), then the origin policy and authentication.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .fallback_service(routes(state))
-        .layer(middleware::from_fn(envelope::ensure_envelope))
-        .layer(middleware::from_fn(request_id::assign))
+    Router::new().fallback_service(routes(state)).layer(middleware::from_fn(request_id::assign))
 }
 
 fn routes(state: AppState) -> Router {
