@@ -178,19 +178,25 @@ fn value_depth(value: &Value) -> usize {
     max
 }
 
+/// A document of table `tasks` for unit tests: created at 10, updated at 20 (epoch ms).
+#[cfg(test)]
+pub(crate) fn test_document(id: &str, fields: Value) -> Document {
+    Document {
+        id: DocumentId::from_stored(id.into()),
+        table: TableName::parse("tasks", "table").unwrap_or_else(|e| panic!("{e}")),
+        creation_time: 10,
+        update_time: 20,
+        fields: fields.as_object().cloned().unwrap_or_default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
     fn doc(fields: Value) -> Document {
-        Document {
-            id: DocumentId::from_stored("01j9z3k7q8w2m4n6p8r0t2v4x6".into()),
-            table: TableName::parse("tasks", "table").expect("valid"),
-            creation_time: 1,
-            update_time: 2,
-            fields: fields.as_object().cloned().unwrap_or_default(),
-        }
+        test_document("01j9z3k7q8w2m4n6p8r0t2v4x6", fields)
     }
 
     #[test]
@@ -201,7 +207,7 @@ mod tests {
         assert_eq!(d.get(&path("tags.0.a")), None);
         assert_eq!(d.get(&path("n")).as_deref(), Some(&Value::Null));
         assert_eq!(d.get(&path("n.x")), None);
-        assert_eq!(d.get(&path("_creationTime")).as_deref(), Some(&json!(1)));
+        assert_eq!(d.get(&path("_creationTime")).as_deref(), Some(&json!(10)));
         assert!(FieldPath::parse("a..b").is_err());
     }
 
@@ -210,7 +216,7 @@ mod tests {
         let d = doc(json!({"b": 1, "a": 2}));
         let text = serde_json::to_string(&d.to_json()).expect("serializes");
         assert!(
-            text.starts_with(r#"{"_id":"01j9z3k7q8w2m4n6p8r0t2v4x6","_creationTime":1,"_updateTime":2,"b":1,"a":2"#)
+            text.starts_with(r#"{"_id":"01j9z3k7q8w2m4n6p8r0t2v4x6","_creationTime":10,"_updateTime":20,"b":1,"a":2"#)
         );
     }
 
@@ -220,7 +226,7 @@ mod tests {
             let d = doc(fields);
             let wire = serde_json::to_string(&d.to_json()).expect("serializes");
             let stored = check_document_caps(&d).expect("within caps");
-            let system = format!(r#""_id":"{}","_creationTime":1,"_updateTime":2"#, d.id.as_str());
+            let system = format!(r#""_id":"{}","_creationTime":10,"_updateTime":20"#, d.id.as_str());
             assert_eq!(wire.len(), stored.len() + system.len() + usize::from(!d.fields.is_empty()));
         }
     }

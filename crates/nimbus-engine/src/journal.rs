@@ -83,19 +83,11 @@ pub fn verify_record(record: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::document::Document;
     use crate::transaction::WriteOp;
-    use nimbus_core::ids::{DocumentId, TableName};
 
     #[test]
     fn records_verify_and_tampering_is_detected() {
-        let doc = Document {
-            id: DocumentId::from_stored("01abc".into()),
-            table: TableName::parse("t", "table").expect("valid"),
-            creation_time: 5,
-            update_time: 5,
-            fields: json!({"a": 1}).as_object().cloned().unwrap_or_default(),
-        };
+        let doc = crate::document::test_document("01abc", json!({"a": 1}));
         let write = WriteRecord {
             op: WriteOp::Insert,
             table: doc.table.clone(),

@@ -283,16 +283,9 @@ fn permission_denied(table: &str, op: Operation) -> NimbusError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nimbus_core::ids::{DocumentId, TableName};
 
     fn doc(fields: Value) -> Document {
-        Document {
-            id: DocumentId::from_stored("01j9z3k7q8w2m4n6p8r0t2v4x6".into()),
-            table: TableName::parse("tasks", "table").expect("valid table"),
-            creation_time: 10,
-            update_time: 20,
-            fields: fields.as_object().cloned().unwrap_or_default(),
-        }
+        crate::document::test_document("01j9z3k7q8w2m4n6p8r0t2v4x6", fields)
     }
 
     fn allow_all() -> Value {

@@ -17,6 +17,8 @@ pub mod body;
 pub mod capabilities;
 pub mod discovery;
 pub mod envelope;
+#[cfg(test)]
+mod generated_docs;
 pub mod params;
 pub mod request_id;
 pub mod routes;

@@ -137,17 +137,11 @@ impl Filter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nimbus_core::ids::{DocumentId, TableName};
+
     use serde_json::json;
 
     fn doc(fields: Value) -> Document {
-        Document {
-            id: DocumentId::from_stored("01j9z3k7q8w2m4n6p8r0t2v4x6".into()),
-            table: TableName::parse("t", "table").expect("valid"),
-            creation_time: 1000,
-            update_time: 2000,
-            fields: fields.as_object().cloned().unwrap_or_default(),
-        }
+        crate::document::test_document("01j9z3k7q8w2m4n6p8r0t2v4x6", fields)
     }
 
     #[test]
@@ -193,8 +187,8 @@ mod tests {
             ("owner.team", "neq", json!("infra"), json!({"owner": "infra"}), false),
             ("owner.team", "neq", json!("infra"), json!({"owner": [{"team": "x"}]}), false),
             ("_id", "eq", json!("01j9z3k7q8w2m4n6p8r0t2v4x6"), json!({}), true),
-            ("_creationTime", "gte", json!(1000), json!({}), true),
-            ("_updateTime", "lt", json!(2000), json!({}), false),
+            ("_creationTime", "gte", json!(10), json!({}), true),
+            ("_updateTime", "lt", json!(20), json!({}), false),
         ];
         for (field, op, value, fields, expected) in cases {
             let filter = Filter::new(field, op, value.clone()).expect("valid filter");

@@ -107,17 +107,11 @@ impl Query {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nimbus_core::ids::DocumentId;
+
     use serde_json::json;
 
     fn doc(id: &str, fields: Value) -> Document {
-        Document {
-            id: DocumentId::from_stored(id.into()),
-            table: table("tasks"),
-            creation_time: 0,
-            update_time: 0,
-            fields: fields.as_object().cloned().unwrap_or_default(),
-        }
+        crate::document::test_document(id, fields)
     }
 
     fn table(name: &str) -> TableName {

@@ -178,17 +178,11 @@ pub fn sort_documents(order: &Order, docs: Vec<Document>) -> Vec<Document> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nimbus_core::ids::{DocumentId, TableName};
+
     use serde_json::json;
 
     fn doc(id: &str, fields: Value) -> Document {
-        Document {
-            id: DocumentId::from_stored(id.into()),
-            table: TableName::parse("t", "table").expect("valid"),
-            creation_time: 0,
-            update_time: 0,
-            fields: fields.as_object().cloned().unwrap_or_default(),
-        }
+        crate::document::test_document(id, fields)
     }
 
     /// Documents with mixed kinds, ties and missing fields, listed in ascending `x` order.

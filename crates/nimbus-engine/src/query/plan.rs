@@ -182,7 +182,7 @@ mod tests {
     use super::*;
     use crate::document::Document;
     use crate::index_key::encode_key;
-    use nimbus_core::ids::{DocumentId, TableName};
+
     use serde_json::json;
 
     /// A deterministic pseudo-random generator (xorshift64), so the test needs no crate.
@@ -252,13 +252,7 @@ mod tests {
     }
 
     fn doc(i: usize, fields: serde_json::Map<String, Value>) -> Document {
-        Document {
-            id: DocumentId::from_stored(format!("{i:04}")),
-            table: TableName::parse("t", "table").expect("valid"),
-            creation_time: 0,
-            update_time: 0,
-            fields,
-        }
+        crate::document::test_document(&format!("{i:04}"), Value::Object(fields))
     }
 
     /// The documents an index scan under `plan` returns, after re-applying every filter.

@@ -4,21 +4,10 @@ use nimbus_core::NimbusError;
 use nimbus_core::ids::{DocumentId, TableName};
 use nimbus_store::documents as rows;
 
-use super::Tenant;
+use super::{DocumentPage, Tenant};
 use crate::document::{Document, Fields};
 use crate::query::cursor;
 use crate::reads;
-
-/// One page of a table listing.
-#[derive(Debug, Clone)]
-pub struct ListPage {
-    /// Documents in id order.
-    pub documents: Vec<Document>,
-    /// Cursor for the next page, present exactly when `has_more`.
-    pub next_cursor: Option<String>,
-    /// Whether more documents follow.
-    pub has_more: bool,
-}
 
 impl Tenant {
     /// Inserts a document and returns its new id once durable.
@@ -65,7 +54,7 @@ impl Tenant {
         table: TableName,
         limit: Option<usize>,
         cursor: Option<String>,
-    ) -> Result<ListPage, NimbusError> {
+    ) -> Result<DocumentPage, NimbusError> {
         let after = match &cursor {
             Some(c) => Some(
                 cursor::decode_list_cursor(c, table.as_str())
@@ -94,7 +83,7 @@ impl Tenant {
                 Some(last) if has_more => Some(cursor::encode_list_cursor(table.as_str(), last.id.as_str())),
                 _ => None,
             };
-            Ok(ListPage { documents, next_cursor, has_more })
+            Ok(DocumentPage { documents, next_cursor, has_more })
         })
         .await
     }

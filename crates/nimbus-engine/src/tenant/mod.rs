@@ -7,9 +7,7 @@ mod queries;
 mod read_pool;
 mod schemas;
 
-pub use documents::ListPage;
 pub use journal::JournalPage;
-pub use queries::QueryPage;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
@@ -22,9 +20,21 @@ use nimbus_store::connection::{Access, open_tenant};
 use rusqlite::Connection;
 use tokio::sync::{RwLock, mpsc};
 
+use crate::document::Document;
 use crate::transaction::Transaction;
 use crate::writer::{self, Commit, WorkQueue};
 use read_pool::ReadPool;
+
+/// One page of documents: a table listing or a paginated query.
+#[derive(Debug, Clone)]
+pub struct DocumentPage {
+    /// The page's documents, in the listing's or query's order.
+    pub documents: Vec<Document>,
+    /// Opaque cursor for the next page, present exactly when `has_more`.
+    pub next_cursor: Option<String>,
+    /// Whether more documents follow.
+    pub has_more: bool,
+}
 
 /// An open tenant. Operations hold a read guard of `gate` while they run, so closing the
 /// tenant (delete or shutdown) waits for in-flight work and refuses new work.

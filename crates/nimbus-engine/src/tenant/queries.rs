@@ -2,22 +2,11 @@
 
 use nimbus_core::NimbusError;
 
-use super::Tenant;
+use super::{DocumentPage, Tenant};
 use crate::document::Document;
 use crate::query::Query;
 use crate::query::cursor;
 use crate::reads;
-
-/// One page of a paginated query.
-#[derive(Debug, Clone)]
-pub struct QueryPage {
-    /// The page's documents, in query order.
-    pub documents: Vec<Document>,
-    /// Opaque cursor for the next page, present exactly when `has_more`.
-    pub next_cursor: Option<String>,
-    /// Whether more documents follow.
-    pub has_more: bool,
-}
 
 impl Tenant {
     /// Runs a query: filters, order (ties by `_id`), limit.
@@ -33,7 +22,7 @@ impl Tenant {
         query: Query,
         page_size: usize,
         after: Option<String>,
-    ) -> Result<QueryPage, NimbusError> {
+    ) -> Result<DocumentPage, NimbusError> {
         let fingerprint = query.fingerprint();
         let position = match &after {
             Some(c) => Some(
@@ -48,7 +37,7 @@ impl Tenant {
             let candidates = reads::candidates(conn, &query, schema.as_ref())?;
             let page = query.page(candidates, position.as_ref(), page_size);
             let next_cursor = page.next.as_ref().map(|pos| cursor::encode_query_cursor(&fingerprint, pos));
-            Ok(QueryPage { documents: page.documents, next_cursor, has_more: page.has_more })
+            Ok(DocumentPage { documents: page.documents, next_cursor, has_more: page.has_more })
         })
         .await
     }
