@@ -4,9 +4,11 @@
 mod harness;
 
 mod auth;
+mod coverage;
 mod crash;
 mod documents;
 mod errors;
+mod faults;
 mod journal;
 mod query;
 mod restart;
