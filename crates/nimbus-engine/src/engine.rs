@@ -35,26 +35,25 @@ pub struct Engine {
     tenants_dir: PathBuf,
     /// The system database. A std mutex: it is only used from blocking sections, briefly.
     system: Mutex<Connection>,
-    tenants: RwLock<BTreeMap<String, Arc<Tenant>>>,
+    /// Registered tenants; `None` until first used. Opening lazily keeps start-up independent of
+    /// the number of tenants, and a tenant whose file cannot be opened fails alone (its
+    /// requests get the storage error) instead of stopping the whole server.
+    tenants: RwLock<BTreeMap<String, Option<Arc<Tenant>>>>,
     /// Serializes tenant creation and deletion with each other.
     admin: tokio::sync::Mutex<()>,
 }
 
 impl Engine {
-    /// Opens the data directory: the system database, every registered tenant, and removes the
-    /// files of tenants whose creation or deletion was interrupted.
+    /// Opens the data directory: the system database and the tenant registry, and removes the
+    /// files of tenants whose creation or deletion was interrupted. Tenant databases open on
+    /// first use.
     pub fn open(data_dir: &Path) -> Result<Self, OpenError> {
         let tenants_dir = data_dir.join("tenants");
         std::fs::create_dir_all(&tenants_dir).map_err(|source| OpenError::Io { path: tenants_dir.clone(), source })?;
         let conn = open_system(&data_dir.join("system.sqlite3")).map_err(|e| OpenError::Storage(e.into()))?;
         let ids = system::list_tenants(&conn).map_err(|e| OpenError::Storage(e.into()))?;
         remove_orphans(&tenants_dir, &ids).map_err(|source| OpenError::Io { path: tenants_dir.clone(), source })?;
-        let mut tenants = BTreeMap::new();
-        for id in ids {
-            let tenant_id = TenantId::parse(&id, "id").map_err(OpenError::Storage)?;
-            let tenant = Tenant::open(tenant_id, &tenant_file(&tenants_dir, &id)).map_err(OpenError::Storage)?;
-            tenants.insert(id, Arc::new(tenant));
-        }
+        let tenants = ids.into_iter().map(|id| (id, None)).collect();
         Ok(Self {
             tenants_dir,
             system: Mutex::new(conn),
@@ -63,10 +62,22 @@ impl Engine {
         })
     }
 
-    /// Looks up an open tenant (404 `session.tenant_not_found`).
+    /// Looks up a tenant, opening its database on first use (404 `session.tenant_not_found`;
+    /// a storage error when its file cannot be opened, retried on the next request).
     pub fn tenant(&self, id: &TenantId) -> Result<Arc<Tenant>, NimbusError> {
-        let tenants = self.tenants.read().unwrap_or_else(PoisonError::into_inner);
-        tenants.get(id.as_str()).cloned().ok_or_else(|| NimbusError::tenant_not_found(id.as_str()))
+        match self.tenants.read().unwrap_or_else(PoisonError::into_inner).get(id.as_str()) {
+            None => return Err(NimbusError::tenant_not_found(id.as_str())),
+            Some(Some(tenant)) => return Ok(tenant.clone()),
+            Some(None) => {}
+        }
+        let mut tenants = self.tenants.write().unwrap_or_else(PoisonError::into_inner);
+        let slot = tenants.get_mut(id.as_str()).ok_or_else(|| NimbusError::tenant_not_found(id.as_str()))?;
+        if let Some(tenant) = slot {
+            return Ok(tenant.clone());
+        }
+        let tenant = Arc::new(Tenant::open(id.clone(), &tenant_file(&self.tenants_dir, id.as_str()))?);
+        *slot = Some(tenant.clone());
+        Ok(tenant)
     }
 
     /// Tenant ids in byte order.
@@ -78,7 +89,7 @@ impl Engine {
     /// point: the database file is created first and removed at start-up if the row is missing.
     pub async fn create_tenant(&self, id: TenantId) -> Result<(), NimbusError> {
         let _admin = self.admin.lock().await;
-        if self.tenant(&id).is_ok() {
+        if self.tenants.read().unwrap_or_else(PoisonError::into_inner).contains_key(id.as_str()) {
             return Err(NimbusError::already_exists("tenant", id.as_str()));
         }
         let path = tenant_file(&self.tenants_dir, id.as_str());
@@ -92,7 +103,10 @@ impl Engine {
             remove_files(&path);
             return Err(e.into());
         }
-        self.tenants.write().unwrap_or_else(PoisonError::into_inner).insert(id.as_str().to_owned(), Arc::new(tenant));
+        self.tenants
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.as_str().to_owned(), Some(Arc::new(tenant)));
         Ok(())
     }
 
@@ -106,19 +120,21 @@ impl Engine {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(id.as_str())
             .ok_or_else(|| NimbusError::tenant_not_found(id.as_str()))?;
-        tenant.close().await;
+        if let Some(tenant) = &tenant {
+            tenant.close().await;
+        }
         tokio::task::block_in_place(|| {
             let system = self.system.lock().unwrap_or_else(PoisonError::into_inner);
             system::delete_tenant(&system, id.as_str())
         })?;
-        remove_files(tenant.path());
+        remove_files(&tenant_file(&self.tenants_dir, id.as_str()));
         Ok(())
     }
 
     /// Closes every tenant (their writers finish what is queued). Used on shutdown.
     pub async fn shutdown(&self) {
         let tenants: Vec<Arc<Tenant>> =
-            self.tenants.read().unwrap_or_else(PoisonError::into_inner).values().cloned().collect();
+            self.tenants.read().unwrap_or_else(PoisonError::into_inner).values().flatten().cloned().collect();
         for tenant in tenants {
             tenant.close().await;
         }

@@ -46,8 +46,11 @@ pub const CAPABILITIES: &[Capability] = &[
         area: "storage",
         capability: "tenants",
         status: Status::Available,
-        notes: "create, list, delete; one SQLite file per tenant; `_`-prefixed ids reserved",
-        tests: &["blackbox/tenants.rs::tenant_lifecycle_and_id_rules"],
+        notes: "create, list, delete; one SQLite file per tenant, opened on first use; a broken file fails only its tenant; `_`-prefixed ids reserved",
+        tests: &[
+            "blackbox/tenants.rs::tenant_lifecycle_and_id_rules",
+            "blackbox/faults.rs::a_broken_tenant_file_fails_alone",
+        ],
     },
     Capability {
         area: "storage",

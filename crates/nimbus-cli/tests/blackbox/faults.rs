@@ -61,3 +61,31 @@ fn storage_faults_are_catalogued() {
         .post_json("/api/tenants/faults/documents", &json!({ "table": "docs", "fields": { "n": 3 } }))
         .expect_status(201);
 }
+
+#[test]
+fn a_broken_tenant_file_fails_alone() {
+    let mut server = Server::start();
+    server.create_tenant("broken");
+    server.create_tenant("healthy");
+    let id = server.insert("healthy", "docs", &json!({ "ok": true }));
+    server.stop();
+    let dirs = server.dirs();
+    let file = dirs.data().join("tenants/broken.sqlite3");
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+    }
+    std::fs::write(&file, b"this is not a database, just 48 bytes of text!!!").expect("overwrite");
+
+    // The server still starts; the broken tenant answers with a catalogued storage error while
+    // the others work, and it can still be deleted.
+    let server = Server::start_in(&dirs);
+    let tenants = server.get("/api/tenants");
+    assert_eq!(tenants.json["tenants"], json!(["broken", "healthy"]));
+    let resp = server.get("/api/tenants/broken/documents/docs");
+    resp.expect_status(500);
+    assert_eq!(resp.code(), "service.storage_corruption");
+    server.get(&format!("/api/tenants/healthy/documents/docs/{id}")).expect_status(200);
+    server.delete("/api/tenants/broken").expect_status(204);
+    assert!(!file.exists(), "the broken tenant's file is removed with it");
+    server.get("/api/tenants/broken/documents/docs").expect_status(404);
+}

@@ -9,7 +9,7 @@ mod schemas;
 
 pub use journal::JournalPage;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 use std::thread::JoinHandle;
 
@@ -40,7 +40,6 @@ pub struct DocumentPage {
 /// tenant (delete or shutdown) waits for in-flight work and refuses new work.
 pub struct Tenant {
     id: TenantId,
-    path: PathBuf,
     /// `true` once the tenant is closed; held shared by every operation in flight.
     gate: RwLock<bool>,
     /// The writer's queue; taken (dropped) on close so the writer drains and exits.
@@ -60,7 +59,6 @@ impl Tenant {
         })?;
         Ok(Self {
             id,
-            path: path.to_owned(),
             gate: RwLock::new(false),
             queue: Mutex::new(Some(queue)),
             writer: Mutex::new(Some(handle)),
@@ -71,11 +69,6 @@ impl Tenant {
     /// The tenant's id.
     pub fn id(&self) -> &TenantId {
         &self.id
-    }
-
-    /// The tenant's database file.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Runs `body` as one transaction through the tenant's writer and returns once it is
