@@ -48,6 +48,9 @@ limits! {
     /// Read-only SQLite connections kept per tenant; WAL lets them read beside the writer.
     /// Two cores here, so a few suffice; extra readers wait for a free connection.
     pub const READ_CONNECTIONS_PER_TENANT: usize = 4, "4";
+    /// Largest image archive accepted by `POST /api/images/import`; contract value, far above
+    /// any sane image while still bounding the staging disk one upload can take.
+    pub const MAX_IMAGE_ARCHIVE_BYTES: u64 = 10 * 1024 * 1024 * 1024, "10 GiB";
     /// Longest tenant, table or index name, in characters. Contract value.
     pub const MAX_NAME_CHARS: usize = 128, "128";
     /// Longest document id path segment, in bytes. Contract value.

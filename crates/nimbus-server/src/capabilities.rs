@@ -148,6 +148,13 @@ pub const CAPABILITIES: &[Capability] = &[
     },
     Capability {
         area: "sandboxes",
+        capability: "image store: import, list, remove",
+        status: Status::AvailableWithCaveats,
+        notes: "OCI-layout and docker-archive tars (gzip allowed) through `POST /api/images/import`; every blob digest verified; each image unpacked once with whiteouts applied and every path confined; registry pulls and the `nimbus image` commands are not yet",
+        tests: &["blackbox/images.rs::images_import_list_and_remove"],
+    },
+    Capability {
+        area: "sandboxes",
         capability: "container backend",
         status: Status::NotYet,
         notes: "sandbox routes are not served yet",

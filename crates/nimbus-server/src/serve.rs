@@ -11,6 +11,7 @@ use axum::serve::ListenerExt;
 use nimbus_core::limits::SHUTDOWN_GRACE_MS;
 use nimbus_core::time::{now_ms, rfc3339_ms};
 use nimbus_engine::Engine;
+use nimbus_sandbox::image::ImageStore;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
@@ -54,6 +55,9 @@ pub enum StartError {
     /// Storage could not be opened.
     #[error(transparent)]
     Storage(#[from] nimbus_engine::engine::OpenError),
+    /// The image store could not be opened.
+    #[error("cannot open the image store: {0}")]
+    Images(#[from] nimbus_sandbox::image::ImageError),
     /// The address could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -104,6 +108,7 @@ pub async fn run(config: ServerConfig) -> Result<(), StartError> {
     let _lock = lock_data_dir(&config.data_dir)?;
     let token = token_file::load_or_create(&config.token_path)?;
     let engine = Arc::new(Engine::open(&config.data_dir)?);
+    let images = Arc::new(ImageStore::open(&config.data_dir)?);
     let address = format!("{}:{}", config.host, config.port);
     let listener =
         TcpListener::bind(&address).await.map_err(|source| StartError::Bind { address: address.clone(), source })?;
@@ -112,7 +117,7 @@ pub async fn run(config: ServerConfig) -> Result<(), StartError> {
 
     let shutdown = Arc::new(Notify::new());
     let auth = AuthState::new(config.token_path.clone(), token, local.port());
-    let state = AppState { engine: engine.clone(), auth, shutdown: shutdown.clone() };
+    let state = AppState { engine: engine.clone(), images, auth, shutdown: shutdown.clone() };
 
     let discovery_path = discovery::path();
     if let Some(path) = &discovery_path {

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use nimbus_core::NimbusError;
 use nimbus_engine::{Engine, Tenant};
+use nimbus_sandbox::image::ImageStore;
 use tokio::sync::Notify;
 
 use crate::auth::AuthState;
@@ -14,6 +15,8 @@ use crate::params::PathParams;
 pub struct AppState {
     /// The document engine.
     pub engine: Arc<Engine>,
+    /// The server-wide OCI image store.
+    pub images: Arc<ImageStore>,
     /// Credentials and origin policy.
     pub auth: Arc<AuthState>,
     /// Notified by `POST /api/system/shutdown`.

@@ -24,6 +24,7 @@ const EMITTED: &[&str] = &[
     "service.serialization",
     "service.storage_corruption",
     "service.storage_busy",
+    "sandbox.image_not_found",
 ];
 
 /// Codes emitted by the engine but only reachable deterministically from a unit test (the
@@ -31,7 +32,7 @@ const EMITTED: &[&str] = &[
 const UNIT_TESTED: &[(&str, &str)] = &[("rate.resource_exhausted", "nimbus-engine/src/writer.rs")];
 
 /// Codes of surfaces not in this build (realtime, functions, sandboxes, services, sessions,
-/// scheduling); storage failures with no safe way to cause them here; and `op.cancelled`, which
+/// scheduling, registry pulls); storage failures with no safe way to cause them here; and `op.cancelled`, which
 /// only ever goes to a caller that already left, so no client can observe it.
 const NOT_EMITTED_YET: &[&str] = &[
     "op.cancelled",
@@ -64,7 +65,6 @@ const NOT_EMITTED_YET: &[&str] = &[
     "runtime.memory_limit",
     "runtime.promise_stalled",
     "sandbox.backend_unavailable",
-    "sandbox.image_not_found",
     "sandbox.image_pull_failed",
 ];
 

@@ -9,6 +9,7 @@ mod crash;
 mod documents;
 mod errors;
 mod faults;
+mod images;
 mod journal;
 mod query;
 mod restart;

@@ -2,6 +2,7 @@
 
 mod docs;
 mod documents;
+mod images;
 mod journal;
 mod query;
 mod schema;
@@ -37,6 +38,8 @@ fn routes(state: AppState) -> Router {
         .route("/api/system/capabilities", get(system::capabilities))
         .route("/api/system/token/rotate", post(system::rotate_token))
         .route("/api/system/shutdown", post(system::shutdown))
+        .route("/api/images", get(images::list).delete(images::remove))
+        .route("/api/images/import", post(images::import))
         .route("/api/tenants", get(tenants::list).post(tenants::create))
         .route(tenant, delete(tenants::delete))
         .route(&format!("{tenant}/documents"), post(documents::insert))

@@ -1,0 +1,85 @@
+//! The operator image routes (sandboxes.md §7): import a docker-archive tar, list, remove.
+
+use serde_json::json;
+
+use crate::harness::Server;
+
+fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, bytes) in files {
+        let mut header = tar::Header::new_gnu();
+        let dir = path.ends_with('/');
+        header.set_entry_type(if dir { tar::EntryType::Directory } else { tar::EntryType::Regular });
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o755);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        builder.append_data(&mut header, path, *bytes).expect("append");
+    }
+    builder.into_inner().expect("finish")
+}
+
+/// A one-layer image in `docker save` form, named by `tag`.
+fn docker_archive(tag: &str) -> Vec<u8> {
+    let layer = tar_of(&[("bin/", b""), ("bin/hello", b"#!/bin/sh\necho hello\n")]);
+    let config = json!({ "architecture": "amd64", "os": "linux", "config": { "Cmd": ["/bin/hello"] },
+                         "rootfs": { "type": "layers", "diff_ids": [] } });
+    let manifest = json!([{ "Config": "config.json", "RepoTags": [tag], "Layers": ["layer.tar"] }]);
+    tar_of(&[
+        ("manifest.json", manifest.to_string().as_bytes()),
+        ("config.json", config.to_string().as_bytes()),
+        ("layer.tar", &layer),
+    ])
+}
+
+#[test]
+fn images_import_list_and_remove() {
+    let mut server = Server::start();
+    let tar = [("content-type", "application/x-tar")];
+    let archive = docker_archive("hello:1");
+    let resp = server.authed("POST", "/api/images/import", &tar, Some(&archive));
+    resp.expect_status(201);
+    let image = resp.json["images"][0].clone();
+    assert_eq!(image["references"], json!(["docker.io/library/hello:1"]));
+    assert_eq!((image["os"].as_str(), image["architecture"].as_str()), (Some("linux"), Some("amd64")));
+    assert_eq!(image["source"], "import");
+    assert_eq!(image["usedBy"], 0);
+    assert!(image["sizeBytes"].as_u64().is_some_and(|s| s > 0));
+    let digest = image["digest"].as_str().expect("digest").to_owned();
+    assert!(digest.starts_with("sha256:") && digest.len() == 71);
+    let root = server.dirs().data().join("images/rootfs").join(&digest[7..]);
+    assert!(root.join("bin/hello").is_file(), "the image is unpacked once into its shared root");
+
+    // Importing the same archive again returns the same image; a caller name fills in for an
+    // unnamed one; both survive a restart.
+    let again = server.authed("POST", "/api/images/import?reference=extra:2", &tar, Some(&archive));
+    again.expect_status(201);
+    assert_eq!(again.json["images"][0]["digest"], digest.as_str());
+    server.stop();
+    let server = Server::start_in(&server.dirs());
+    let listed = server.get("/api/images");
+    listed.expect_status(200);
+    assert_eq!(listed.json["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(listed.json["items"][0]["digest"], digest.as_str());
+
+    // Bad input: not an archive, wrong content type, missing reference, bad reference.
+    let garbage = server.authed("POST", "/api/images/import", &tar, Some(b"not a tar at all"));
+    garbage.expect_status(400);
+    assert_eq!(garbage.code(), "op.invalid_input");
+    let json_body = server.authed("POST", "/api/images/import", &[("content-type", "text/plain")], Some(&archive));
+    json_body.expect_status(415);
+    server.delete("/api/images").expect_status(400);
+    let bad_name = server.authed("POST", "/api/images/import?reference=Bad%20Name", &tar, Some(&archive));
+    bad_name.expect_status(400);
+    assert_eq!(bad_name.detail()["field"], "reference");
+
+    // Remove by name: the image, its root and its blobs go; a second remove is 404.
+    server.delete("/api/images?reference=hello:1").expect_status(204);
+    assert!(server.get("/api/images").json["items"].as_array().is_some_and(Vec::is_empty));
+    assert!(!root.exists());
+    let gone = server.delete(&format!("/api/images?reference={digest}"));
+    gone.expect_status(404);
+    assert_eq!(gone.code(), "sandbox.image_not_found");
+    assert_eq!(gone.detail()["reference"], digest.as_str());
+}

@@ -1,0 +1,163 @@
+//! Store tests over archives built in the test: docker-archive and OCI-layout tars.
+
+use std::io::Write;
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::*;
+
+fn header(size: usize, kind: tar::EntryType) -> tar::Header {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(kind);
+    header.set_size(size as u64);
+    header.set_mode(if kind == tar::EntryType::Directory { 0o755 } else { 0o644 });
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    header
+}
+
+fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, bytes) in files {
+        let kind = if path.ends_with('/') { tar::EntryType::Directory } else { tar::EntryType::Regular };
+        builder.append_data(&mut header(bytes.len(), kind), path, *bytes).expect("append");
+    }
+    builder.into_inner().expect("finish")
+}
+
+fn sha(bytes: &[u8]) -> String {
+    format!("sha256:{}", blobs::hex(&Sha256::digest(bytes)))
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).expect("gzip");
+    encoder.finish().expect("gzip")
+}
+
+fn config() -> Vec<u8> {
+    json!({ "architecture": "amd64", "os": "linux", "config": { "Cmd": ["/bin/sh"] },
+            "rootfs": { "type": "layers", "diff_ids": [] } })
+    .to_string()
+    .into_bytes()
+}
+
+/// Two layers: the second deletes a file of the first.
+fn layers() -> (Vec<u8>, Vec<u8>) {
+    (tar_of(&[("bin/", b""), ("bin/sh", b"#!fake"), ("etc/", b""), ("etc/old", b"x")]), tar_of(&[("etc/.wh.old", b"")]))
+}
+
+fn docker_archive(tag: &str) -> Vec<u8> {
+    let (l1, l2) = layers();
+    let manifest = json!([{ "Config": "config.json", "RepoTags": [tag], "Layers": ["l1/layer.tar", "l2/layer.tar"] }]);
+    tar_of(&[
+        ("manifest.json", manifest.to_string().as_bytes()),
+        ("config.json", &config()),
+        ("l1/layer.tar", &l1),
+        ("l2/layer.tar", &gzip(&l2)),
+    ])
+}
+
+fn oci_layout(ref_name: Option<&str>) -> (Vec<u8>, String) {
+    oci_layout_with(ref_name, false)
+}
+
+/// An OCI layout; with `tamper`, one layer's bytes no longer match the digest naming them.
+fn oci_layout_with(ref_name: Option<&str>, tamper: bool) -> (Vec<u8>, String) {
+    let (l1, l2) = layers();
+    let (l1, l2, cfg) = (gzip(&l1), l2, config());
+    let manifest = json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(&cfg), "size": cfg.len() },
+        "layers": [
+            { "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": sha(&l1), "size": l1.len() },
+            { "mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha(&l2), "size": l2.len() },
+        ],
+    })
+    .to_string()
+    .into_bytes();
+    let mut descriptor = json!({ "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha(&manifest), "size": manifest.len() });
+    if let Some(name) = ref_name {
+        descriptor["annotations"] = json!({ "org.opencontainers.image.ref.name": name });
+    }
+    let index = json!({ "schemaVersion": 2, "manifests": [descriptor] }).to_string();
+    let blob = |b: &[u8]| format!("blobs/sha256/{}", &sha(b)[7..]);
+    let paths = [blob(&manifest), blob(&cfg), blob(&l1), blob(&l2)];
+    let archive = tar_of(&[
+        ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#),
+        ("index.json", index.as_bytes()),
+        (&paths[0], &manifest),
+        (&paths[1], &cfg),
+        (&paths[2], &l1),
+        (&paths[3], if tamper { b"tampered" } else { &l2 }),
+    ]);
+    (archive, sha(&manifest))
+}
+
+#[test]
+fn docker_archives_import_unpack_and_remove() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let store = ImageStore::open(data.path()).expect("open");
+    let imported = store.import(&docker_archive("busybox:test")[..], None).expect("import");
+    assert_eq!(imported.len(), 1);
+    let image = &imported[0];
+    assert_eq!(image.references, vec!["docker.io/library/busybox:test".to_owned()]);
+    assert_eq!((image.os.as_str(), image.architecture.as_str(), image.source), ("linux", "amd64", ImageSource::Import));
+    assert!(image.size_bytes > 0);
+    let root = store.rootfs(&image.digest).expect("root path");
+    assert_eq!(fs::read(root.join("bin/sh")).expect("bin/sh"), b"#!fake");
+    assert!(!root.join("etc/old").exists(), "the second layer's whiteout applied");
+
+    // Importing again is a no-op that returns the same image; it survives reopening.
+    let again = store.import(&gzip(&docker_archive("busybox:test"))[..], None).expect("re-import");
+    assert_eq!(&again, &imported);
+    let reopened = ImageStore::open(data.path()).expect("reopen");
+    assert_eq!(reopened.list().expect("list"), imported);
+    assert_eq!(reopened.resolve("busybox:test").expect("by name").digest, image.digest);
+    assert_eq!(reopened.resolve(&image.digest).expect("by digest").digest, image.digest);
+
+    reopened.remove("busybox:test").expect("remove");
+    assert!(reopened.list().expect("list").is_empty());
+    assert!(!root.exists(), "the root is removed");
+    let blobs = fs::read_dir(data.path().join("images/blobs/sha256")).expect("blobs").count();
+    assert_eq!(blobs, 0, "unused blobs are collected");
+    assert!(matches!(reopened.remove("busybox:test"), Err(ImageError::NotFound { .. })));
+}
+
+#[test]
+fn oci_layouts_take_names_from_annotations_or_the_caller() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let store = ImageStore::open(data.path()).expect("open");
+    let (archive, digest) = oci_layout(None);
+    let imported = store.import(&archive[..], Some("127.0.0.1:5000/tools/box:1")).expect("import");
+    assert_eq!(imported[0].digest, digest);
+    assert_eq!(imported[0].references, vec!["127.0.0.1:5000/tools/box:1".to_owned()]);
+    let root = store.rootfs(&digest).expect("root");
+    assert!(root.join("bin/sh").is_file() && !root.join("etc/old").exists());
+
+    // The same image named again by its archive: one image, two names, unpacked once.
+    let (named, _) = oci_layout(Some("example.com/box:2"));
+    let both = store.import(&named[..], None).expect("second name");
+    assert_eq!(both[0].references, vec!["127.0.0.1:5000/tools/box:1".to_owned(), "example.com/box:2".to_owned()]);
+    assert_eq!(store.list().expect("list").len(), 1);
+}
+
+#[test]
+fn bad_archives_are_refused_without_leftovers() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let store = ImageStore::open(data.path()).expect("open");
+    let (corrupted, _) = oci_layout_with(Some("example.com/box:1"), true);
+    for (name, bytes) in [
+        ("not a tar", b"hello".to_vec()),
+        ("no image", tar_of(&[("readme", b"x")])),
+        ("corrupted", corrupted),
+        ("bad manifest.json", tar_of(&[("manifest.json", b"{}")])),
+        ("escaping layer path", tar_of(&[("manifest.json", br#"[{"Config":"../../etc/passwd","Layers":[]}]"#)])),
+    ] {
+        assert!(matches!(store.import(&bytes[..], Some("x:1")), Err(ImageError::Invalid(_))), "{name}");
+    }
+    assert!(store.list().expect("list").is_empty());
+    assert_eq!(fs::read_dir(data.path().join("images/tmp")).expect("tmp").count(), 0, "staging is cleaned");
+}

@@ -1,0 +1,119 @@
+//! `/api/images`: the operator image routes (server-wide, not tenant-scoped): import an archive,
+//! list, remove.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use http_body_util::BodyExt;
+use nimbus_core::NimbusError;
+use nimbus_core::limits::MAX_IMAGE_ARCHIVE_BYTES;
+use nimbus_core::time::rfc3339_ms;
+use nimbus_sandbox::image::{ImageRecord, ImageStore};
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+
+use crate::envelope::{ApiResult, unsupported_media_type};
+use crate::params::QueryParams;
+use crate::state::AppState;
+
+/// An image in its wire form. `usedBy` counts sandboxes using it: none until sandboxes exist.
+fn image_json(image: &ImageRecord) -> Value {
+    json!({
+        "digest": image.digest,
+        "references": image.references,
+        "os": image.os,
+        "architecture": image.architecture,
+        "sizeBytes": image.size_bytes,
+        "source": image.source.as_str(),
+        "storedAt": rfc3339_ms(image.stored_at_ms),
+        "usedBy": 0,
+    })
+}
+
+/// Runs a blocking store operation off the async threads.
+async fn blocking<T: Send + 'static>(
+    store: &Arc<ImageStore>,
+    operation: impl FnOnce(&ImageStore) -> Result<T, nimbus_sandbox::image::ImageError> + Send + 'static,
+) -> Result<T, NimbusError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || operation(&store).map_err(NimbusError::from))
+        .await
+        .map_err(|_| NimbusError::internal())?
+}
+
+fn check_content_type(headers: &HeaderMap) -> Result<(), NimbusError> {
+    let accepted = ["application/x-tar", "application/gzip", "application/x-gzip", "application/octet-stream"];
+    match headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+        Some(ct) if !accepted.contains(&ct.split(';').next().unwrap_or("").trim()) => Err(unsupported_media_type()),
+        _ => Ok(()),
+    }
+}
+
+/// Streams the request body into a staging file, refusing it past the archive limit.
+async fn stage_upload(path: &std::path::Path, mut body: Body) -> Result<(), NimbusError> {
+    let io = |e: std::io::Error| {
+        tracing::error!(error = %e, "cannot stage an image upload");
+        NimbusError::internal()
+    };
+    let mut file = tokio::fs::File::create(path).await.map_err(io)?;
+    let mut size = 0u64;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| NimbusError::invalid_request("the request body was cut off"))?;
+        let Ok(chunk) = frame.into_data() else { continue };
+        size += chunk.len() as u64;
+        if size > MAX_IMAGE_ARCHIVE_BYTES {
+            let limit = usize::try_from(MAX_IMAGE_ARCHIVE_BYTES).unwrap_or(usize::MAX);
+            return Err(NimbusError::payload_too_large(limit, None));
+        }
+        file.write_all(&chunk).await.map_err(io)?;
+    }
+    file.flush().await.map_err(io)
+}
+
+/// `POST /api/images/import[?reference=name:tag]`: imports an OCI-layout or docker-archive tar.
+pub async fn import(
+    State(state): State<AppState>,
+    query: QueryParams,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    check_content_type(&headers)?;
+    let reference = query.get("reference").map(str::to_owned);
+    let upload = state.images.staging_path("upload");
+    let staged = stage_upload(&upload, body).await;
+    let imported = match staged {
+        Ok(()) => {
+            let path = upload.clone();
+            blocking(&state.images, move |store| {
+                let file = std::fs::File::open(&path)
+                    .map_err(|source| nimbus_sandbox::image::ImageError::Io { context: "opening an upload", source })?;
+                store.import(file, reference.as_deref())
+            })
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    let _ = tokio::fs::remove_file(&upload).await;
+    let images: Vec<Value> = imported?.iter().map(image_json).collect();
+    Ok((StatusCode::CREATED, Json(json!({ "images": images }))))
+}
+
+/// `GET /api/images`.
+pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let images = blocking(&state.images, |store| store.list()).await?;
+    Ok(Json(json!({ "items": images.iter().map(image_json).collect::<Vec<_>>() })))
+}
+
+/// `DELETE /api/images?reference=<reference or sha256:digest>`.
+pub async fn remove(State(state): State<AppState>, query: QueryParams) -> ApiResult<StatusCode> {
+    let reference = query
+        .get("reference")
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| NimbusError::invalid_input("reference", "is required"))?
+        .to_owned();
+    blocking(&state.images, move |store| store.remove(&reference)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
