@@ -19,7 +19,7 @@ const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest
 const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
 const LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 const LAYER_TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-const REF_NAME: &str = "org.opencontainers.image.ref.name";
+pub(crate) const REF_NAME: &str = "org.opencontainers.image.ref.name";
 const CONTAINERD_NAME: &str = "io.containerd.image.name";
 
 /// One manifest brought in by an import, with the names the archive (or caller) gave it.

@@ -26,7 +26,7 @@ use oci_spec::image::{ImageConfiguration, ImageManifest};
 use serde_json::{Value, json};
 
 use blobs::{Blobs, digest_hex};
-use import::{MANIFEST_MEDIA_TYPE, import_archive, maybe_gunzip};
+use import::{MANIFEST_MEDIA_TYPE, REF_NAME, import_archive, maybe_gunzip};
 pub use reference::{Reference, ReferenceError};
 
 const SOURCE: &str = "io.nimbus.image.source";
@@ -34,7 +34,6 @@ const STORED_AT: &str = "io.nimbus.image.stored-at";
 const OS: &str = "io.nimbus.image.os";
 const ARCH: &str = "io.nimbus.image.architecture";
 const SIZE: &str = "io.nimbus.image.size";
-const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 /// Why an image operation failed.
 #[derive(Debug, thiserror::Error)]
