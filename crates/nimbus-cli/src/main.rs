@@ -3,6 +3,8 @@
 //! **API boundary**: the commands, flags, environment variables and exit codes are the CLI
 //! contract (`docs/cli.md`).
 
+mod client;
+mod image;
 mod start;
 mod token;
 
@@ -19,6 +21,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Exit code: the operation failed.
 const EXIT_FAILED: u8 = 1;
+/// Exit code: the command needs a running server and none is reachable.
+const EXIT_NO_SERVER: u8 = 3;
 /// Exit code: authentication against the live server failed.
 const EXIT_AUTH: u8 = 4;
 
@@ -42,6 +46,12 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Image store commands (through the running server that owns the data directory, else
+    /// directly on it).
+    Image {
+        #[command(subcommand)]
+        command: image::ImageCommand,
     },
     /// Print the version.
     Version {
@@ -72,6 +82,13 @@ pub struct Failure {
     exit: u8,
     /// Boxed: an error is rare and large, the `Ok` path should stay small.
     error: Box<NimbusError>,
+}
+
+impl From<NimbusError> for Failure {
+    /// A catalogued error from the store or engine: the operation failed (exit 1).
+    fn from(error: NimbusError) -> Self {
+        Self::with(EXIT_FAILED, error)
+    }
 }
 
 impl Failure {
@@ -127,6 +144,10 @@ fn main() -> ExitCode {
         Command::Token { command: TokenCommand::Rotate(args) } => {
             let json = args.json;
             (token::rotate(args), json)
+        }
+        Command::Image { command } => {
+            let json = command.json();
+            (image::run(command), json)
         }
         Command::Version { json } => {
             version(json);

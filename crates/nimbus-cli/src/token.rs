@@ -1,16 +1,12 @@
 //! `nimbus auth token` and `nimbus token rotate`.
 
 use clap::Args;
-use nimbus_server::auth::token_file;
-use nimbus_server::discovery;
-use serde_json::{Value, json};
-
 use nimbus_core::{ErrorCode, NimbusError};
+use nimbus_server::auth::token_file;
+use serde_json::json;
 
-use crate::{EXIT_AUTH, Failure};
-
-/// Exit code: the command needs a running server and none is reachable.
-const EXIT_NO_SERVER: u8 = 3;
+use crate::Failure;
+use crate::client::{self, Live};
 
 /// Flags of `nimbus token rotate`.
 #[derive(Args)]
@@ -47,9 +43,9 @@ pub fn print(json: bool) -> Result<(), Failure> {
 /// Rotates through the live server if one is discoverable, else rewrites the file offline.
 pub fn rotate(args: RotateArgs) -> Result<(), Failure> {
     let path = token_path()?;
-    let url = args.url.or_else(|| discovery::read_live().map(|r| format!("http://{}", r.address)));
+    let url = client::discover(args.url);
     let (generation, mode) = match url {
-        Some(url) => (rotate_live(&url, &path)?, "live"),
+        Some(url) => (rotate_live(&url)?, "live"),
         None => {
             let record = token_file::rotate(&path).map_err(|e| Failure::failed(e.to_string()))?;
             (record.generation, "offline")
@@ -63,36 +59,7 @@ pub fn rotate(args: RotateArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn rotate_live(url: &str, path: &std::path::Path) -> Result<u64, Failure> {
-    let token = match std::env::var("NIMBUS_TOKEN") {
-        Ok(token) if !token.is_empty() => token,
-        _ => {
-            token_file::load(path)
-                .map_err(|e| Failure::failed(e.to_string()))?
-                .ok_or_else(|| Failure::failed(format!("no token file at {}", path.display())))?
-                .token
-        }
-    };
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let endpoint = format!("{}/api/system/token/rotate", url.trim_end_matches('/'));
-    let mut response =
-        agent.post(&endpoint).header("Authorization", &format!("Bearer {token}")).send_empty().map_err(|e| {
-            let message = format!("cannot reach the server at {url}: {e}");
-            Failure::with(EXIT_NO_SERVER, NimbusError::new(ErrorCode::ServiceUnavailable, message, None))
-        })?;
-    let status = response.status().as_u16();
-    let body: Value = response.body_mut().read_json().unwrap_or(Value::Null);
-    match status {
-        200 => body["generation"].as_u64().ok_or_else(|| Failure::failed("the server answered without a generation")),
-        401 | 403 => Err(Failure::with(EXIT_AUTH, from_envelope(&body))),
-        _ => Err(Failure::with(crate::EXIT_FAILED, from_envelope(&body))),
-    }
-}
-
-/// The server's error, rebuilt from its envelope so the CLI reports the same code.
-fn from_envelope(body: &Value) -> NimbusError {
-    let error = &body["error"];
-    let code = error["code"].as_str().and_then(ErrorCode::from_code).unwrap_or(ErrorCode::ServiceInternal);
-    let message = error["message"].as_str().unwrap_or("request failed");
-    NimbusError::new(code, message, error.get("detail").cloned().filter(|d| !d.is_null()))
+fn rotate_live(url: &str) -> Result<u64, Failure> {
+    let answer = Live::connect(url.to_owned())?.call("POST", "/api/system/token/rotate", None)?;
+    answer["generation"].as_u64().ok_or_else(|| Failure::failed("the server answered without a generation"))
 }

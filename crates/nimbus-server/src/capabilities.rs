@@ -150,8 +150,11 @@ pub const CAPABILITIES: &[Capability] = &[
         area: "sandboxes",
         capability: "image store: import, list, remove",
         status: Status::AvailableWithCaveats,
-        notes: "OCI-layout and docker-archive tars (gzip allowed) through `POST /api/images/import`; every blob digest verified; each image unpacked once with whiteouts applied and every path confined; registry pulls and the `nimbus image` commands are not yet",
-        tests: &["blackbox/images.rs::images_import_list_and_remove"],
+        notes: "OCI-layout and docker-archive tars (gzip allowed) through `POST /api/images/import`; every blob digest verified; each image unpacked once with whiteouts applied and every path confined; `nimbus image import|list|rm`; registry pulls are not yet",
+        tests: &[
+            "blackbox/images.rs::images_import_list_and_remove",
+            "blackbox/images.rs::image_commands_work_offline_and_through_the_server",
+        ],
     },
     Capability {
         area: "sandboxes",

@@ -69,8 +69,9 @@ pub enum StartError {
     },
 }
 
-/// Takes the exclusive data-directory lock; held while the returned file lives.
-fn lock_data_dir(data_dir: &Path) -> Result<File, StartError> {
+/// Takes the exclusive data-directory lock; held while the returned file lives. The server holds
+/// it while it runs; offline CLI commands take it to work on the data directory directly.
+pub fn lock_data_dir(data_dir: &Path) -> Result<File, StartError> {
     let io = |source| StartError::DataDir { path: data_dir.to_owned(), source };
     std::fs::create_dir_all(data_dir).map_err(io)?;
     let mut file =

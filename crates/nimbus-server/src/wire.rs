@@ -1,9 +1,26 @@
-//! Wire types of the core data routes (snake_case, unknown top-level keys ignored as the
-//! public product does). Schema bodies use the engine's `TableSchema`, whose stored form is
-//! its contract form.
+//! Wire shapes: request bodies of the core data routes (snake_case, unknown top-level keys
+//! ignored as the public product does), and the `Image` resource, which the CLI prints in the
+//! same form. Schema bodies use the engine's `TableSchema`, whose stored form is its contract
+//! form.
 
+use nimbus_core::time::rfc3339_ms;
+use nimbus_sandbox::image::ImageRecord;
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
+
+/// An image in its wire form. `usedBy` counts sandboxes using it: none until sandboxes exist.
+pub fn image_json(image: &ImageRecord) -> Value {
+    json!({
+        "digest": image.digest,
+        "references": image.references,
+        "os": image.os,
+        "architecture": image.architecture,
+        "sizeBytes": image.size_bytes,
+        "source": image.source.as_str(),
+        "storedAt": rfc3339_ms(image.stored_at_ms),
+        "usedBy": 0,
+    })
+}
 
 /// `POST /api/tenants`.
 #[derive(Debug, Deserialize)]

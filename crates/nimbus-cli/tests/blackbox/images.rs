@@ -83,3 +83,38 @@ fn images_import_list_and_remove() {
     assert_eq!(gone.code(), "sandbox.image_not_found");
     assert_eq!(gone.detail()["reference"], digest.as_str());
 }
+
+#[test]
+fn image_commands_work_offline_and_through_the_server() {
+    let dirs = crate::harness::Dirs::new();
+    let archive = dirs.root().join("hello.tar");
+    std::fs::write(&archive, docker_archive("hello:cli")).expect("write archive");
+    let archive = archive.to_str().expect("utf-8 path").to_owned();
+
+    // No server: the commands take the data directory's lock and work on the store directly.
+    let imported = dirs.cli(&["image", "import", &archive, "--json"]);
+    assert_eq!(imported.code, Some(0), "{imported:?}");
+    let digest = imported.json()["images"][0]["digest"].as_str().expect("digest").to_owned();
+    let table = dirs.cli(&["image", "list"]);
+    assert!(table.stdout.contains("docker.io/library/hello:cli") && table.stdout.contains(&digest[7..19]), "{table:?}");
+    let removed = dirs.cli(&["image", "rm", "hello:cli"]);
+    assert_eq!(removed.code, Some(0), "{removed:?}");
+    let missing = dirs.cli(&["image", "rm", "hello:cli"]);
+    assert_eq!(missing.code, Some(1));
+    assert!(missing.stderr.contains("[sandbox.image_not_found]"), "{missing:?}");
+    let missing_json = dirs.cli(&["image", "rm", "hello:cli", "--json"]);
+    let envelope: serde_json::Value = serde_json::from_str(missing_json.stderr.trim()).expect("envelope on stderr");
+    assert_eq!(envelope["error"]["code"], "sandbox.image_not_found");
+
+    // With a server owning the data directory, the same commands go through its routes.
+    let server = dirs.start();
+    let imported = dirs.cli(&["image", "import", &archive, "--quiet"]);
+    assert_eq!(imported.code, Some(0), "{imported:?}");
+    assert!(imported.stdout.contains(&digest), "{imported:?}");
+    let listed = server.get("/api/images");
+    assert_eq!(listed.json["items"][0]["digest"], digest.as_str(), "the server sees what the CLI imported");
+    let listed_by_cli = dirs.cli(&["image", "list", "--json"]);
+    assert_eq!(listed_by_cli.json()["items"][0]["digest"], digest.as_str());
+    assert_eq!(dirs.cli(&["image", "rm", &digest]).code, Some(0));
+    assert!(server.get("/api/images").json["items"].as_array().is_some_and(Vec::is_empty));
+}

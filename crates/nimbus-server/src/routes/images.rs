@@ -10,28 +10,14 @@ use axum::http::{HeaderMap, StatusCode, header};
 use http_body_util::BodyExt;
 use nimbus_core::NimbusError;
 use nimbus_core::limits::MAX_IMAGE_ARCHIVE_BYTES;
-use nimbus_core::time::rfc3339_ms;
-use nimbus_sandbox::image::{ImageRecord, ImageStore};
+use nimbus_sandbox::image::ImageStore;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
 use crate::envelope::{ApiResult, unsupported_media_type};
 use crate::params::QueryParams;
 use crate::state::AppState;
-
-/// An image in its wire form. `usedBy` counts sandboxes using it: none until sandboxes exist.
-fn image_json(image: &ImageRecord) -> Value {
-    json!({
-        "digest": image.digest,
-        "references": image.references,
-        "os": image.os,
-        "architecture": image.architecture,
-        "sizeBytes": image.size_bytes,
-        "source": image.source.as_str(),
-        "storedAt": rfc3339_ms(image.stored_at_ms),
-        "usedBy": 0,
-    })
-}
+use crate::wire::image_json;
 
 /// Runs a blocking store operation off the async threads.
 async fn blocking<T: Send + 'static>(
