@@ -45,6 +45,13 @@ limits! {
     /// Most transactions folded into one group commit; one fsync then covers them all, while a
     /// bound keeps one batch's latency predictable.
     pub const GROUP_COMMIT_MAX_BATCH: usize = 128, "128";
+    /// Advised wait, in ms, before retrying a write refused because the tenant's queue is full:
+    /// about one group commit, after which the queue has drained a batch.
+    pub const WRITE_QUEUE_RETRY_AFTER_MS: u64 = 50, "50 ms";
+    /// How long a SQLite connection waits, in ms, for a lock another process holds before the
+    /// request fails with retryable `service.storage_busy`: long enough to ride out a
+    /// checkpoint, short enough that a client hears back well within its own timeout.
+    pub const STORAGE_BUSY_TIMEOUT_MS: u64 = 5_000, "5 s";
     /// Read-only SQLite connections kept per tenant; WAL lets them read beside the writer.
     /// Two cores here, so a few suffice; extra readers wait for a free connection.
     pub const READ_CONNECTIONS_PER_TENANT: usize = 4, "4";
@@ -65,6 +72,9 @@ limits! {
     pub const DEFAULT_JOURNAL_PAGE: usize = 100, "100";
     /// Largest journal page.
     pub const MAX_JOURNAL_PAGE: usize = 1000, "1000";
+    /// Lifetime, in seconds, of a browser session cookie from `POST /ui/auth/session`. Contract
+    /// value (12 h).
+    pub const SESSION_COOKIE_TTL_SECS: u64 = 12 * 60 * 60, "12 h";
     /// Time in-flight requests get to finish on shutdown before the server stops anyway.
     pub const SHUTDOWN_GRACE_MS: u64 = 10_000, "10 s";
     /// Default listen address: loopback only, so a fresh server is never reachable from outside.

@@ -201,7 +201,7 @@ where
             nimbus_core::limits::WRITE_QUEUE_PER_TENANT as u64,
             Some(nimbus_core::limits::WRITE_QUEUE_PER_TENANT as u64),
         )
-        .with_retry_after_ms(50),
+        .with_retry_after_ms(nimbus_core::limits::WRITE_QUEUE_RETRY_AFTER_MS),
         mpsc::error::TrySendError::Closed(_) => NimbusError::internal(),
     })?;
     receiver.await.map_err(|_| NimbusError::internal())?

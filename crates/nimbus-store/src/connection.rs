@@ -8,7 +8,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::error::{Context, StoreResult};
 
 /// How long a connection waits on a lock held by another connection before `SQLITE_BUSY`.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+const BUSY_TIMEOUT: Duration = Duration::from_millis(nimbus_core::limits::STORAGE_BUSY_TIMEOUT_MS);
 
 /// Tables of one tenant database.
 const TENANT_TABLES: &str = "

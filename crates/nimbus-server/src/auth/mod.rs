@@ -22,8 +22,8 @@ use subtle::ConstantTimeEq;
 use crate::envelope::ApiError;
 use token_file::TokenRecord;
 
-/// How long a browser session cookie lives (contract: 12 h).
-const COOKIE_TTL: Duration = Duration::from_secs(12 * 60 * 60);
+/// How long a browser session cookie lives.
+const COOKIE_TTL: Duration = Duration::from_secs(nimbus_core::limits::SESSION_COOKIE_TTL_SECS);
 /// The session cookie's name.
 pub const COOKIE_NAME: &str = "nimbus_session";
 
