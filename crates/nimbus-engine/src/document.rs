@@ -91,19 +91,9 @@ impl FieldPath {
         Self { segments: vec!["_id".to_owned()] }
     }
 
-    /// The path's segments.
-    pub fn segments(&self) -> &[String] {
-        &self.segments
-    }
-
     /// The path written with dots.
     pub fn dotted(&self) -> String {
         self.segments.join(".")
-    }
-
-    /// Whether this path names one top-level field.
-    pub fn is_top_level(&self) -> bool {
-        self.segments.len() == 1
     }
 }
 

@@ -128,8 +128,12 @@ pub(crate) fn candidates(
 
 /// Runs a query to completion (filters, order, limit).
 pub(crate) fn run_query(conn: &Connection, query: &Query) -> Result<Vec<Document>, NimbusError> {
+    Ok(query.run(readable_candidates(conn, query)?))
+}
+
+/// The readable candidates of a query, after the table's policy allows reads at all.
+pub(crate) fn readable_candidates(conn: &Connection, query: &Query) -> Result<Vec<Document>, NimbusError> {
     let schema = load_schema(conn, query.table.as_str())?;
     check_read_allowed(schema.as_ref(), &query.table)?;
-    let candidates = candidates(conn, query, schema.as_ref())?;
-    Ok(query.run(candidates))
+    candidates(conn, query, schema.as_ref())
 }

@@ -32,10 +32,7 @@ impl Tenant {
             None => None,
         };
         self.read(move |conn| {
-            let schema = reads::load_schema(conn, query.table.as_str())?;
-            reads::check_read_allowed(schema.as_ref(), &query.table)?;
-            let candidates = reads::candidates(conn, &query, schema.as_ref())?;
-            let page = query.page(candidates, position.as_ref(), page_size);
+            let page = query.page(reads::readable_candidates(conn, &query)?, position.as_ref(), page_size);
             let next_cursor = page.next.as_ref().map(|pos| cursor::encode_query_cursor(&fingerprint, pos));
             Ok(DocumentPage { documents: page.documents, next_cursor, has_more: page.has_more })
         })

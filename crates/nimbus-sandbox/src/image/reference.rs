@@ -76,19 +76,6 @@ impl Reference {
         let tag = if tag.is_none() && digest.is_none() { Some("latest".to_owned()) } else { tag };
         Ok(Self { registry, repository: parts.join("/"), tag, digest })
     }
-
-    /// The registry host without its port.
-    pub fn registry_host(&self) -> &str {
-        match self.registry.rsplit_once(':') {
-            Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
-            _ => &self.registry,
-        }
-    }
-
-    /// Whether the registry is on loopback (where plain HTTP is allowed).
-    pub fn is_loopback_registry(&self) -> bool {
-        matches!(self.registry_host(), "localhost" | "127.0.0.1" | "[::1]")
-    }
 }
 
 impl fmt::Display for Reference {
@@ -125,8 +112,6 @@ mod tests {
         let parsed = Reference::parse(&digest).expect("digest reference");
         assert_eq!(parsed.tag, None);
         assert_eq!(parsed.to_string(), format!("docker.io/library/{digest}"));
-        assert!(Reference::parse("127.0.0.1:5000/x").expect("valid").is_loopback_registry());
-        assert!(!Reference::parse("ghcr.io/x").expect("valid").is_loopback_registry());
     }
 
     #[test]
