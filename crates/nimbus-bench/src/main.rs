@@ -3,8 +3,14 @@
 //! `nimbus-bench store <path to nimbus>` measures (a) raw rusqlite inserts with Nimbus's
 //! durability settings and one transaction per row, (b) Nimbus HTTP inserts at concurrency 1
 //! and 32, (c) Nimbus HTTP point reads, and prints ops/s with the ratios.
+//!
+//! `nimbus-bench sandbox <path to nimbus> <path to runc>` measures (a) the raw runtime (runc)
+//! starting `/bin/true` on the same unpacked image root, (b) Nimbus sandbox create→ready, (c) the
+//! memory of 100 concurrent idle sandboxes (server plus supervisors), and prints medians, p99 and
+//! ratios.
 
 mod client;
+mod sandbox;
 mod server;
 mod store;
 
@@ -12,10 +18,13 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-        ["store", nimbus] => store::run(nimbus),
-        _ => Err("usage: nimbus-bench store <path to the nimbus binary>".to_owned()),
-    };
+    let result =
+        match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+            ["store", nimbus] => store::run(nimbus),
+            ["sandbox", nimbus, runc] => sandbox::run(nimbus, runc),
+            _ => Err("usage: nimbus-bench store <nimbus binary> | nimbus-bench sandbox <nimbus binary> <runc binary>"
+                .to_owned()),
+        };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

@@ -10,6 +10,8 @@ pub struct Server {
     pub address: String,
     /// The admin token.
     pub token: String,
+    /// The data directory.
+    pub data_dir: std::path::PathBuf,
     _dirs: tempfile::TempDir,
 }
 
@@ -42,7 +44,15 @@ impl Server {
         let token_file = std::fs::read_to_string(home.join("data/nimbus/auth/token")).map_err(|e| e.to_string())?;
         let token: serde_json::Value = serde_json::from_str(&token_file).map_err(|e| e.to_string())?;
         let token = token["token"].as_str().ok_or("token file without token")?.to_owned();
-        Ok(Self { child, address, token, _dirs: dirs })
+        let data_dir = dirs.path().join("data");
+        Ok(Self { child, address, token, data_dir, _dirs: dirs })
+    }
+}
+
+impl Server {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 }
 

@@ -2,6 +2,7 @@
 //! commands go through its `/api/images` routes; otherwise they take the lock themselves and
 //! work on the store directly.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -13,7 +14,7 @@ use nimbus_core::limits::DEFAULT_DATA_DIR;
 use nimbus_sandbox::image::ImageStore;
 use nimbus_server::StartError;
 use nimbus_server::serve::lock_data_dir;
-use nimbus_server::wire::image_json;
+use nimbus_server::wire::{image_in_use, image_json};
 use serde_json::{Value, json};
 
 use crate::client::{self, Live};
@@ -77,7 +78,13 @@ impl ImageCommand {
 /// Where the command works: through the server, or on the store under its lock.
 enum Target {
     Live(Live),
-    Offline { store: ImageStore, _lock: File },
+    /// The store under the data directory's lock, with the number of recorded sandboxes that
+    /// use each image digest (they may run without a server).
+    Offline {
+        store: ImageStore,
+        users: BTreeMap<String, usize>,
+        _lock: File,
+    },
 }
 
 fn target(args: &StoreArgs) -> Result<Target, Failure> {
@@ -87,7 +94,8 @@ fn target(args: &StoreArgs) -> Result<Target, Failure> {
     match lock_data_dir(&args.data_dir) {
         Ok(lock) => {
             let store = ImageStore::open(&args.data_dir).map_err(|e| Failure::from(NimbusError::from(e)))?;
-            Ok(Target::Offline { store, _lock: lock })
+            let users = nimbus_compute::sandbox::stored_image_users(&args.data_dir).map_err(Failure::from)?;
+            Ok(Target::Offline { store, users, _lock: lock })
         }
         Err(StartError::DataDirLocked(dir)) => match client::discover(None) {
             Some(url) => Live::connect(url).map(Target::Live),
@@ -183,11 +191,11 @@ pub fn run(command: ImageCommand) -> Result<(), Failure> {
                     let answer = live.call("POST", &path, Some(("application/x-tar", &mut progress)))?;
                     answer["images"].as_array().cloned().unwrap_or_default()
                 }
-                Target::Offline { store: images, .. } => images
+                Target::Offline { store: images, users, .. } => images
                     .import(&mut progress, reference.as_deref())
                     .map_err(|e| Failure::from(NimbusError::from(e)))?
                     .iter()
-                    .map(image_json)
+                    .map(|i| image_json(i, users.get(&i.digest).copied().unwrap_or(0)))
                     .collect(),
             };
             print_images(&images, store.json, "images");
@@ -197,9 +205,12 @@ pub fn run(command: ImageCommand) -> Result<(), Failure> {
                 Target::Live(live) => {
                     live.call("GET", "/api/images", None)?["items"].as_array().cloned().unwrap_or_default()
                 }
-                Target::Offline { store: images, .. } => {
-                    images.list().map_err(|e| Failure::from(NimbusError::from(e)))?.iter().map(image_json).collect()
-                }
+                Target::Offline { store: images, users, .. } => images
+                    .list()
+                    .map_err(|e| Failure::from(NimbusError::from(e)))?
+                    .iter()
+                    .map(|i| image_json(i, users.get(&i.digest).copied().unwrap_or(0)))
+                    .collect(),
             };
             if store.json {
                 print_images(&images, true, "items");
@@ -212,7 +223,11 @@ pub fn run(command: ImageCommand) -> Result<(), Failure> {
                 Target::Live(live) => {
                     live.call("DELETE", &format!("/api/images?reference={}", encode(&reference)), None)?;
                 }
-                Target::Offline { store: images, .. } => {
+                Target::Offline { store: images, users, .. } => {
+                    let image = images.resolve(&reference).map_err(|e| Failure::from(NimbusError::from(e)))?;
+                    if let Some(&count) = users.get(&image.digest) {
+                        return Err(Failure::from(image_in_use(&reference, count)));
+                    }
                     images.remove(&reference).map_err(|e| Failure::from(NimbusError::from(e)))?;
                 }
             }

@@ -6,6 +6,7 @@
 mod client;
 mod image;
 mod start;
+mod supervise;
 mod token;
 
 use std::process::ExitCode;
@@ -52,6 +53,12 @@ enum Command {
     Image {
         #[command(subcommand)]
         command: image::ImageCommand,
+    },
+    /// Internal: a sandbox's supervisor process.
+    #[command(name = "__supervise", hide = true)]
+    Supervise {
+        /// The sandbox's state directory.
+        state_dir: std::path::PathBuf,
     },
     /// Print the version.
     Version {
@@ -140,6 +147,7 @@ fn main() -> ExitCode {
         )
         .init();
     let (result, json) = match cli.command {
+        Command::Supervise { state_dir } => return supervise::run(state_dir),
         Command::Start(args) => (start::run(args), false),
         Command::Auth { command: AuthCommand::Token { json } } => (token::print(json), json),
         Command::Token { command: TokenCommand::Rotate(args) } => {

@@ -147,6 +147,43 @@ impl NimbusError {
         )
     }
 
+    /// 404 `op.not_found`: an agents resource (sandbox, service, session) that does not exist
+    /// for this tenant.
+    pub fn not_found(resource: &str, id: &str) -> Self {
+        Self::new(
+            ErrorCode::OpNotFound,
+            format!("{resource} '{id}' not found"),
+            Some(json!({ "resource": resource, "id": id })),
+        )
+    }
+
+    /// 409 `op.conflict` with a machine-readable `reason` and extra detail fields.
+    pub fn conflict(reason: &str, message: impl Into<String>, extra: Value) -> Self {
+        let mut detail = json!({ "reason": reason });
+        if let (Some(detail), Value::Object(extra)) = (detail.as_object_mut(), extra) {
+            detail.extend(extra);
+        }
+        Self::new(ErrorCode::OpConflict, message, Some(detail))
+    }
+
+    /// 408 `op.wait_timeout`: a long-poll's deadline passed (conventions §9).
+    pub fn wait_timeout(wait_for: &str, timeout_ms: u64, observed: Value) -> Self {
+        Self::new(
+            ErrorCode::OpWaitTimeout,
+            format!("'{wait_for}' did not hold within {timeout_ms} ms"),
+            Some(json!({ "waitFor": wait_for, "timeoutMs": timeout_ms, "observed": observed })),
+        )
+    }
+
+    /// 409 `op.wait_unsatisfiable`: the awaited condition can no longer become true.
+    pub fn wait_unsatisfiable(wait_for: &str, observed: Value) -> Self {
+        Self::new(
+            ErrorCode::OpWaitUnsatisfiable,
+            format!("'{wait_for}' can no longer hold"),
+            Some(json!({ "waitFor": wait_for, "observed": observed })),
+        )
+    }
+
     /// 409 `op.already_exists`.
     pub fn already_exists(resource: &str, id: &str) -> Self {
         Self::new(
@@ -187,6 +224,16 @@ impl NimbusError {
     /// 403 `auth.forbidden`.
     pub fn forbidden(reason: &str) -> Self {
         Self::new(ErrorCode::AuthForbidden, format!("forbidden: {reason}"), Some(json!({ "reason": reason })))
+    }
+
+    /// 501 `sandbox.backend_unavailable`: the sandbox backend cannot run on this host.
+    pub fn backend_unavailable(backend: &str, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        Self::new(
+            ErrorCode::SandboxBackendUnavailable,
+            format!("the `{backend}` sandbox backend is unavailable on this host: {reason}"),
+            Some(json!({ "backend": backend, "reason": reason })),
+        )
     }
 
     /// 500 `service.internal`: the message is generic by contract; the cause goes to the log.

@@ -58,6 +58,15 @@ limits! {
     /// Largest image archive accepted by `POST /api/images/import`; contract value, far above
     /// any sane image while still bounding the staging disk one upload can take.
     pub const MAX_IMAGE_ARCHIVE_BYTES: u64 = 10 * 1024 * 1024 * 1024, "10 GiB";
+    /// Largest image config blob a pull accepts; real configs are a few KiB, and the config is
+    /// read whole into memory.
+    pub const MAX_IMAGE_CONFIG_BYTES: u64 = 16 * 1024 * 1024, "16 MiB";
+    /// How long a pull waits, in seconds, to connect to a registry before failing with
+    /// retryable `sandbox.image_pull_failed`.
+    pub const IMAGE_PULL_CONNECT_TIMEOUT_SECS: u64 = 30, "30 s";
+    /// How long a pull waits, in seconds, for the next bytes from a registry before failing;
+    /// bounds a stalled transfer without capping a slow but moving one.
+    pub const IMAGE_PULL_READ_TIMEOUT_SECS: u64 = 60, "60 s";
     /// Longest tenant, table or index name, in characters. Contract value.
     pub const MAX_NAME_CHARS: usize = 128, "128";
     /// Longest document id path segment, in bytes. Contract value.
@@ -77,6 +86,72 @@ limits! {
     pub const SESSION_COOKIE_TTL_SECS: u64 = 12 * 60 * 60, "12 h";
     /// Time in-flight requests get to finish on shutdown before the server stops anyway.
     pub const SHUTDOWN_GRACE_MS: u64 = 10_000, "10 s";
+    /// Default `cpuCount` of a sandbox: one CPU's worth of time. Contract value.
+    pub const SANDBOX_DEFAULT_CPUS: u32 = 1, "1";
+    /// Operator maximum of `cpuCount` per sandbox. Contract default (sandboxes.md §2).
+    pub const SANDBOX_MAX_CPUS: u32 = 4, "4";
+    /// Default `memoryLimitBytes` of a sandbox. Contract value.
+    pub const SANDBOX_DEFAULT_MEMORY_BYTES: u64 = 512 * 1024 * 1024, "512 MiB";
+    /// Smallest `memoryLimitBytes`: below this a runtime cannot even start a shell. Contract value.
+    pub const SANDBOX_MIN_MEMORY_BYTES: u64 = 16 * 1024 * 1024, "16 MiB";
+    /// Operator maximum of `memoryLimitBytes` per sandbox. Contract default.
+    pub const SANDBOX_MAX_MEMORY_BYTES: u64 = 4 * 1024 * 1024 * 1024, "4 GiB";
+    /// Default `pidsLimit` of a sandbox. Contract value.
+    pub const SANDBOX_DEFAULT_PIDS: u32 = 256, "256";
+    /// Smallest `pidsLimit`: the init, a shell and a few children. Contract value.
+    pub const SANDBOX_MIN_PIDS: u32 = 8, "8";
+    /// Operator maximum of `pidsLimit` per sandbox. Contract default.
+    pub const SANDBOX_MAX_PIDS: u32 = 4096, "4096";
+    /// Active (not stopped or failed) sandboxes per tenant before 429. Contract default.
+    pub const TENANT_MAX_ACTIVE_SANDBOXES: u64 = 64, "64";
+    /// Sum of active sandboxes' `cpuCount` per tenant before 429. Contract default.
+    pub const TENANT_MAX_SANDBOX_CPUS: u64 = 128, "128";
+    /// Sum of active sandboxes' memory limits per tenant before 429. Contract default.
+    pub const TENANT_MAX_SANDBOX_MEMORY_BYTES: u64 = 256 * 1024 * 1024 * 1024, "256 GiB";
+    /// How long a terminal sandbox's record and logs stay readable (`retainedUntil`). Contract
+    /// default (1 h): long enough to collect results, short enough not to pile up.
+    pub const SANDBOX_RETENTION_MS: u64 = 60 * 60 * 1000, "1 h";
+    /// How often retained terminal sandboxes past `retainedUntil` are removed; reads hide them at
+    /// once, so this only bounds how long their files linger.
+    pub const SANDBOX_RETENTION_SWEEP_MS: u64 = 60 * 1000, "60 s";
+    /// Default stop grace period (SIGTERM, then SIGKILL). Contract value.
+    pub const SANDBOX_STOP_GRACE_MS: u64 = 10_000, "10 s";
+    /// Largest stop or delete grace period. Contract value.
+    pub const SANDBOX_MAX_GRACE_MS: u64 = 60_000, "60 s";
+    /// Default `timeoutMs` of a `waitFor` long-poll. Contract value (conventions §9).
+    pub const WAIT_DEFAULT_TIMEOUT_MS: u64 = 30_000, "30 s";
+    /// Largest `timeoutMs` of a long-poll; larger values are clamped. Contract value.
+    pub const WAIT_MAX_TIMEOUT_MS: u64 = 60_000, "60 s";
+    /// Largest page of an agents collection (sandboxes, services, sessions); `limit` is clamped
+    /// into 1..this. Contract value.
+    pub const MAX_RESOURCE_PAGE: usize = 100, "100";
+    /// Most labels on one resource. Contract value.
+    pub const MAX_LABELS: usize = 64, "64";
+    /// Longest label key, in characters. Contract value.
+    pub const MAX_LABEL_KEY_CHARS: usize = 128, "128";
+    /// Longest label value, in characters. Contract value.
+    pub const MAX_LABEL_VALUE_CHARS: usize = 256, "256";
+    /// Longest sandbox `displayName`, in characters. Contract value.
+    pub const MAX_DISPLAY_NAME_CHARS: usize = 128, "128";
+    /// Longest slug part of a sandbox id. Contract value.
+    pub const SANDBOX_ID_SLUG_CHARS: usize = 40, "40";
+    /// Silence, in ms, after which a followed log stream sends a heartbeat frame. Contract value.
+    pub const LOG_HEARTBEAT_MS: u64 = 15_000, "15 s";
+    /// How often a followed log stream looks for new output; bounds follow latency without
+    /// busy-waiting on the log file.
+    pub const LOG_FOLLOW_POLL_MS: u64 = 50, "50 ms";
+    /// Largest sandbox output log record, in bytes; longer output without a newline is cut into
+    /// several records (never inside a UTF-8 sequence). Contract value (sandboxes.md §6).
+    pub const LOG_RECORD_MAX_BYTES: usize = 16 * 1024, "16 KiB";
+    /// Size at which a sandbox's `log.ndjson` is rotated to `log.1.ndjson`; two files are kept,
+    /// so about 64 MiB of output is retained per sandbox (contract: last 64 MiB).
+    pub const LOG_FILE_ROTATE_BYTES: u64 = 32 * 1024 * 1024, "32 MiB";
+    /// Quiet time, in ms, after which a partial output line (a prompt) is logged as a record
+    /// rather than held for its newline.
+    pub const LOG_FLUSH_PARTIAL_MS: u16 = 50, "50 ms";
+    /// Time, in ms, a crashed sandbox's killed processes get to leave its cgroup before cleanup
+    /// gives up on removing the cgroup (they are SIGKILLed, so this is normally milliseconds).
+    pub const SANDBOX_CGROUP_DRAIN_MS: u64 = 5_000, "5 s";
     /// Default listen address: loopback only, so a fresh server is never reachable from outside.
     pub const DEFAULT_HOST: &str = "127.0.0.1", "127.0.0.1";
     /// Default listen port.

@@ -4,7 +4,8 @@
 //! - [`serve`]: start-up in the contract's order (data-directory lock, token, storage, bind,
 //!   discovery file) and graceful shutdown.
 //! - [`routes`]: the route table (**API boundary**) and one handler file per resource.
-//! - [`wire`]: request bodies of the core data routes.
+//! - [`wire`]: request bodies of the core data routes; [`sandbox_wire`]: the sandbox routes'
+//!   strict bodies and the `Sandbox` resource.
 //! - [`body`], [`params`]: JSON bodies and path/query parameters with contract errors.
 //! - [`envelope`], [`request_id`]: the error envelope and request ids.
 //! - [`auth`]: the admin token file, cookies, origin policy.
@@ -22,6 +23,7 @@ mod generated_docs;
 pub mod params;
 pub mod request_id;
 pub mod routes;
+pub mod sandbox_wire;
 pub mod serve;
 pub mod state;
 pub mod wire;

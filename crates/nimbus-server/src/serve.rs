@@ -8,10 +8,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::serve::ListenerExt;
+use nimbus_compute::sandbox::{Backends, Sandboxes};
+use nimbus_core::NimbusError;
 use nimbus_core::limits::SHUTDOWN_GRACE_MS;
 use nimbus_core::time::{now_ms, rfc3339_ms};
 use nimbus_engine::Engine;
+use nimbus_sandbox::backend::Backend;
 use nimbus_sandbox::image::ImageStore;
+use nimbus_sandbox::krun::KrunBackend;
+use nimbus_sandbox::runtime::ContainerBackend;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
@@ -58,6 +63,9 @@ pub enum StartError {
     /// The image store could not be opened.
     #[error("cannot open the image store: {0}")]
     Images(#[from] nimbus_sandbox::image::ImageError),
+    /// The sandbox registry could not be opened.
+    #[error("cannot open the sandbox registry: {0}")]
+    Sandboxes(nimbus_core::NimbusError),
     /// The address could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -110,6 +118,7 @@ pub async fn run(config: ServerConfig) -> Result<(), StartError> {
     let token = token_file::load_or_create(&config.token_path)?;
     let engine = Arc::new(Engine::open(&config.data_dir)?);
     let images = Arc::new(ImageStore::open(&config.data_dir)?);
+    let (sandboxes, backend_status) = open_sandboxes(&config.data_dir, images.clone()).await?;
     let address = format!("{}:{}", config.host, config.port);
     let listener =
         TcpListener::bind(&address).await.map_err(|source| StartError::Bind { address: address.clone(), source })?;
@@ -118,7 +127,9 @@ pub async fn run(config: ServerConfig) -> Result<(), StartError> {
 
     let shutdown = Arc::new(Notify::new());
     let auth = AuthState::new(config.token_path.clone(), token, local.port());
-    let state = AppState { engine: engine.clone(), images, auth, shutdown: shutdown.clone() };
+    let state =
+        AppState { engine: engine.clone(), images, sandboxes: sandboxes.clone(), auth, shutdown: shutdown.clone() };
+    let retention = tokio::spawn(sandboxes.retain());
 
     let discovery_path = discovery::path();
     if let Some(path) = &discovery_path {
@@ -141,7 +152,7 @@ pub async fn run(config: ServerConfig) -> Result<(), StartError> {
     eprintln!("nimbus {} listening on http://{local}", env!("CARGO_PKG_VERSION"));
     eprintln!("data directory: {}", config.data_dir.display());
     eprintln!("admin token file: {} (print it with `nimbus auth token`)", config.token_path.display());
-    eprintln!("sandbox backend: unavailable (sandboxes are not in this build yet)");
+    eprintln!("sandbox backend: {backend_status}");
 
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let stop = async move {
@@ -180,9 +191,33 @@ pub async fn run(config: ServerConfig) -> Result<(), StartError> {
         }
         _ = grace => tracing::warn!("in-flight requests did not finish in time; stopping anyway"),
     }
+    retention.abort();
     engine.shutdown().await;
     if let Some(path) = &discovery_path {
         discovery::remove_own(path);
     }
     Ok(())
+}
+
+/// Opens the sandbox registry with its backends and re-adopts the sandboxes that outlived the
+/// last server (before serving, as sandboxes.md §8 requires). Returns it with a one-line status
+/// of the container backend for the start-up banner.
+async fn open_sandboxes(data_dir: &Path, images: Arc<ImageStore>) -> Result<(Arc<Sandboxes>, String), StartError> {
+    let data_dir = data_dir.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let supervisor = std::env::current_exe().map_err(|e| {
+            tracing::error!(error = %e, "cannot find the nimbus executable for sandbox supervisors");
+            StartError::Sandboxes(NimbusError::internal())
+        })?;
+        let container = ContainerBackend::new(data_dir.join("sandboxes"), supervisor).map_err(StartError::Sandboxes)?;
+        let status = match container.availability() {
+            Ok(()) => "container (available)".to_owned(),
+            Err(reason) => format!("container unavailable: {reason} (sandbox routes answer 501)"),
+        };
+        let backends = Backends { container: Arc::new(container), krun: Arc::new(KrunBackend::new()) };
+        let sandboxes = Sandboxes::open(&data_dir, images, backends).map_err(StartError::Sandboxes)?;
+        Ok((sandboxes, status))
+    })
+    .await
+    .map_err(|_| StartError::Sandboxes(NimbusError::internal()))?
 }

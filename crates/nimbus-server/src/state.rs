@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use nimbus_compute::sandbox::Sandboxes;
 use nimbus_core::NimbusError;
 use nimbus_engine::{Engine, Tenant};
 use nimbus_sandbox::image::ImageStore;
@@ -17,6 +18,8 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// The server-wide OCI image store.
     pub images: Arc<ImageStore>,
+    /// The sandbox registry.
+    pub sandboxes: Arc<Sandboxes>,
     /// Credentials and origin policy.
     pub auth: Arc<AuthState>,
     /// Notified by `POST /api/system/shutdown`.

@@ -3,13 +3,14 @@
 //! same form. Schema bodies use the engine's `TableSchema`, whose stored form is its contract
 //! form.
 
+use nimbus_core::NimbusError;
 use nimbus_core::time::rfc3339_ms;
 use nimbus_sandbox::image::ImageRecord;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-/// An image in its wire form. `usedBy` counts sandboxes using it: none until sandboxes exist.
-pub fn image_json(image: &ImageRecord) -> Value {
+/// An image in its wire form. `used_by` counts the sandboxes not yet removed that run it.
+pub fn image_json(image: &ImageRecord, used_by: usize) -> Value {
     json!({
         "digest": image.digest,
         "references": image.references,
@@ -18,8 +19,17 @@ pub fn image_json(image: &ImageRecord) -> Value {
         "sizeBytes": image.size_bytes,
         "source": image.source.as_str(),
         "storedAt": rfc3339_ms(image.stored_at_ms),
-        "usedBy": 0,
+        "usedBy": used_by,
     })
+}
+
+/// 409 `op.conflict` for removing an image that sandboxes (not yet removed) still use.
+pub fn image_in_use(reference: &str, users: usize) -> NimbusError {
+    NimbusError::conflict(
+        "image_in_use",
+        format!("image '{reference}' is used by {users} sandbox(es); delete them first"),
+        json!({ "reference": reference, "usedBy": users }),
+    )
 }
 
 /// `POST /api/tenants`.

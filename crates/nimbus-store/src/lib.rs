@@ -6,6 +6,8 @@
 //! - [`documents`], [`index_entries`], [`schemas`], [`journal`]: the row-level operations on a
 //!   tenant database, each a plain function over a `rusqlite::Connection`.
 //! - [`system`]: the system database (the tenant registry).
+//! - [`records`]: the system database's records of agents resources (sandboxes; later services
+//!   and sessions), one JSON row per resource.
 //! - [`error`]: [`StoreError`], a storage failure classified into the catalog's storage kinds.
 //!
 //! This crate knows tables and rows, not documents' meaning: validation, query semantics and
@@ -16,6 +18,7 @@ pub mod documents;
 pub mod error;
 pub mod index_entries;
 pub mod journal;
+pub mod records;
 pub mod schemas;
 pub mod system;
 

@@ -20,6 +20,7 @@ pub(crate) fn digest_hex(digest: &str) -> Option<&str> {
 }
 
 /// The blob directory.
+#[derive(Clone)]
 pub(crate) struct Blobs {
     dir: PathBuf,
     staging: PathBuf,
@@ -87,6 +88,22 @@ impl Blobs {
             return Err(ImageError::invalid(format!("blob content has digest {digest}, expected {expected}")));
         }
         Ok(size)
+    }
+
+    /// Digest and size of a file (a blob staged outside the store).
+    pub(crate) fn digest_file(path: &Path) -> Result<(String, u64), ImageError> {
+        let mut file = File::open(path).map_err(ImageError::io("reading a staged blob"))?;
+        let mut hasher = Sha256::new();
+        let size = io::copy(&mut file, &mut hasher).map_err(ImageError::io("reading a staged blob"))?;
+        Ok((format!("sha256:{}", hex(&hasher.finalize())), size))
+    }
+
+    /// Moves a staged file whose digest the caller verified into the store as `digest`.
+    pub(crate) fn adopt(&self, staged: &Path, digest: &str) -> Result<(), ImageError> {
+        let target =
+            self.path(digest).ok_or_else(|| ImageError::invalid(format!("'{digest}' is not a sha256 digest")))?;
+        File::open(staged).and_then(|f| f.sync_all()).map_err(ImageError::io("syncing a blob"))?;
+        fs::rename(staged, target).map_err(ImageError::io("storing a blob"))
     }
 
     /// Reads a stored blob whole (manifests and configs: small JSON documents).

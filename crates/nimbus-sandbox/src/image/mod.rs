@@ -8,17 +8,24 @@
 //! images/tmp/                  staging, emptied at start-up
 //! ```
 //! `index.json` is the only record of what is stored; it is rewritten atomically.
+//!
+//! Images come in by import (`import.rs`) or by pull from a registry (`pull.rs`, through
+//! [`ImageStore::ensure`]), with the operator's credentials from `<data-dir>/registries.json`
+//! (`registries.rs`).
 
 mod blobs;
+mod config;
 mod import;
+mod pull;
 pub mod reference;
+mod registries;
 mod unpack;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use nimbus_core::time::now_ms;
 use nimbus_core::{ErrorCode, NimbusError};
@@ -26,8 +33,10 @@ use oci_spec::image::{ImageConfiguration, ImageManifest};
 use serde_json::{Value, json};
 
 use blobs::{Blobs, digest_hex};
+pub use config::RunConfig;
 use import::{MANIFEST_MEDIA_TYPE, REF_NAME, import_archive, maybe_gunzip};
 pub use reference::{Reference, ReferenceError};
+use registries::Credentials;
 
 const SOURCE: &str = "io.nimbus.image.source";
 const STORED_AT: &str = "io.nimbus.image.stored-at";
@@ -52,6 +61,26 @@ pub enum ImageError {
     /// A reference does not parse.
     #[error(transparent)]
     Reference(#[from] ReferenceError),
+    /// A registry could not be reached, refused the pull, or sent bad data.
+    #[error("pulling image '{reference}' from {registry} failed: {reason}")]
+    PullFailed {
+        /// The normalized reference being pulled.
+        reference: String,
+        /// The registry host (`host[:port]`).
+        registry: String,
+        /// What went wrong.
+        reason: String,
+        /// The registry's HTTP status, when it answered with one.
+        http_status: Option<u16>,
+    },
+    /// The operator's `registries.json` is unreadable or malformed.
+    #[error("invalid registry credentials file {path}: {reason}")]
+    Credentials {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The store's files could not be read or written.
     #[error("image store I/O failed while {context}: {source}")]
     Io {
@@ -71,6 +100,27 @@ impl ImageError {
     pub(crate) fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> Self {
         move |source| Self::Io { context, source }
     }
+
+    /// A copy for each caller that shared one pull (`io::Error` is not `Clone`).
+    fn duplicate(&self) -> Self {
+        match self {
+            Self::NotFound { reference, reason } => {
+                Self::NotFound { reference: reference.clone(), reason: reason.clone() }
+            }
+            Self::Invalid(reason) => Self::Invalid(reason.clone()),
+            Self::Reference(e) => Self::Reference(e.clone()),
+            Self::PullFailed { reference, registry, reason, http_status } => Self::PullFailed {
+                reference: reference.clone(),
+                registry: registry.clone(),
+                reason: reason.clone(),
+                http_status: *http_status,
+            },
+            Self::Credentials { path, reason } => Self::Credentials { path: path.clone(), reason: reason.clone() },
+            Self::Io { context, source } => {
+                Self::Io { context, source: std::io::Error::new(source.kind(), source.to_string()) }
+            }
+        }
+    }
 }
 
 impl From<ImageError> for NimbusError {
@@ -83,7 +133,18 @@ impl From<ImageError> for NimbusError {
             ),
             ImageError::Invalid(reason) => NimbusError::invalid_input("body", reason),
             ImageError::Reference(e) => NimbusError::invalid_input("reference", e.to_string()),
-            ImageError::Io { .. } => {
+            ImageError::PullFailed { reference, registry, reason, http_status } => {
+                let mut detail = json!({ "reference": reference, "registry": registry, "reason": reason });
+                if let Some(status) = http_status {
+                    detail["httpStatus"] = json!(status);
+                }
+                NimbusError::new(
+                    ErrorCode::SandboxImagePullFailed,
+                    format!("pulling image '{reference}' from {registry} failed: {reason}"),
+                    Some(detail),
+                )
+            }
+            ImageError::Credentials { .. } | ImageError::Io { .. } => {
                 tracing::error!(error = %error, "image store failure");
                 NimbusError::new(
                     ErrorCode::ServiceStorageIo,
@@ -133,18 +194,30 @@ pub struct ImageRecord {
     pub stored_at_ms: i64,
 }
 
-/// The store. Operations are blocking file I/O; callers in async code run them on blocking
-/// threads. One mutex serializes changes to `index.json`.
+/// One in-flight pull that concurrent callers share: its manifest digest or its error.
+type SharedPull = Arc<tokio::sync::OnceCell<Result<String, Arc<ImageError>>>>;
+
+/// The store. Operations other than [`ImageStore::ensure`] are blocking file I/O; callers in
+/// async code run them on blocking threads. One mutex serializes changes to `index.json`.
+/// Clones are cheap handles on the same store.
+#[derive(Clone)]
 pub struct ImageStore {
     root: PathBuf,
     blobs: Blobs,
     /// Held while reading-modifying-writing `index.json`.
-    index_lock: Mutex<()>,
+    index_lock: Arc<Mutex<()>>,
+    /// The operator's registry credentials.
+    credentials: Arc<Credentials>,
+    /// Pulls in flight, by normalized reference (single-flight).
+    pulls: Arc<Mutex<HashMap<String, SharedPull>>>,
 }
 
 impl ImageStore {
-    /// Opens (creating if needed) the store under `<data_dir>/images`, emptying its staging area.
+    /// Opens (creating if needed) the store under `<data_dir>/images`, emptying its staging area,
+    /// and reads the operator's registry credentials from `<data_dir>/registries.json` (absent:
+    /// anonymous pulls; malformed: an error naming the file).
     pub fn open(data_dir: &Path) -> Result<Self, ImageError> {
+        let credentials = Arc::new(Credentials::load(data_dir)?);
         let root = data_dir.join("images");
         let blobs = Blobs::new(&root);
         let _ = fs::remove_dir_all(root.join("tmp"));
@@ -154,7 +227,7 @@ impl ImageStore {
         if !layout.exists() {
             fs::write(&layout, r#"{"imageLayoutVersion":"1.0.0"}"#).map_err(ImageError::io("writing oci-layout"))?;
         }
-        let store = Self { root, blobs, index_lock: Mutex::new(()) };
+        let store = Self { root, blobs, index_lock: Arc::default(), credentials, pulls: Arc::default() };
         if !store.index_path().exists() {
             store.write_index(&[])?;
         }
@@ -205,7 +278,11 @@ impl ImageStore {
         } else {
             let parsed = Reference::parse(reference)?;
             match &parsed.digest {
-                Some(digest) => records.into_iter().find(|r| &r.digest == digest),
+                // A pulled index digest names the platform manifest stored under it.
+                Some(digest) => {
+                    let name = parsed.to_string();
+                    records.into_iter().find(|r| &r.digest == digest || r.references.contains(&name))
+                }
                 None => {
                     let name = parsed.to_string();
                     records.into_iter().find(|r| r.references.contains(&name))
@@ -216,6 +293,43 @@ impl ImageStore {
             reference: reference.to_owned(),
             reason: "not in the local image store".into(),
         })
+    }
+
+    /// Resolves `reference` in the local store first; only a missing image is pulled from its
+    /// registry. Concurrent calls needing the same image share one pull (single-flight), and a
+    /// failed pull is reported to every caller that shared it. Returns the stored image.
+    pub async fn ensure(&self, reference: &str) -> Result<ImageRecord, ImageError> {
+        match self.resolve(reference) {
+            Err(ImageError::NotFound { .. }) if digest_hex(reference).is_none() => {}
+            found => return found,
+        }
+        let parsed = Reference::parse(reference)?;
+        let key = parsed.to_string();
+        let shared = {
+            let mut pulls = self.pulls.lock().unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(pulls.entry(key.clone()).or_default())
+        };
+        let outcome = shared
+            .get_or_init(|| async {
+                // A pull that finished just before this one started already stored the image.
+                match self.resolve(&key) {
+                    Ok(record) => Ok(record.digest),
+                    Err(ImageError::NotFound { .. }) => self.pull(&parsed).await.map_err(Arc::new),
+                    Err(e) => Err(Arc::new(e)),
+                }
+            })
+            .await
+            .clone();
+        {
+            let mut pulls = self.pulls.lock().unwrap_or_else(PoisonError::into_inner);
+            if pulls.get(&key).is_some_and(|current| Arc::ptr_eq(current, &shared)) {
+                pulls.remove(&key);
+            }
+        }
+        match outcome {
+            Ok(digest) => self.resolve(&digest),
+            Err(error) => Err(error.duplicate()),
+        }
     }
 
     /// Imports an OCI-layout or docker-archive tar (gzip allowed). `reference` names images the
@@ -282,6 +396,11 @@ impl ImageStore {
         let mut manifests = self.read_index()?;
         let existing = records(&manifests).into_iter().find(|r| r.digest == digest);
         let size = self.image_size(digest)?;
+        // A pulled Docker v2 manifest is stored as-is, under its own media type.
+        let media_type = serde_json::from_slice::<Value>(&self.blobs.read(digest)?)
+            .ok()
+            .and_then(|m| m["mediaType"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| MANIFEST_MEDIA_TYPE.to_owned());
         let stored_at = existing.as_ref().map_or_else(now_ms, |r| r.stored_at_ms);
         let source = existing.as_ref().map_or(source, |r| r.source);
         let entry = |name: Option<&str>| {
@@ -291,7 +410,7 @@ impl ImageStore {
             if let Some(name) = name {
                 annotations[REF_NAME] = Value::from(name);
             }
-            json!({ "mediaType": MANIFEST_MEDIA_TYPE, "digest": digest, "size": manifest_size, "annotations": annotations })
+            json!({ "mediaType": media_type, "digest": digest, "size": manifest_size, "annotations": annotations })
         };
         // A name moves to the newly imported image; other images keep theirs.
         manifests.retain(|m| !references.iter().any(|r| m["annotations"][REF_NAME] == r.as_str()));

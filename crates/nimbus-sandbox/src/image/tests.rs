@@ -161,3 +161,45 @@ fn bad_archives_are_refused_without_leftovers() {
     assert!(store.list().expect("list").is_empty());
     assert_eq!(fs::read_dir(data.path().join("images/tmp")).expect("tmp").count(), 0, "staging is cleaned");
 }
+
+#[test]
+fn run_config_reads_the_image_config() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let store = ImageStore::open(data.path()).expect("open");
+    let imported = store.import(&docker_archive("busybox:cfg")[..], None).expect("import");
+    let config = store.run_config(&imported[0].digest).expect("run config");
+    assert_eq!(config, RunConfig { cmd: vec!["/bin/sh".to_owned()], ..RunConfig::default() });
+    let missing = format!("sha256:{}", "0".repeat(64));
+    assert!(matches!(store.run_config(&missing), Err(ImageError::NotFound { .. })));
+}
+
+#[test]
+fn pull_errors_render_as_catalogued_502s() {
+    let error = ImageError::PullFailed {
+        reference: "ghcr.io/org/tool:1".into(),
+        registry: "ghcr.io".into(),
+        reason: "unauthorized".into(),
+        http_status: Some(401),
+    };
+    let error = NimbusError::from(error.duplicate());
+    assert_eq!((error.code, error.http_status(), error.is_retryable()), (ErrorCode::SandboxImagePullFailed, 502, true));
+    assert_eq!(
+        error.detail,
+        Some(
+            json!({ "reference": "ghcr.io/org/tool:1", "registry": "ghcr.io", "reason": "unauthorized", "httpStatus": 401 })
+        )
+    );
+}
+
+#[test]
+fn ensure_answers_stored_images_without_a_registry() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let store = ImageStore::open(data.path()).expect("open");
+    let imported = store.import(&docker_archive("127.0.0.1:9/box:1")[..], None).expect("import");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let found = runtime.block_on(store.ensure("127.0.0.1:9/box:1")).expect("local");
+    assert_eq!(found.digest, imported[0].digest);
+    let missing = format!("sha256:{}", "0".repeat(64));
+    assert!(matches!(runtime.block_on(store.ensure(&missing)), Err(ImageError::NotFound { .. })));
+    assert!(matches!(runtime.block_on(store.ensure("Bad Ref")), Err(ImageError::Reference(_))));
+}

@@ -17,7 +17,7 @@ use tokio::io::AsyncWriteExt;
 use crate::envelope::{ApiResult, unsupported_media_type};
 use crate::params::QueryParams;
 use crate::state::AppState;
-use crate::wire::image_json;
+use crate::wire::{image_in_use, image_json};
 
 /// Runs a blocking store operation off the async threads.
 async fn blocking<T: Send + 'static>(
@@ -83,14 +83,15 @@ pub async fn import(
         Err(e) => Err(e),
     };
     let _ = tokio::fs::remove_file(&upload).await;
-    let images: Vec<Value> = imported?.iter().map(image_json).collect();
+    let images: Vec<Value> = imported?.iter().map(|i| image_json(i, state.sandboxes.image_users(&i.digest))).collect();
     Ok((StatusCode::CREATED, Json(json!({ "images": images }))))
 }
 
 /// `GET /api/images`.
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let images = blocking(&state.images, |store| store.list()).await?;
-    Ok(Json(json!({ "items": images.iter().map(image_json).collect::<Vec<_>>() })))
+    let items: Vec<Value> = images.iter().map(|i| image_json(i, state.sandboxes.image_users(&i.digest))).collect();
+    Ok(Json(json!({ "items": items })))
 }
 
 /// `DELETE /api/images?reference=<reference or sha256:digest>`.
@@ -100,6 +101,15 @@ pub async fn remove(State(state): State<AppState>, query: QueryParams) -> ApiRes
         .filter(|r| !r.is_empty())
         .ok_or_else(|| NimbusError::invalid_input("reference", "is required"))?
         .to_owned();
-    blocking(&state.images, move |store| store.remove(&reference)).await?;
+    let sandboxes = state.sandboxes.clone();
+    blocking(&state.images, move |store| {
+        let image = store.resolve(&reference)?;
+        let users = sandboxes.image_users(&image.digest);
+        if users > 0 {
+            return Ok(Err(image_in_use(&reference, users)));
+        }
+        store.remove(&reference).map(Ok)
+    })
+    .await??;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,6 +5,7 @@ mod documents;
 mod images;
 mod journal;
 mod query;
+mod sandboxes;
 mod schema;
 mod system;
 mod tenants;
@@ -52,6 +53,10 @@ fn routes(state: AppState) -> Router {
         .route(&format!("{tenant}/query/paginated"), post(query::paginated))
         .route(&format!("{tenant}/schema"), get(schema::list))
         .route(&format!("{tenant}/schema/{{table}}"), get(schema::get).put(schema::put).delete(schema::delete))
+        .route(&format!("{tenant}/sandboxes"), get(sandboxes::list).post(sandboxes::create))
+        .route(&format!("{tenant}/sandboxes/{{sandbox_id}}"), get(sandboxes::get).delete(sandboxes::delete))
+        .route(&format!("{tenant}/sandboxes/{{sandbox_id}}/stop"), post(sandboxes::stop))
+        .route(&format!("{tenant}/sandboxes/{{sandbox_id}}/logs"), get(sandboxes::logs))
         .route(&format!("{tenant}/journal"), get(journal::page))
         .route(&format!("{tenant}/journal/bootstrap"), get(journal::bootstrap))
         .fallback(envelope::fallback)

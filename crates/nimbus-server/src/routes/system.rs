@@ -25,8 +25,8 @@ pub async fn errors() -> Json<Value> {
 }
 
 /// `GET /api/system/capabilities`.
-pub async fn capabilities() -> Json<Value> {
-    Json(capabilities_json())
+pub async fn capabilities(State(state): State<AppState>) -> Json<Value> {
+    Json(capabilities_json(state.sandboxes.backend_availability()))
 }
 
 /// `POST /api/system/token/rotate`.

@@ -27,6 +27,8 @@ pub async fn list(State(state): State<AppState>) -> Json<Value> {
 
 /// `DELETE /api/tenants/{tenant_id}`.
 pub async fn delete(State(state): State<AppState>, params: PathParams) -> ApiResult<StatusCode> {
-    state.engine.delete_tenant(&params.tenant()?).await?;
+    let tenant = params.tenant()?;
+    state.engine.delete_tenant(&tenant).await?;
+    state.sandboxes.delete_tenant(tenant.as_str()).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,0 +1,265 @@
+//! The Nimbus init: PID 1 of the sandbox, run by libcontainer as its `Executor` after
+//! pivot_root, capability drop and the user switch.
+//!
+//! It forks the main process (which installs the seccomp filter and `execvp`s the argv), tells
+//! the supervisor whether the exec worked, forwards SIGTERM/SIGINT/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2
+//! to it, reaps orphans, and when the main process ends reports its wait status and exits (which
+//! ends every other process of the sandbox's pid namespace).
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+
+use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
+use nix::fcntl::OFlag;
+use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{Pid, pipe2};
+use seccompiler::BpfProgram;
+
+use super::sys::{self, Forked};
+
+/// Report tag: the main process exec'd.
+pub const REPORT_EXEC_OK: u8 = b'O';
+/// Report tag: the exec failed; an errno follows.
+pub const REPORT_EXEC_FAILED: u8 = b'E';
+/// Report tag: the main process exited with a code that follows.
+pub const REPORT_EXITED: u8 = b'X';
+/// Report tag: the main process was killed by the signal that follows.
+pub const REPORT_SIGNALED: u8 = b'S';
+
+/// Signals PID 1 forwards to the main process.
+const FORWARDED: &[Signal] =
+    &[Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2];
+
+/// One 5-byte report: a tag and a native-endian i32.
+pub fn encode_report(tag: u8, value: i32) -> [u8; 5] {
+    let v = value.to_ne_bytes();
+    [tag, v[0], v[1], v[2], v[3]]
+}
+
+/// The sandbox's init, as a libcontainer executor.
+#[derive(Clone)]
+pub struct InitExecutor {
+    /// The supervisor's report pipe (write end), inherited across libcontainer's forks.
+    pub report_fd: RawFd,
+    /// Whether stdio is a pty (the main process then becomes a session leader with it as its
+    /// controlling terminal).
+    pub terminal: bool,
+    /// In terminal mode: a socket to the supervisor over which the init sends the pty master it
+    /// opens inside the sandbox (so the pty belongs to the sandbox's own devpts).
+    pub pty_socket: Option<RawFd>,
+    /// The seccomp filters for the main process.
+    pub filters: Vec<BpfProgram>,
+}
+
+/// The exec helper's executor: seccomp, then exec (libcontainer's tenant mode).
+#[derive(Clone)]
+pub struct ExecExecutor {
+    /// The seccomp filters.
+    pub filters: Vec<BpfProgram>,
+}
+
+fn args_of(spec: &Spec) -> Result<Vec<CString>, ExecutorError> {
+    let args = spec.process().as_ref().and_then(|p| p.args().as_ref()).ok_or(ExecutorError::InvalidArg)?;
+    let out: Result<Vec<CString>, _> = args.iter().map(|a| CString::new(a.as_bytes())).collect();
+    let out = out.map_err(|_| ExecutorError::InvalidArg)?;
+    if out.is_empty() {
+        return Err(ExecutorError::InvalidArg);
+    }
+    Ok(out)
+}
+
+fn write_all(fd: RawFd, bytes: &[u8]) {
+    let borrowed = borrow_raw_fd(fd);
+    let mut done = 0;
+    while done < bytes.len() {
+        match nix::unistd::write(borrowed, &bytes[done..]) {
+            Ok(n) => done += n,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return,
+        }
+    }
+}
+
+fn borrow_raw_fd(fd: RawFd) -> std::os::fd::BorrowedFd<'static> {
+    #[allow(unsafe_code)]
+    // SAFETY: the fd is owned by this process for its whole life (the report pipe and stdio are
+    // never closed while the init runs).
+    unsafe {
+        std::os::fd::BorrowedFd::borrow_raw(fd)
+    }
+}
+
+/// Closes every descriptor above stderr except `keep`: the supervisor's descriptors (log files,
+/// its socket) were inherited through libcontainer's forks and must not stay reachable through
+/// `/proc/1/fd`.
+fn close_stray_fds(keep: &[RawFd]) {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else { return };
+    let fds: Vec<RawFd> =
+        dir.filter_map(|e| e.ok()).filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok())).collect();
+    for fd in fds {
+        if fd > 2 && !keep.contains(&fd) {
+            let _ = nix::unistd::close(fd);
+        }
+    }
+}
+
+/// Opens a pty in the sandbox's devpts, sends its master to the supervisor over `socket`, and
+/// makes its slave this process's stdin, stdout and stderr (the main process inherits them).
+fn open_pty_as_stdio(socket: RawFd) -> Result<(), String> {
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .map_err(|e| format!("posix_openpt: {e}"))?;
+    nix::pty::grantpt(&master).map_err(|e| format!("grantpt: {e}"))?;
+    nix::pty::unlockpt(&master).map_err(|e| format!("unlockpt: {e}"))?;
+    let name = nix::pty::ptsname_r(&master).map_err(|e| format!("ptsname: {e}"))?;
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(&name)
+        .map_err(|e| format!("open {name}: {e}"))?;
+    let fds = [master.as_raw_fd()];
+    sendmsg::<()>(socket, &[std::io::IoSlice::new(b"p")], &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
+        .map_err(|e| format!("send the pty master: {e}"))?;
+    drop(master);
+    let _ = nix::unistd::close(socket);
+    for target in 0..3 {
+        nix::unistd::dup2(slave.as_raw_fd(), target).map_err(|e| format!("dup2: {e}"))?;
+    }
+    Ok(())
+}
+
+fn blocked_set() -> SigSet {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGCHLD);
+    for &s in FORWARDED {
+        set.add(s);
+    }
+    set
+}
+
+/// In a freshly forked child: default signal state, optional controlling terminal, seccomp,
+/// exec. Only returns the errno of a failed exec.
+fn exec_child(args: &[CString], terminal: bool, filters: &[BpfProgram]) -> i32 {
+    sys::reset_signal_dispositions();
+    let _ = SigSet::empty().thread_set_mask();
+    if terminal {
+        let _ = nix::unistd::setsid();
+        let _ = sys::set_controlling_terminal(0);
+    }
+    if seccomp_apply(filters).is_err() {
+        return libc::EPERM;
+    }
+    match nix::unistd::execvp(&args[0], args) {
+        Err(errno) => errno as i32,
+        Ok(never) => match never {},
+    }
+}
+
+fn seccomp_apply(filters: &[BpfProgram]) -> Result<(), String> {
+    super::seccomp::apply(filters)
+}
+
+impl Executor for InitExecutor {
+    fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        let args = args_of(spec)?;
+        let mut keep = vec![self.report_fd];
+        keep.extend(self.pty_socket);
+        close_stray_fds(&keep);
+        if let Some(socket) = self.pty_socket {
+            open_pty_as_stdio(socket).map_err(ExecutorError::Other)?;
+        }
+        let blocked = blocked_set();
+        let _ = blocked.thread_block();
+        let (exec_read, exec_write) = pipe2(OFlag::O_CLOEXEC).map_err(|e| ExecutorError::Other(e.to_string()))?;
+        let child = match sys::fork().map_err(|e| ExecutorError::Other(e.to_string()))? {
+            Forked::Child => {
+                drop(exec_read);
+                let errno = exec_child(&args, self.terminal, &self.filters);
+                write_all(exec_write.as_raw_fd(), &errno.to_ne_bytes());
+                sys::exit_now(127);
+            }
+            Forked::Parent(pid) => Pid::from_raw(pid),
+        };
+        drop(exec_write);
+        let mut buf = [0u8; 4];
+        let mut got = 0;
+        while got < 4 {
+            match nix::unistd::read(exec_read.as_raw_fd(), &mut buf[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => break,
+            }
+        }
+        drop(exec_read);
+        if got == 4 {
+            write_all(self.report_fd, &encode_report(REPORT_EXEC_FAILED, i32::from_ne_bytes(buf)));
+        } else {
+            write_all(self.report_fd, &encode_report(REPORT_EXEC_OK, 0));
+        }
+        loop {
+            let signal = match blocked.wait() {
+                Ok(s) => s,
+                Err(_) => continue,
+            };
+            if signal != Signal::SIGCHLD {
+                let _ = kill(child, signal);
+                continue;
+            }
+            loop {
+                match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                    Ok(WaitStatus::Exited(pid, code)) if pid == child => {
+                        write_all(self.report_fd, &encode_report(REPORT_EXITED, code));
+                        sys::exit_now(0);
+                    }
+                    Ok(WaitStatus::Signaled(pid, signal, _)) if pid == child => {
+                        write_all(self.report_fd, &encode_report(REPORT_SIGNALED, signal as i32));
+                        sys::exit_now(0);
+                    }
+                    Ok(WaitStatus::StillAlive) | Err(_) => break,
+                    Ok(_) => continue,
+                }
+            }
+        }
+    }
+
+    fn validate(&self, _spec: &Spec) -> Result<(), ExecutorValidationError> {
+        Ok(())
+    }
+}
+
+impl Executor for ExecExecutor {
+    fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        let args = args_of(spec)?;
+        let errno = exec_child(&args, false, &self.filters);
+        let errno = nix::errno::Errno::from_raw(errno);
+        Err(ExecutorError::Other(exec_error_message(&args[0].to_string_lossy(), errno as i32)))
+    }
+
+    fn validate(&self, _spec: &Spec) -> Result<(), ExecutorValidationError> {
+        Ok(())
+    }
+}
+
+/// The `status.message` of a failed exec.
+pub fn exec_error_message(program: &str, errno: i32) -> String {
+    let err = nix::errno::Errno::from_raw(errno);
+    match err {
+        nix::errno::Errno::ENOENT => format!("executable `{program}` not found in the image (ENOENT)"),
+        nix::errno::Errno::EACCES => format!("executable `{program}` is not executable (EACCES)"),
+        other => format!("cannot execute `{program}`: {} ({other:?})", other.desc()),
+    }
+}
+
+/// Takes ownership of a raw descriptor number inherited or created in this process.
+pub fn owned(fd: RawFd) -> OwnedFd {
+    #[allow(unsafe_code)]
+    // SAFETY: callers pass descriptors they own exclusively.
+    unsafe {
+        OwnedFd::from_raw_fd(fd)
+    }
+}

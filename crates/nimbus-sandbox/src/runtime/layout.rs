@@ -1,0 +1,101 @@
+//! Where one sandbox's state lives on the host: `<state_root>/<id>/…`.
+
+use std::path::{Path, PathBuf};
+
+/// The files and directories of one sandbox's state directory.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// `<state_root>/<id>`.
+    pub dir: PathBuf,
+}
+
+impl Layout {
+    /// The layout of `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    fn join(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// The launch spec (`launch.json`).
+    pub fn launch(&self) -> PathBuf {
+        self.join("launch.json")
+    }
+    /// The supervisor's unix socket.
+    pub fn socket(&self) -> PathBuf {
+        self.join("supervisor.sock")
+    }
+    /// The supervisor's pid.
+    pub fn supervisor_pid(&self) -> PathBuf {
+        self.join("supervisor.pid")
+    }
+    /// The supervisor's own diagnostics.
+    pub fn supervisor_log(&self) -> PathBuf {
+        self.join("supervisor.log")
+    }
+    /// How the sandbox ended (written atomically, once).
+    pub fn exit(&self) -> PathBuf {
+        self.join("exit.json")
+    }
+    /// `started_at_ms` once the main process runs.
+    pub fn started(&self) -> PathBuf {
+        self.join("started.json")
+    }
+    /// The current output log.
+    pub fn log(&self) -> PathBuf {
+        self.join("log.ndjson")
+    }
+    /// The output log rotated out before the current one.
+    pub fn log_previous(&self) -> PathBuf {
+        self.join("log.1.ndjson")
+    }
+    /// Output bytes discarded by rotation (decimal).
+    pub fn dropped(&self) -> PathBuf {
+        self.join("dropped")
+    }
+    /// The overlay's writable layer.
+    pub fn upper(&self) -> PathBuf {
+        self.join("upper")
+    }
+    /// The overlay's work directory.
+    pub fn work(&self) -> PathBuf {
+        self.join("work")
+    }
+    /// The overlay mount point (the container's root).
+    pub fn rootfs(&self) -> PathBuf {
+        self.join("rootfs")
+    }
+    /// libcontainer's root directory.
+    pub fn container(&self) -> PathBuf {
+        self.join("container")
+    }
+    /// The OCI bundle's `config.json` (the bundle is the state directory).
+    pub fn config(&self) -> PathBuf {
+        self.join("config.json")
+    }
+}
+
+/// Whether `id` is usable as one path component (and so as a sandbox's directory name).
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id != "."
+        && id != ".."
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+/// Writes `bytes` to `path` atomically (temporary file in the same directory, fsync, rename).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}

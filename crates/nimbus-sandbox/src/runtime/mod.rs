@@ -1,0 +1,342 @@
+//! The `container` backend: each sandbox is an OCI container made with libcontainer inside its
+//! own supervisor process (`nimbus __supervise <state-dir>`), which outlives the server.
+//!
+//! - [`layout`]: the per-sandbox state directory.
+//! - [`supervisor`]: the supervisor's main (namespaces, overlay, container, logs, socket).
+//! - [`init`]: the sandbox's PID 1 (libcontainer executor) and the exec helper.
+//! - [`spec`]: the OCI runtime spec, user and working-directory resolution inside the image.
+//! - [`seccomp`]: the default seccomp profile.
+//! - [`protocol`]: the supervisor socket protocol.
+//! - [`logs`]: the output log (records, rotation).
+//! - [`cleanup`]: cleanup after a lost supervisor (cgroups, writable layer).
+//! - [`net`], [`sys`]: the few raw system calls.
+//!
+//! The server process never calls libcontainer; it only spawns supervisors, talks to their
+//! sockets and cleans up after lost ones.
+
+pub mod cleanup;
+pub mod init;
+pub mod layout;
+pub mod logs;
+pub mod net;
+pub mod protocol;
+pub mod seccomp;
+pub mod spec;
+pub mod supervisor;
+pub mod sys;
+
+pub use cleanup::cgroup_ids;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+use nimbus_core::{ErrorCode, NimbusError};
+use serde_json::json;
+
+use crate::backend::{Backend, ExecOutput, ExecSpec, Exit, LaunchSpec, LogFiles, RuntimeState, TerminationReason};
+use layout::{Layout, valid_id, write_atomic};
+use protocol::{Request, Response};
+
+/// The hidden CLI subcommand that runs a supervisor.
+pub const SUPERVISE_COMMAND: &str = "__supervise";
+
+/// The supervisor's log filter (its stderr is `supervisor.log`).
+const SUPERVISOR_LOG_FILTER: &str = "warn,libcontainer::process::init=off";
+
+/// The `container` backend.
+#[derive(Debug)]
+pub struct ContainerBackend {
+    state_root: PathBuf,
+    supervisor_exe: PathBuf,
+    unavailable: Option<String>,
+}
+
+fn internal(what: &str, err: impl std::fmt::Display) -> NimbusError {
+    tracing::error!(%err, "container backend: {what}");
+    NimbusError::internal()
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(nimbus_core::time::now_ms()).unwrap_or(0)
+}
+
+/// Why this host cannot run containers, if it cannot.
+pub fn host_problem() -> Option<String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Some("the server does not run as root".into());
+    }
+    let filesystems = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
+    if !filesystems.lines().any(|l| l.split_whitespace().last() == Some("overlay")) {
+        return Some("the kernel has no overlay filesystem".into());
+    }
+    let unified = Path::new("/sys/fs/cgroup/cgroup.controllers");
+    if let Ok(controllers) = std::fs::read_to_string(unified) {
+        let have: Vec<&str> = controllers.split_whitespace().collect();
+        let missing: Vec<&str> = ["memory", "pids", "cpu"].into_iter().filter(|c| !have.contains(c)).collect();
+        if missing.is_empty() {
+            return None;
+        }
+        return Some(format!("the cgroup v2 hierarchy lacks the {} controller(s)", missing.join(", ")));
+    }
+    let missing: Vec<&str> = ["memory", "pids", "cpu"]
+        .into_iter()
+        .filter(|c| !Path::new("/sys/fs/cgroup").join(c).join("cgroup.procs").exists())
+        .collect();
+    if missing.is_empty() {
+        None
+    } else {
+        Some(format!("no cgroup {} controller is mounted under /sys/fs/cgroup", missing.join(", ")))
+    }
+}
+
+impl ContainerBackend {
+    /// A backend keeping sandbox state under `state_root` (`<data-dir>/sandboxes`) and running
+    /// supervisors as `<supervisor_exe> __supervise <state-dir>`. A host that cannot run
+    /// containers does not fail construction; `start` then answers 501.
+    pub fn new(state_root: PathBuf, supervisor_exe: PathBuf) -> Result<Self, NimbusError> {
+        std::fs::create_dir_all(&state_root).map_err(|e| internal("create the sandbox state root", e))?;
+        let mut unavailable = host_problem();
+        if unavailable.is_none() && !supervisor_exe.is_file() {
+            unavailable = Some(format!("the supervisor executable {} does not exist", supervisor_exe.display()));
+        }
+        if let Some(reason) = &unavailable {
+            tracing::warn!(reason, "the container sandbox backend is unavailable");
+        }
+        Ok(Self { state_root, supervisor_exe, unavailable })
+    }
+
+    fn layout(&self, id: &str) -> Option<Layout> {
+        valid_id(id).then(|| Layout::new(self.state_root.join(id)))
+    }
+
+    fn ask(&self, id: &str, request: &Request) -> Option<Response> {
+        let layout = self.layout(id)?;
+        protocol::call(&layout.socket(), request).ok()
+    }
+
+    /// The recorded ending, else the sandbox is lost: clean it up and record that.
+    fn ended_or_lost(&self, id: &str) -> Exit {
+        let lost = |message: &str| Exit {
+            reason: TerminationReason::ServerRestartLost,
+            exit_code: None,
+            message: Some(message.to_owned()),
+            finished_at_ms: now_ms(),
+        };
+        let Some(layout) = self.layout(id) else { return lost("no such sandbox") };
+        if let Some(exit) = read_exit(&layout) {
+            cleanup_leftovers(id, &layout);
+            return exit;
+        }
+        if !layout.dir.is_dir() {
+            cleanup::kill_and_remove_cgroups(id);
+            return lost("no such sandbox");
+        }
+        kill_stale_supervisor(&layout);
+        cleanup_leftovers(id, &layout);
+        // The supervisor may have recorded the ending just before it went.
+        if let Some(exit) = read_exit(&layout) {
+            return exit;
+        }
+        let exit = lost("the sandbox's supervisor was gone; its processes were killed");
+        if layout.dir.is_dir()
+            && let Err(err) = write_atomic(&layout.exit(), &serde_json::to_vec(&exit).unwrap_or_default())
+        {
+            tracing::warn!(%err, id, "cannot record a lost sandbox");
+        }
+        exit
+    }
+
+    fn spawn_supervisor(&self, layout: &Layout) -> Result<RuntimeState, NimbusError> {
+        let log = std::fs::File::create(layout.supervisor_log()).map_err(|e| internal("create supervisor.log", e))?;
+        let mut child = Command::new(&self.supervisor_exe);
+        child
+            .arg(SUPERVISE_COMMAND)
+            .arg(&layout.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            // Diagnostics of libcontainer's in-container init would land on the sandbox's own
+            // stderr (its fd 2 by then); keep host internals out of the sandbox's log.
+            .env("NIMBUS_LOG", SUPERVISOR_LOG_FILTER);
+        std::os::unix::process::CommandExt::process_group(&mut child, 0);
+        let mut child = child.spawn().map_err(|e| internal("spawn the supervisor", e))?;
+        let mut ready = String::new();
+        let read = match child.stdout.take() {
+            Some(mut out) => out.read_to_string(&mut ready),
+            None => Ok(0),
+        };
+        // Reap the supervisor whenever it ends, so the server never keeps a zombie.
+        std::thread::spawn(move || {
+            let _ = child.wait();
+        });
+        if let Err(err) = read {
+            tracing::warn!(%err, "reading the supervisor's start report");
+        }
+        match serde_json::from_str::<RuntimeState>(ready.trim()) {
+            Ok(state) => Ok(state),
+            Err(err) => {
+                let log = std::fs::read_to_string(layout.supervisor_log()).unwrap_or_default();
+                Err(internal("the supervisor did not report a start result", format!("{err}; log: {log}")))
+            }
+        }
+    }
+}
+
+fn read_exit(layout: &Layout) -> Option<Exit> {
+    let bytes = std::fs::read(layout.exit()).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn cleanup_leftovers(id: &str, layout: &Layout) {
+    cleanup::kill_and_remove_cgroups(id);
+    cleanup::remove_writable(layout);
+    let _ = std::fs::remove_file(layout.socket());
+}
+
+/// SIGKILLs the sandbox's supervisor if its process still exists (an unresponsive one).
+fn kill_stale_supervisor(layout: &Layout) {
+    let Ok(text) = std::fs::read_to_string(layout.supervisor_pid()) else { return };
+    let Ok(pid) = text.trim().parse::<i32>() else { return };
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let cmdline = String::from_utf8_lossy(&cmdline);
+    if cmdline.contains(SUPERVISE_COMMAND) && cmdline.contains(&*layout.dir.to_string_lossy()) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
+fn conflict(reason: &str, message: String) -> NimbusError {
+    NimbusError::new(ErrorCode::OpConflict, message, Some(json!({ "reason": reason })))
+}
+
+impl Backend for ContainerBackend {
+    fn name(&self) -> &'static str {
+        "container"
+    }
+
+    fn availability(&self) -> Result<(), String> {
+        match &self.unavailable {
+            Some(reason) => Err(reason.clone()),
+            None => Ok(()),
+        }
+    }
+
+    fn start(&self, spec: &LaunchSpec) -> Result<RuntimeState, NimbusError> {
+        if let Some(reason) = &self.unavailable {
+            return Err(NimbusError::backend_unavailable("container", reason.clone()));
+        }
+        let Some(layout) = self.layout(&spec.id) else {
+            return Err(internal("start", format!("invalid sandbox id {:?}", spec.id)));
+        };
+        if spec.argv.is_empty() {
+            return Err(NimbusError::invalid_input("argv", "must not be empty"));
+        }
+        std::fs::create_dir(&layout.dir).map_err(|e| internal("create the sandbox state directory", e))?;
+        let launch = serde_json::to_vec(spec).map_err(|e| internal("encode launch.json", e))?;
+        if let Err(err) = write_atomic(&layout.launch(), &launch) {
+            cleanup::remove_all(&layout);
+            return Err(internal("write launch.json", err));
+        }
+        match self.spawn_supervisor(&layout) {
+            Ok(state) => Ok(state),
+            Err(err) => {
+                kill_stale_supervisor(&layout);
+                cleanup::kill_and_remove_cgroups(&spec.id);
+                cleanup::remove_all(&layout);
+                Err(err)
+            }
+        }
+    }
+
+    fn adopt(&self, id: &str) -> RuntimeState {
+        match self.ask(id, &Request::Status) {
+            Some(Response::State(state)) => state,
+            _ => RuntimeState::Ended(self.ended_or_lost(id)),
+        }
+    }
+
+    fn inspect(&self, id: &str) -> RuntimeState {
+        self.adopt(id)
+    }
+
+    fn wait(&self, id: &str) -> Exit {
+        match self.ask(id, &Request::Wait) {
+            Some(Response::Exit(exit)) => exit,
+            _ => self.ended_or_lost(id),
+        }
+    }
+
+    fn stop(&self, id: &str, grace: Duration) -> Exit {
+        let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+        match self.ask(id, &Request::Stop { grace_ms }) {
+            Some(Response::Exit(exit)) => exit,
+            _ => self.ended_or_lost(id),
+        }
+    }
+
+    fn remove(&self, id: &str) -> Result<(), NimbusError> {
+        let Some(layout) = self.layout(id) else { return Ok(()) };
+        let _ = self.ask(id, &Request::Stop { grace_ms: 0 });
+        kill_stale_supervisor(&layout);
+        if !cleanup::kill_and_remove_cgroups(id) {
+            return Err(internal("remove", format!("the cgroups of sandbox {id} could not be removed")));
+        }
+        cleanup::remove_all(&layout);
+        if layout.dir.exists() {
+            return Err(internal("remove", format!("the state of sandbox {id} could not be removed")));
+        }
+        Ok(())
+    }
+
+    fn sweep(&self, known: &[String]) {
+        let known_id = |id: &str| known.iter().any(|k| k == id);
+        if let Ok(entries) = std::fs::read_dir(&self.state_root) {
+            for entry in entries.flatten() {
+                if let Some(id) = entry.file_name().to_str()
+                    && !known_id(id)
+                    && let Err(err) = self.remove(id)
+                {
+                    tracing::warn!(%err, id, "sweep: cannot remove leftovers");
+                }
+            }
+        }
+        // Cgroups without a state directory here: remove the empty ones. Ones with processes may
+        // belong to another server's data directory on this host, so they are left alone.
+        for id in cleanup::cgroup_ids() {
+            if !known_id(&id) && !self.state_root.join(&id).exists() && cleanup::cgroup_pids(&id).is_empty() {
+                cleanup::kill_and_remove_cgroups(&id);
+            }
+        }
+    }
+
+    fn log_files(&self, id: &str) -> LogFiles {
+        let layout = self.layout(id).unwrap_or_else(|| Layout::new(self.state_root.join(".invalid")));
+        LogFiles { previous: layout.log_previous(), current: layout.log(), dropped_bytes: layout.dropped() }
+    }
+
+    fn write_stdin(&self, id: &str, data: &[u8]) -> Result<(), NimbusError> {
+        let request = Request::Stdin { data: base64::engine::general_purpose::STANDARD.encode(data) };
+        match self.ask(id, &request) {
+            Some(Response::Ok) => Ok(()),
+            Some(Response::Error(message)) => Err(conflict("stdin_closed", message)),
+            _ => Err(conflict("target_stopped", "the sandbox is not running".into())),
+        }
+    }
+
+    fn exec(&self, id: &str, exec: &ExecSpec) -> Result<ExecOutput, NimbusError> {
+        match self.ask(id, &Request::Exec(exec.clone())) {
+            Some(Response::Exec(output)) => Ok(output),
+            Some(Response::Error(message)) => Err(conflict("target_stopped", message)),
+            _ => Err(conflict("target_stopped", "the sandbox is not running".into())),
+        }
+    }
+
+    fn root_dir(&self, id: &str) -> Option<PathBuf> {
+        match self.ask(id, &Request::Pid) {
+            Some(Response::Pid(Some(pid))) => Some(PathBuf::from(format!("/proc/{pid}/root"))),
+            _ => None,
+        }
+    }
+}

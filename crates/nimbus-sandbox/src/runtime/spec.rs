@@ -1,0 +1,276 @@
+//! The container's OCI runtime spec (`config.json`), and what it needs from the image: the user
+//! resolved against the image's `/etc/passwd` and `/etc/group`, and the working directory.
+
+use std::path::{Component, Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::backend::LaunchSpec;
+
+/// Capabilities the sandbox keeps (bounding, effective and permitted sets).
+const CAPABILITIES: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+];
+
+const MASKED_PATHS: &[&str] = &[
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+];
+
+const READONLY_PATHS: &[&str] =
+    &["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+/// CPU quota period, in microseconds.
+const CPU_PERIOD_US: u64 = 100_000;
+
+/// The resolved identity of the main process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Uid.
+    pub uid: u32,
+    /// Primary gid.
+    pub gid: u32,
+    /// Supplementary gids (from `/etc/group` membership).
+    pub additional_gids: Vec<u32>,
+}
+
+/// The cgroup path of sandbox `id` (cgroupfs, relative to each controller's root).
+pub fn cgroup_path(id: &str) -> String {
+    format!("/nimbus/{id}")
+}
+
+/// The hostname of sandbox `id`: its first 63 characters.
+pub fn hostname(id: &str) -> String {
+    id.chars().take(63).collect()
+}
+
+/// The runtime spec for `launch`, with `rootfs` as the root and `user` as the identity.
+pub fn runtime_spec(launch: &LaunchSpec, rootfs: &Path, user: &User) -> Value {
+    let caps: Vec<&str> = CAPABILITIES.to_vec();
+    let memory = launch.resources.memory_limit_bytes;
+    let quota = u64::from(launch.resources.cpu_count.max(1)) * CPU_PERIOD_US;
+    let device = |major: i64, minor: Option<i64>| json!({"allow": true, "type": "c", "major": major, "minor": minor, "access": "rwm"});
+    json!({
+        "ociVersion": "1.0.2",
+        "root": { "path": rootfs, "readonly": false },
+        "hostname": hostname(&launch.id),
+        "process": {
+            "terminal": false,
+            "user": { "uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids },
+            "args": launch.argv,
+            "env": launch.env,
+            "cwd": launch.cwd,
+            "noNewPrivileges": true,
+            "capabilities": {
+                "bounding": caps, "effective": caps, "permitted": caps,
+                "inheritable": [], "ambient": []
+            }
+        },
+        "mounts": [
+            { "destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"] },
+            { "destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+              "options": ["nosuid", "strictatime", "mode=755", "size=65536k"] },
+            { "destination": "/dev/pts", "type": "devpts", "source": "devpts",
+              "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"] },
+            { "destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+              "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
+            { "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"] },
+            { "destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"] },
+            { "destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777"] }
+        ],
+        "linux": {
+            "namespaces": [
+                { "type": "pid" }, { "type": "mount" }, { "type": "uts" }, { "type": "ipc" }, { "type": "cgroup" }
+            ],
+            "cgroupsPath": cgroup_path(&launch.id),
+            "resources": {
+                "memory": { "limit": memory, "swap": memory },
+                "pids": { "limit": launch.resources.pids_limit },
+                "cpu": { "quota": quota, "period": CPU_PERIOD_US },
+                "devices": [
+                    { "allow": false, "access": "rwm" },
+                    device(1, Some(3)), device(1, Some(5)), device(1, Some(7)),
+                    device(1, Some(8)), device(1, Some(9)), device(5, Some(0)),
+                    device(5, Some(2)), device(136, None)
+                ]
+            },
+            "maskedPaths": MASKED_PATHS,
+            "readonlyPaths": READONLY_PATHS
+        }
+    })
+}
+
+/// Most symlinks followed while resolving one path inside the root.
+const MAX_SYMLINKS: usize = 40;
+
+/// Resolves `path` (absolute, as seen inside the container) to a host path under `root`,
+/// following symlinks as if `root` were `/` (no escape). With `create`, missing directories are
+/// made (mode 0755, owned by `owner`). Returns the host path.
+pub fn resolve_in_root(root: &Path, path: &str, create: Option<(u32, u32)>) -> Result<PathBuf, String> {
+    let mut todo: Vec<String> = components(path);
+    todo.reverse();
+    let mut resolved: Vec<String> = Vec::new();
+    let mut links = 0;
+    while let Some(part) = todo.pop() {
+        if part == ".." {
+            resolved.pop();
+            continue;
+        }
+        let host = host_path(root, &resolved).join(&part);
+        match std::fs::symlink_metadata(&host) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                links += 1;
+                if links > MAX_SYMLINKS {
+                    return Err(format!("too many symlinks resolving `{path}`"));
+                }
+                let target = std::fs::read_link(&host).map_err(|e| format!("cannot read link `{path}`: {e}"))?;
+                let target = target.to_string_lossy().into_owned();
+                if target.starts_with('/') {
+                    resolved.clear();
+                }
+                let mut more = components(&target);
+                more.reverse();
+                todo.extend(more);
+            }
+            Ok(_) => resolved.push(part),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => match create {
+                Some((uid, gid)) => {
+                    std::fs::create_dir(&host).map_err(|e| format!("cannot create `{path}`: {e}"))?;
+                    let _ = std::os::unix::fs::chown(&host, Some(uid), Some(gid));
+                    resolved.push(part);
+                }
+                None => return Err(format!("`{path}` does not exist in the image")),
+            },
+            Err(err) => return Err(format!("cannot look up `{path}`: {err}")),
+        }
+    }
+    Ok(host_path(root, &resolved))
+}
+
+fn components(path: &str) -> Vec<String> {
+    Path::new(path)
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+            Component::ParentDir => Some("..".to_owned()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn host_path(root: &Path, parts: &[String]) -> PathBuf {
+    let mut out = root.to_path_buf();
+    out.extend(parts);
+    out
+}
+
+fn read_image_file(root: &Path, path: &str) -> String {
+    resolve_in_root(root, path, None)
+        .ok()
+        .and_then(|host| std::fs::read(host).ok())
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default()
+}
+
+/// Resolves `spec` (`uid`, `uid:gid`, `name`, `name:group`; empty = root) inside the image.
+pub fn resolve_user(root: &Path, spec: &str) -> Result<User, String> {
+    let spec = if spec.is_empty() { "0" } else { spec };
+    let passwd = read_image_file(root, "/etc/passwd");
+    let group = read_image_file(root, "/etc/group");
+    let (user_part, group_part) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    // passwd: name:x:uid:gid:...
+    let entries: Vec<Vec<&str>> =
+        passwd.lines().map(|l| l.split(':').collect::<Vec<_>>()).filter(|f| f.len() >= 4).collect();
+    let (uid, name, passwd_gid) = match user_part.parse::<u32>() {
+        Ok(uid) => {
+            let entry = entries.iter().find(|f| f[2].parse::<u32>().ok() == Some(uid));
+            (uid, entry.map(|f| f[0].to_owned()), entry.and_then(|f| f[3].parse::<u32>().ok()))
+        }
+        Err(_) => {
+            let entry = entries
+                .iter()
+                .find(|f| f[0] == user_part)
+                .ok_or_else(|| format!("user `{user_part}` does not exist in the image's /etc/passwd"))?;
+            let uid =
+                entry[2].parse::<u32>().map_err(|_| format!("user `{user_part}` has an invalid uid in /etc/passwd"))?;
+            (uid, Some(user_part.to_owned()), entry[3].parse::<u32>().ok())
+        }
+    };
+    // group: name:x:gid:members
+    let groups: Vec<Vec<&str>> =
+        group.lines().map(|l| l.split(':').collect::<Vec<_>>()).filter(|f| f.len() >= 3).collect();
+    let gid = match group_part {
+        Some(g) => match g.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => groups
+                .iter()
+                .find(|f| f[0] == g)
+                .and_then(|f| f[2].parse::<u32>().ok())
+                .ok_or_else(|| format!("group `{g}` does not exist in the image's /etc/group"))?,
+        },
+        None => passwd_gid.unwrap_or(0),
+    };
+    let mut additional_gids = Vec::new();
+    if let (Some(name), None) = (&name, group_part) {
+        for f in &groups {
+            let members = f.get(3).copied().unwrap_or("");
+            if members.split(',').any(|m| m == name)
+                && let Ok(g) = f[2].parse::<u32>()
+                && g != gid
+                && !additional_gids.contains(&g)
+            {
+                additional_gids.push(g);
+            }
+        }
+    }
+    Ok(User { uid, gid, additional_gids })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_resolve() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("etc")).expect("etc");
+        std::fs::write(
+            dir.path().join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n",
+        )
+        .expect("passwd");
+        std::fs::write(dir.path().join("etc/group"), "root:x:0:\napp:x:1000:\nwheel:x:10:app\n").expect("group");
+        let app = resolve_user(dir.path(), "app").expect("app");
+        assert_eq!(app, User { uid: 1000, gid: 1000, additional_gids: vec![10] });
+        assert_eq!(resolve_user(dir.path(), "123:45").expect("numeric").gid, 45);
+        assert_eq!(resolve_user(dir.path(), "app:wheel").expect("group").gid, 10);
+        assert!(resolve_user(dir.path(), "nobody").is_err());
+    }
+
+    #[test]
+    fn resolution_stays_in_root() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::os::unix::fs::symlink("/../../etc", dir.path().join("escape")).expect("symlink");
+        let got = resolve_in_root(dir.path(), "/escape/x/y", Some((0, 0))).expect("resolve");
+        assert_eq!(got, dir.path().join("etc/x/y"));
+        assert!(got.is_dir());
+    }
+}
