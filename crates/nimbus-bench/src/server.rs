@@ -39,8 +39,15 @@ impl Server {
                 break url.trim().to_owned();
             }
         };
-        // Keep draining stderr so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
+        // Keep draining stderr so the server never blocks on a full pipe; errors it logs are
+        // echoed, so a failed run shows its cause.
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if line.contains("ERROR") || line.contains("WARN") {
+                    eprintln!("server: {line}");
+                }
+            }
+        });
         let token_file = std::fs::read_to_string(home.join("data/nimbus/auth/token")).map_err(|e| e.to_string())?;
         let token: serde_json::Value = serde_json::from_str(&token_file).map_err(|e| e.to_string())?;
         let token = token["token"].as_str().ok_or("token file without token")?.to_owned();

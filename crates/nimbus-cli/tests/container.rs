@@ -225,7 +225,8 @@ fn memory_limit_is_oom_killed() {
 fn pids_limit_contains_fork_bomb() {
     let Some(f) = fixture() else { return };
     let id = unique_id("pids");
-    let mut spec = f.spec(&id, &["sh", "-c", "(for i in $(seq 1 100); do sleep 30 & done); echo LOOP-DONE; read x"]);
+    let mut spec =
+        f.spec(&id, &["sh", "-c", "(for i in $(seq 1 100); do sleep 30 & done) 2>&1; echo LOOP-DONE; read x"]);
     spec.resources.pids_limit = 16;
     let (_g, state) = f.start(&spec);
     assert!(matches!(state, RuntimeState::Running { .. }));

@@ -153,6 +153,7 @@ pub const CAPABILITIES: &[Capability] = &[
         notes: "pulls over the OCI distribution protocol (anonymous or operator credentials; plain http only for loopback registries; one shared pull per image); OCI-layout and docker-archive tars (gzip allowed) through `POST /api/images/import`; every blob digest verified; each image unpacked once with whiteouts applied and every path confined; `nimbus image import|list|rm`; an image in use cannot be removed",
         tests: &[
             "blackbox/registry.rs::registry_pull_resolves_once_and_reports_missing",
+            "blackbox/registry_auth.rs::pulls_use_operator_credentials",
             "blackbox/images.rs::images_import_list_and_remove",
             "blackbox/images.rs::image_commands_work_offline_and_through_the_server",
             "blackbox/sandboxes.rs::sandbox_runs_from_a_pulled_image_and_reports_its_exit",
@@ -167,6 +168,8 @@ pub const CAPABILITIES: &[Capability] = &[
             "blackbox/sandboxes.rs::sandbox_runs_from_a_pulled_image_and_reports_its_exit",
             "blackbox/sandboxes.rs::sandbox_lifecycle_listing_waiting_stop_and_fencing",
             "blackbox/sandboxes.rs::sandbox_bad_specs_are_rejected_with_the_field_named",
+            "blackbox/sandboxes.rs::sandbox_logs_follow_until_exit_and_carry_binary_output",
+            "blackbox/sandboxes.rs::sandbox_tenant_quota_is_enforced",
         ],
     },
     Capability {
@@ -178,6 +181,9 @@ pub const CAPABILITIES: &[Capability] = &[
             "blackbox/sandboxes.rs::sandbox_network_has_only_loopback_and_cannot_reach_the_host",
             "blackbox/sandboxes.rs::sandbox_limits_contain_memory_hogs_and_fork_bombs",
             "blackbox/sandboxes.rs::sandboxes_from_one_image_do_not_see_each_others_writes",
+            "blackbox/sandboxes.rs::sandbox_process_is_confined",
+            "container.rs::exit_codes_and_signals",
+            "container.rs::stdin_exec_and_root_dir",
         ],
     },
     Capability {
@@ -191,8 +197,8 @@ pub const CAPABILITIES: &[Capability] = &[
         area: "sandboxes",
         capability: "krun microVM backend",
         status: Status::NotYet,
-        notes: "fails closed with 501 `sandbox.backend_unavailable` naming the reason: no usable microVM support on this host",
-        tests: &["blackbox/sandboxes.rs::sandbox_bad_specs_are_rejected_with_the_field_named"],
+        notes: "no usable microVM support on this host; `backend: \"krun\"` fails closed with 501 `sandbox.backend_unavailable` naming the reason (checked in blackbox/sandboxes.rs)",
+        tests: &[],
     },
     Capability {
         area: "sessions",

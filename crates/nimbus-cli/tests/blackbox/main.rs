@@ -13,6 +13,7 @@ mod images;
 mod journal;
 mod query;
 mod registry;
+mod registry_auth;
 mod restart;
 mod sandboxes;
 mod schema;

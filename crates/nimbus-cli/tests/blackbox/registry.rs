@@ -2,7 +2,9 @@
 //! loopback port with its storage in a temporary directory, and images built at test time (a
 //! busybox image from Debian's `busybox-static`) pushed to it over the registry HTTP API.
 //!
-//! Needs `/usr/bin/docker-registry` and `/usr/bin/busybox` (`scripts/test` installs them).
+//! Needs `/usr/bin/docker-registry` and `/usr/bin/busybox` (`scripts/test` installs them);
+//! [`Registry::start_with_basic_auth`] also needs `/usr/bin/python3` with its `crypt` module
+//! (Debian 12's Python 3.11) to make the htpasswd file's bcrypt hash.
 
 #![allow(dead_code)]
 
@@ -11,6 +13,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use base64::Engine;
 use nimbus_core::NimbusError;
 use nimbus_sandbox::image::{ImageError, ImageSource, ImageStore};
 use serde_json::{Value, json};
@@ -18,6 +21,7 @@ use tempfile::TempDir;
 
 const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
 const BUSYBOX_BIN: &str = "/usr/bin/busybox";
+const PYTHON_BIN: &str = "/usr/bin/python3";
 /// Safety net for a registry that never answers; readiness is polled, not waited for blindly.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -46,6 +50,8 @@ pub struct Registry {
     child: Child,
     port: u16,
     agent: ureq::Agent,
+    /// `Basic …`, sent with every request of the fixture when the registry requires auth.
+    authorization: Option<String>,
     _dir: TempDir,
 }
 
@@ -57,6 +63,21 @@ pub fn free_port() -> u16 {
 impl Registry {
     /// Starts a registry on a free loopback port and waits until `GET /v2/` answers.
     pub fn start() -> Registry {
+        Registry::start_with(None)
+    }
+
+    /// Starts a registry that requires HTTP Basic credentials (`auth: htpasswd`, realm
+    /// `nimbus-test`, a bcrypt hash made at test time) for every request, pulls included; the
+    /// fixture's own requests (readiness, pushes) send them.
+    pub fn start_with_basic_auth(user: &str, password: &str) -> Registry {
+        Registry::start_with(Some((user, password)))
+    }
+
+    fn start_with(basic: Option<(&str, &str)>) -> Registry {
+        let htpasswd = basic.map(|(user, password)| format!("{user}:{}\n", bcrypt_hash(password)));
+        let authorization = basic.map(|(user, password)| {
+            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+        });
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(60)))
@@ -68,15 +89,17 @@ impl Registry {
             let port = free_port();
             let config = dir.path().join("config.yml");
             let storage = dir.path().join("storage");
-            std::fs::write(
-                &config,
-                format!(
-                    "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    \
-                     rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                    storage.display()
-                ),
-            )
-            .expect("write registry config");
+            let mut text = format!(
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    \
+                 rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                storage.display()
+            );
+            if let Some(htpasswd) = &htpasswd {
+                let path = dir.path().join("htpasswd");
+                std::fs::write(&path, htpasswd).expect("write htpasswd");
+                text.push_str(&format!("auth:\n  htpasswd:\n    realm: nimbus-test\n    path: {}\n", path.display()));
+            }
+            std::fs::write(&config, text).expect("write registry config");
             let child = Command::new(REGISTRY_BIN)
                 .arg("serve")
                 .arg(&config)
@@ -85,7 +108,8 @@ impl Registry {
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot run {REGISTRY_BIN} (install docker-registry): {e}"));
-            let mut registry = Registry { child, port, agent: agent.clone(), _dir: dir };
+            let mut registry =
+                Registry { child, port, agent: agent.clone(), authorization: authorization.clone(), _dir: dir };
             if registry.wait_ready() {
                 return registry;
             }
@@ -102,7 +126,7 @@ impl Registry {
             if matches!(self.child.try_wait(), Ok(Some(_))) {
                 return false;
             }
-            if let Ok(response) = self.agent.get(&url).call()
+            if let Ok(response) = self.authorize(self.agent.get(&url)).call()
                 && response.status().as_u16() == 200
             {
                 return true;
@@ -118,18 +142,32 @@ impl Registry {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// Adds the fixture's credentials, if the registry requires them.
+    fn authorize<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.authorization {
+            Some(value) => request.header("Authorization", value),
+            None => request,
+        }
+    }
+
     /// Uploads one blob (monolithic: POST an upload, PUT it with its digest); returns the digest.
     pub fn push_blob(&self, name: &str, bytes: &[u8]) -> String {
         let digest = format!("sha256:{}", sha256_hex(bytes));
         let base = format!("http://{}", self.host());
-        let response = self.agent.post(format!("{base}/v2/{name}/blobs/uploads/")).send_empty().expect("start upload");
+        let response = self
+            .authorize(self.agent.post(format!("{base}/v2/{name}/blobs/uploads/")))
+            .send_empty()
+            .expect("start upload");
         assert_eq!(response.status().as_u16(), 202, "blob upload start");
         let location = response.headers().get("location").and_then(|l| l.to_str().ok()).expect("upload location");
         let mut url = if location.starts_with('/') { format!("{base}{location}") } else { location.to_owned() };
         url.push(if url.contains('?') { '&' } else { '?' });
         url.push_str(&format!("digest={digest}"));
-        let response =
-            self.agent.put(&url).header("Content-Type", "application/octet-stream").send(bytes).expect("finish upload");
+        let response = self
+            .authorize(self.agent.put(&url))
+            .header("Content-Type", "application/octet-stream")
+            .send(bytes)
+            .expect("finish upload");
         assert_eq!(response.status().as_u16(), 201, "blob upload of {digest}");
         digest
     }
@@ -160,8 +198,7 @@ impl Registry {
         .to_string()
         .into_bytes();
         let response = self
-            .agent
-            .put(format!("http://{}/v2/{name}/manifests/{tag}", self.host()))
+            .authorize(self.agent.put(format!("http://{}/v2/{name}/manifests/{tag}", self.host())))
             .header("Content-Type", OCI_MANIFEST)
             .send(&manifest[..])
             .expect("push manifest");
@@ -253,6 +290,31 @@ fn busybox_layer(busybox: &[u8]) -> Vec<u8> {
         builder.append_data(&mut header(tar::EntryType::Regular, bytes.len() as u64, 0o644), path, bytes).expect("etc");
     }
     builder.into_inner().expect("finish busybox layer")
+}
+
+/// A bcrypt hash of `password` for an htpasswd file (docker-registry accepts only bcrypt), made
+/// by Python's `crypt` module (gone in Python 3.13; Debian 12 has 3.11): the test crate has no
+/// bcrypt dependency.
+fn bcrypt_hash(password: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(PYTHON_BIN)
+        .args(["-W", "ignore", "-c"])
+        .arg("import crypt, sys; print(crypt.crypt(sys.stdin.read(), crypt.mksalt(crypt.METHOD_BLOWFISH)))")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {PYTHON_BIN} to hash the htpasswd password: {e}"));
+    child.stdin.take().expect("python stdin").write_all(password.as_bytes()).expect("write the password");
+    let output = child.wait_with_output().expect("wait for python");
+    let hash = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    assert!(
+        output.status.success() && hash.starts_with("$2"),
+        "{PYTHON_BIN} made no bcrypt hash ({:?}): {hash} {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    hash
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -87,11 +87,17 @@ impl Fixture {
 impl Drop for Fixture {
     fn drop(&mut self) {
         drop(self.server.take());
-        if let Ok(backend) =
-            ContainerBackend::new(self.dirs.data().join("sandboxes"), PathBuf::from(env!("CARGO_BIN_EXE_nimbus")))
-        {
-            backend.sweep(&[]);
-        }
+        sweep_sandboxes(&self.dirs);
+    }
+}
+
+/// Removes every sandbox left under a test's data directory (processes, mounts, cgroups, state),
+/// for drop guards: sandboxes outlive the server that started them.
+pub fn sweep_sandboxes(dirs: &Dirs) {
+    if let Ok(backend) =
+        ContainerBackend::new(dirs.data().join("sandboxes"), PathBuf::from(env!("CARGO_BIN_EXE_nimbus")))
+    {
+        backend.sweep(&[]);
     }
 }
 
@@ -600,4 +606,31 @@ fn sandbox_tenant_quota_is_enforced() {
     for id in ids.iter().chain([&id_of(&admitted.json)]) {
         assert_nothing_left(id);
     }
+}
+
+#[test]
+fn sandbox_logs_follow_until_exit_and_carry_binary_output() {
+    let fx = Fixture::start();
+    let id = id_of(&fx.create(&["sh", "-c", "echo one; printf '\\377\\376\\n'; sleep 1; echo two >&2"], json!({})));
+    // Follow from the start: the stream ends by itself with the exit record.
+    let followed = fx.server().get(&fx.path(&format!("/{id}/logs?follow=true")));
+    followed.expect_status(200);
+    assert_eq!(followed.header("cache-control"), Some("no-store"));
+    let records: Vec<Value> = followed.text().lines().map(|l| serde_json::from_str(l).expect("NDJSON")).collect();
+    let data: Vec<(&str, &str)> =
+        records.iter().filter_map(|r| Some((r["kind"].as_str()?, r["data"].as_str()?))).collect();
+    assert_eq!(data.first(), Some(&("stdout", "one\n")), "{records:?}");
+    let binary = records.iter().find(|r| r["encoding"] == "base64").expect("a base64 record");
+    assert_eq!(binary["data"], "//4K", "0xff 0xfe newline, base64-encoded");
+    assert!(data.contains(&("stderr", "two\n")), "{records:?}");
+    assert_eq!(records.last(), Some(&json!({ "kind": "exit", "code": 0, "terminationReason": "exited" })));
+    let times: Vec<&str> = records.iter().filter_map(|r| r["time"].as_str()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]) && !times.is_empty(), "records are in time order: {times:?}");
+    // tail=1 keeps the newest record, then the exit record.
+    let tail = fx.server().get(&fx.path(&format!("/{id}/logs?tail=1")));
+    let lines: Vec<Value> = tail.text().lines().map(|l| serde_json::from_str(l).expect("NDJSON")).collect();
+    assert_eq!(lines.len(), 2, "{tail}");
+    assert_eq!(lines[0]["data"], "two\n");
+    fx.server().get(&fx.path(&format!("/{id}/logs?follow=maybe"))).expect_status(400);
+    fx.delete(&id);
 }

@@ -16,6 +16,7 @@ mod wait;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use nimbus_core::NimbusError;
@@ -39,6 +40,8 @@ const KIND: &str = "sandbox";
 /// One sandbox in memory.
 struct Entry {
     record: Mutex<SandboxRecord>,
+    /// Set once the sandbox is deleted: late reports (its exit watcher) change nothing then.
+    removed: AtomicBool,
     /// Bumped after every change of `record`; long-polls wait on it.
     changed: watch::Sender<u64>,
 }
@@ -46,7 +49,11 @@ struct Entry {
 impl Entry {
     fn new(record: SandboxRecord) -> Arc<Self> {
         let version = record.version;
-        Arc::new(Self { record: Mutex::new(record), changed: watch::Sender::new(version) })
+        Arc::new(Self {
+            record: Mutex::new(record),
+            removed: AtomicBool::new(false),
+            changed: watch::Sender::new(version),
+        })
     }
 
     fn snapshot(&self) -> SandboxRecord {
@@ -137,12 +144,17 @@ impl Sandboxes {
     fn update(&self, entry: &Entry, change: impl FnOnce(&mut SandboxRecord)) -> SandboxRecord {
         let record = {
             let mut record = entry.record.lock().unwrap_or_else(PoisonError::into_inner);
+            if entry.removed.load(Ordering::Acquire) {
+                return record.clone();
+            }
             change(&mut record);
             record.version += 1;
             record.updated_at_ms = now_ms();
+            // Persisted under the record's lock, so a concurrent delete cannot interleave and a
+            // deleted sandbox's row is never written again.
+            self.persist(&record);
             record.clone()
         };
-        self.persist(&record);
         entry.changed.send_replace(record.version);
         record
     }
@@ -174,7 +186,13 @@ impl Sandboxes {
     }
 
     fn forget(&self, tenant: &str, id: &str) {
-        self.entries.write().unwrap_or_else(PoisonError::into_inner).remove(&(tenant.to_owned(), id.to_owned()));
+        let entry =
+            self.entries.write().unwrap_or_else(PoisonError::into_inner).remove(&(tenant.to_owned(), id.to_owned()));
+        // Taking the record's lock orders this after any update in progress.
+        let _record = entry.as_ref().map(|e| {
+            e.removed.store(true, Ordering::Release);
+            e.record.lock().unwrap_or_else(PoisonError::into_inner)
+        });
         let db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
         if let Err(e) = records::delete(&db, KIND, tenant, id) {
             tracing::error!(error = %e, sandbox = %id, "cannot remove a sandbox record");

@@ -79,10 +79,8 @@ impl Layout {
 
 /// Whether `id` is usable as one path component (and so as a sandbox's directory name).
 pub fn valid_id(id: &str) -> bool {
-    !id.is_empty()
+    id.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
         && id.len() <= 128
-        && id != "."
-        && id != ".."
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
