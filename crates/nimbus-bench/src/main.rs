@@ -6,12 +6,14 @@
 //!
 //! `nimbus-bench sandbox <path to nimbus> <path to runc>` measures (a) the raw runtime (runc)
 //! starting `/bin/true` on the same unpacked image root, (b) Nimbus sandbox create→ready, (c) the
-//! memory of 100 concurrent idle sandboxes (server plus supervisors), and prints medians, p99 and
-//! ratios.
+//! memory of 100 concurrent idle sandboxes (server plus supervisors), (d) session exec round
+//! trips against `runc exec`, stdio echo over the WebSocket and time to first command, and prints
+//! medians, p99 and ratios.
 
 mod client;
 mod sandbox;
 mod server;
+mod session;
 mod store;
 
 use std::process::ExitCode;

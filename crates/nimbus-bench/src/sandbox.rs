@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::server::Server;
+use crate::session;
 
 /// Timed starts per case.
 const STARTS: usize = 40;
@@ -15,7 +16,7 @@ const IDLE: usize = 100;
 /// Sandboxes per tenant in the idle case (the tenant quota is 64 active sandboxes).
 const TENANT_SANDBOXES: usize = 50;
 /// Busybox applets linked in the benchmark image.
-const APPLETS: &[&str] = &["sh", "true", "sleep", "echo"];
+const APPLETS: &[&str] = &["sh", "true", "sleep", "echo", "cat"];
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -72,7 +73,7 @@ fn busybox_archive() -> Result<Vec<u8>, String> {
     archive.into_inner().map_err(|e| e.to_string())
 }
 
-struct Api {
+pub(crate) struct Api {
     agent: ureq::Agent,
     base: String,
     auth: String,
@@ -84,7 +85,7 @@ impl Api {
         Self { agent, base: format!("http://{}", server.address), auth: format!("Bearer {}", server.token) }
     }
 
-    fn call(&self, method: &str, path: &str, body: Option<(&str, Vec<u8>)>) -> Result<(u16, Value), String> {
+    pub(crate) fn call(&self, method: &str, path: &str, body: Option<(&str, Vec<u8>)>) -> Result<(u16, Value), String> {
         let url = format!("{}{path}", self.base);
         let request = ureq::http::Request::builder().method(method).uri(&url).header("authorization", &self.auth);
         let response = match body {
@@ -123,19 +124,19 @@ impl Api {
 }
 
 /// The sandboxes a run created and has not deleted yet; deleted on drop (an early error).
-struct Live<'a> {
-    api: &'a Api,
+pub(crate) struct Live<'a> {
+    pub(crate) api: &'a Api,
     ids: Vec<String>,
 }
 
 impl Live<'_> {
-    fn create(&mut self, tenant: &str, argv: &[&str]) -> Result<(String, Duration), String> {
+    pub(crate) fn create(&mut self, tenant: &str, argv: &[&str]) -> Result<(String, Duration), String> {
         let (id, elapsed) = self.api.create(tenant, argv)?;
         self.ids.push(id.clone());
         Ok((id, elapsed))
     }
 
-    fn delete_all(&mut self) -> Result<(), String> {
+    pub(crate) fn delete_all(&mut self) -> Result<(), String> {
         while let Some(id) = self.ids.pop() {
             self.api.delete(&id)?;
         }
@@ -270,6 +271,12 @@ pub fn run(nimbus: &str, runc: &str) -> Result<(), String> {
     }
     let after = total_memory(&server);
     live.delete_all()?;
+
+    // Sessions: exec round trip vs the raw runtime's exec, stdio echo, time to first command.
+    let raw_exec = session::raw_execs(runc, &work.path().join("bundle"), &work.path().join("runc-state"))?;
+    let exec = session::nimbus_execs(&mut live, &tenants[0])?;
+    let echo = session::stdio_echoes(&mut live, &tenants[0], &server.address, &server.token)?;
+    let first = session::first_commands(&mut live, &tenants[0])?;
     let per = |before: u64, after: u64| after.saturating_sub(before) as f64 / IDLE as f64 / 1024.0;
 
     let (raw_p50, nimbus_p50) = (percentile(&raw, 50.0), percentile(&nimbus_times, 50.0));
@@ -289,6 +296,16 @@ pub fn run(nimbus: &str, runc: &str) -> Result<(), String> {
         ms(percentile(&nimbus_times, 99.0)),
         nimbus_p50.as_secs_f64() / raw_p50.as_secs_f64()
     );
+    let row = |name: &str, times: &[Duration], base: Option<Duration>| {
+        let ratio =
+            base.map_or("-".to_owned(), |b| format!("{:.2}x", percentile(times, 50.0).as_secs_f64() / b.as_secs_f64()));
+        println!("{name:<52} {:>10.2} {:>10.2} {ratio:>10}", ms(percentile(times, 50.0)), ms(percentile(times, 99.0)));
+    };
+    let raw_exec_p50 = percentile(&raw_exec, 50.0);
+    row("raw runtime: runc exec echo hi", &raw_exec, Some(raw_exec_p50));
+    row("nimbus: session exec?wait=true echo hi", &exec, Some(raw_exec_p50));
+    row("nimbus: stdio echo over the WebSocket", &echo, None);
+    row("nimbus: create + session + first exec output", &first, None);
     println!();
     let (rss, pss) = (per(before.supervised.0, after.supervised.0), per(before.supervised.1, after.supervised.1));
     let (init_rss, init_pss) =
@@ -303,6 +320,16 @@ pub fn run(nimbus: &str, runc: &str) -> Result<(), String> {
     println!(
         "target: create->ready p50 <= 1.5x raw -> {ratio:.2}x {}",
         if ratio <= 1.5 { "(met)" } else { "(NOT met)" }
+    );
+    let exec_ratio = percentile(&exec, 50.0).as_secs_f64() / raw_exec_p50.as_secs_f64();
+    println!(
+        "target: exec round trip p50 <= 1.5x raw -> {exec_ratio:.2}x {}",
+        if exec_ratio <= 1.5 { "(met)" } else { "(NOT met)" }
+    );
+    let first_ms = ms(percentile(&first, 50.0));
+    println!(
+        "target: time to first command p50 <= 50 ms -> {first_ms:.1} ms {}",
+        if first_ms <= 50.0 { "(met)" } else { "(NOT met)" }
     );
     println!(
         "target: <= 2 MiB per idle sandbox (server + supervisors, PSS) -> {pss:.2} MiB {}",

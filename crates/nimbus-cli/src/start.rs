@@ -21,12 +21,22 @@ pub struct StartArgs {
     /// Data directory: tenant databases and system records.
     #[arg(long, env = "NIMBUS_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
+    /// Operator service catalog, JSON `{"services": [{"tenantId", "metadata", "spec"}]}`:
+    /// read-only service definitions, validated at start (an invalid file fails the start).
+    #[arg(long, env = "NIMBUS_SERVICE_CATALOG")]
+    service_catalog: Option<PathBuf>,
 }
 
 /// Runs the server until it is asked to stop.
 pub fn run(args: StartArgs) -> Result<(), Failure> {
     let token_path = token_file::default_path().map_err(|e| Failure::failed(e.to_string()))?;
-    let config = ServerConfig { host: args.host, port: args.port, data_dir: args.data_dir, token_path };
+    let config = ServerConfig {
+        host: args.host,
+        port: args.port,
+        data_dir: args.data_dir,
+        token_path,
+        service_catalog: args.service_catalog,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -6,9 +6,17 @@
 //!   requests, admission (operator maxima, tenant quotas), records in the system database, the
 //!   lifecycle state machine, long-poll waiting, logs, retention, and re-adoption of running
 //!   sandboxes after a server restart.
+//! - [`service`]: [`Services`](service::Services), the service registry: generation-checked
+//!   definitions (dynamic and the operator's static catalog), runs with readiness probes and
+//!   restart policies, external health loops, and resumption after a server restart.
+//! - [`session`]: [`Sessions`](session::Sessions), the session registry: expiring leases on a
+//!   running sandbox or service, their records, expiry (lazy and swept), and the channels they
+//!   carry (stdio attachments with flow control, exec processes, the files channel's checks).
 //!
 //! It drives a [`Backend`](nimbus_sandbox::backend::Backend) and never runs a process itself;
 //! it knows nothing of HTTP or JSON wire shapes (the records it stores are its own).
 
 pub mod labels;
 pub mod sandbox;
+pub mod service;
+pub mod session;

@@ -157,6 +157,53 @@ impl NimbusError {
         )
     }
 
+    /// 404 `op.not_found` for a resource addressed by name (services): `detail: {resource, name}`.
+    pub fn not_found_named(resource: &str, name: &str) -> Self {
+        Self::new(
+            ErrorCode::OpNotFound,
+            format!("{resource} '{name}' not found"),
+            Some(json!({ "resource": resource, "name": name })),
+        )
+    }
+
+    /// 404 `op.not_found` for a resource addressed by path (sandbox files):
+    /// `detail: {resource, path}`.
+    pub fn not_found_path(resource: &str, path: &str) -> Self {
+        Self::new(
+            ErrorCode::OpNotFound,
+            format!("{resource} '{path}' not found"),
+            Some(json!({ "resource": resource, "path": path })),
+        )
+    }
+
+    /// 409 `op.already_exists` for a resource addressed by name: `detail: {resource, name}`.
+    pub fn already_exists_named(resource: &str, name: &str) -> Self {
+        Self::new(
+            ErrorCode::OpAlreadyExists,
+            format!("{resource} '{name}' already exists"),
+            Some(json!({ "resource": resource, "name": name })),
+        )
+    }
+
+    /// 412 `op.precondition_failed`: a conditional write named a stale generation.
+    pub fn precondition_failed(expected_generation: u64, current_generation: u64) -> Self {
+        Self::new(
+            ErrorCode::OpPreconditionFailed,
+            format!("generation {expected_generation} is stale; the current generation is {current_generation}"),
+            Some(json!({ "expectedGeneration": expected_generation, "currentGeneration": current_generation })),
+        )
+    }
+
+    /// 501 `service.capability_unavailable`: declared, but not available in this version.
+    pub fn capability_unavailable(capability: &str, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        Self::new(
+            ErrorCode::ServiceCapabilityUnavailable,
+            format!("`{capability}` is not available in this version: {reason}"),
+            Some(json!({ "capability": capability, "reason": reason })),
+        )
+    }
+
     /// 409 `op.conflict` with a machine-readable `reason` and extra detail fields.
     pub fn conflict(reason: &str, message: impl Into<String>, extra: Value) -> Self {
         let mut detail = json!({ "reason": reason });

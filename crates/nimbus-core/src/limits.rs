@@ -152,6 +152,122 @@ limits! {
     /// Time, in ms, a crashed sandbox's killed processes get to leave its cgroup before cleanup
     /// gives up on removing the cgroup (they are SIGKILLed, so this is normally milliseconds).
     pub const SANDBOX_CGROUP_DRAIN_MS: u64 = 5_000, "5 s";
+    /// Session lease when `requestedTtlMs` is absent, in ms: long enough for an interactive
+    /// task, short enough that a forgotten session frees its processes soon. Contract value.
+    pub const SESSION_DEFAULT_TTL_MS: u64 = 900_000, "15 min";
+    /// Longest session lease one open or renew grants, in ms; longer requests are clamped, so a
+    /// lease must be renewed to outlive it. Contract value.
+    pub const SESSION_MAX_TTL_MS: u64 = 3_600_000, "1 h";
+    /// Open sessions per tenant; beyond this opening answers 429. Contract value.
+    pub const TENANT_MAX_OPEN_SESSIONS: usize = 256, "256";
+    /// Period of the session sweeper, in ms: expiry and stopped targets are applied within this
+    /// of happening (the contract asks for at most 1 s).
+    pub const SESSION_SWEEP_MS: u64 = 250, "250 ms";
+    /// How long closed and expired sessions stay readable, in ms, before the sweeper forgets
+    /// them; bounds the registry's memory without hiding a recent ending from its client.
+    pub const SESSION_RETENTION_MS: u64 = 60 * 60 * 1000, "1 h";
+    /// Output replayed when a channel or process stream attaches, in bytes. Contract value.
+    pub const SESSION_REPLAY_BYTES: usize = 64 * 1024, "64 KiB";
+    /// Live output waiting for a stream's client, in bytes, beyond which the stream ends with
+    /// `closed` `backpressure` instead of buffering without bound. Contract value.
+    pub const SESSION_PENDING_BYTES: usize = 64 * 1024, "64 KiB";
+    /// Silence on a session stream, in ms, after which a `heartbeat` frame is sent.
+    pub const SESSION_HEARTBEAT_MS: u64 = 15_000, "15 s";
+    /// Largest input one call writes to a process's stdin (decoded bytes). Contract value.
+    pub const SESSION_MAX_INPUT_BYTES: usize = 1024 * 1024, "1 MiB";
+    /// Largest file content one `files` request reads or writes; larger files are read in ranges.
+    pub const SESSION_FILE_MAX_BYTES: usize = 64 * 1024 * 1024, "64 MiB";
+    /// Most entries in one `files/list` answer; the rest are cut and `truncated` is set.
+    pub const SESSION_FILE_LIST_MAX_ENTRIES: usize = 10_000, "10 000";
+    /// Longest `path` of a `files` request, in bytes: Linux's `PATH_MAX`. Contract value.
+    pub const SESSION_FILE_MAX_PATH_BYTES: usize = 4096, "4096 bytes";
+    /// Running exec processes per session; beyond this exec answers 429. Contract value.
+    pub const SESSION_MAX_RUNNING_PROCESSES: usize = 64, "64";
+    /// Timeout of an exec with `wait=true` when `timeoutMs` is absent, in ms. Contract value.
+    pub const EXEC_WAIT_DEFAULT_TIMEOUT_MS: u64 = 60_000, "60 s";
+    /// Longest timeout of an exec with `wait=true`, in ms: the request is held that long.
+    /// Contract value.
+    pub const EXEC_WAIT_MAX_TIMEOUT_MS: u64 = 600_000, "10 min";
+    /// Longest timeout of a background exec, in ms (one day). Contract value.
+    pub const EXEC_MAX_TIMEOUT_MS: u64 = 86_400_000, "24 h";
+    /// Output of one stream kept in a waited exec's answer, in bytes; the rest is cut and
+    /// `truncated` is set. Contract value.
+    pub const EXEC_WAIT_MAX_OUTPUT_BYTES: usize = 1024 * 1024, "1 MiB";
+    /// Default pty size of an exec with `tty: true` (columns).
+    pub const EXEC_DEFAULT_COLS: u16 = 80, "80";
+    /// Default pty size of an exec with `tty: true` (rows).
+    pub const EXEC_DEFAULT_ROWS: u16 = 24, "24";
+    /// Largest pty dimension (columns or rows) a resize or exec accepts. Contract value.
+    pub const PTY_MAX_DIMENSION: u16 = 1000, "1000";
+    /// Output queued for one attachment to a sandbox process, in bytes as sent (base64), beyond which the
+    /// supervisor cuts that attachment off rather than buffer for a client that is not reading
+    /// (four replay buffers: room for a replay plus a burst of live output).
+    pub const ATTACH_QUEUE_BYTES: usize = 256 * 1024, "256 KiB";
+    /// How often, in ms, an idle attachment checks that its client is still connected, so a
+    /// vanished client's thread ends without waiting for the process's next output.
+    pub const ATTACH_LIVENESS_POLL_MS: u64 = 1_000, "1 s";
+    /// Running exec processes per sandbox (all sessions together): a sanity cap on the
+    /// supervisor's threads and descriptors; sessions are capped lower, per session.
+    pub const SANDBOX_MAX_RUNNING_PROCESSES: usize = 1024, "1024";
+    /// Exited exec processes a sandbox's supervisor remembers; beyond this the oldest exited
+    /// ones are forgotten, bounding its memory (each keeps up to a replay buffer of output).
+    pub const SANDBOX_MAX_EXITED_PROCESSES: usize = 256, "256";
+    /// How long, in ms, an exited process's output pipes may stay open (held by a background
+    /// child) before its `exit` is reported anyway.
+    pub const PROCESS_EXIT_DRAIN_MS: u64 = 200, "200 ms";
+    /// Longest service name, in characters. Contract value (services.md §1).
+    pub const SERVICE_MAX_NAME_CHARS: usize = 128, "128";
+    /// Default readiness probe period (`intervalMs`), in ms. Contract value.
+    pub const PROBE_DEFAULT_INTERVAL_MS: u64 = 1_000, "1 s";
+    /// Shortest readiness probe period, in ms: keeps a probe loop from busy-spinning a sandbox.
+    /// Contract value.
+    pub const PROBE_MIN_INTERVAL_MS: u64 = 100, "100 ms";
+    /// Longest readiness probe or health check period, in ms (one hour); beyond it a service's
+    /// state would say little about the present.
+    pub const PROBE_MAX_INTERVAL_MS: u64 = 3_600_000, "1 h";
+    /// Default timeout of one readiness probe, in ms. Contract value.
+    pub const PROBE_DEFAULT_TIMEOUT_MS: u64 = 1_000, "1 s";
+    /// Shortest timeout of one probe or health check, in ms. Contract value.
+    pub const PROBE_MIN_TIMEOUT_MS: u64 = 100, "100 ms";
+    /// Longest timeout of one probe or health check, in ms. Contract value.
+    pub const PROBE_MAX_TIMEOUT_MS: u64 = 60_000, "60 s";
+    /// Default consecutive failures before `not_ready`/`unhealthy`. Contract value.
+    pub const PROBE_DEFAULT_FAILURE_THRESHOLD: u32 = 3, "3";
+    /// Largest `failureThreshold`. Contract value.
+    pub const PROBE_MAX_FAILURE_THRESHOLD: u32 = 100, "100";
+    /// Default `startTimeoutMs`: time from launch to the first passing probe before the run
+    /// ends `failed` (`start_failed`). Contract value.
+    pub const SERVICE_DEFAULT_START_TIMEOUT_MS: u64 = 120_000, "120 s";
+    /// Shortest `startTimeoutMs`. Contract value.
+    pub const SERVICE_MIN_START_TIMEOUT_MS: u64 = 1_000, "1 s";
+    /// Longest `startTimeoutMs`. Contract value.
+    pub const SERVICE_MAX_START_TIMEOUT_MS: u64 = 3_600_000, "1 h";
+    /// Default `maxRestarts` of `on_failure`/`always` services. Contract value.
+    pub const SERVICE_DEFAULT_MAX_RESTARTS: u32 = 5, "5";
+    /// Largest `maxRestarts`. Contract value.
+    pub const SERVICE_MAX_RESTARTS: u32 = 1000, "1000";
+    /// First delay before a policy restart, in ms; each further consecutive restart doubles it.
+    /// Contract value.
+    pub const SERVICE_RESTART_BACKOFF_MS: u64 = 1_000, "1 s";
+    /// Cap of the doubling restart delay, in ms. Contract value.
+    pub const SERVICE_MAX_RESTART_BACKOFF_MS: u64 = 30_000, "30 s";
+    /// Continuous `ready` time, in ms, after which a service's `restartCount` resets to 0, so a
+    /// service that crashes once a day is not eventually left `failed`. Contract value.
+    pub const SERVICE_RESTART_RESET_MS: u64 = 600_000, "10 min";
+    /// How long a fenced restart's receipt is kept for replay by `requestId`, in ms. Contract
+    /// value.
+    pub const SERVICE_RECEIPT_RETENTION_MS: u64 = 24 * 60 * 60 * 1000, "24 h";
+    /// Longest `requestId` of a fenced restart, in characters. Contract value.
+    pub const SERVICE_MAX_REQUEST_ID_CHARS: usize = 128, "128";
+    /// How long a forced delete waits for a lifecycle operation in progress, in ms, before 429.
+    /// Contract value.
+    pub const SERVICE_FORCE_DELETE_WAIT_MS: u64 = 30_000, "30 s";
+    /// Default period of an external service's health check, in ms. Contract value.
+    pub const EXTERNAL_HEALTH_DEFAULT_INTERVAL_MS: u64 = 5_000, "5 s";
+    /// Default timeout of one external health check, in ms. Contract value.
+    pub const EXTERNAL_HEALTH_DEFAULT_TIMEOUT_MS: u64 = 2_000, "2 s";
+    /// Longest external endpoint URL, in bytes; bounds what the server stores and requests.
+    pub const EXTERNAL_MAX_URL_BYTES: usize = 2048, "2048 bytes";
     /// Default listen address: loopback only, so a fresh server is never reachable from outside.
     pub const DEFAULT_HOST: &str = "127.0.0.1", "127.0.0.1";
     /// Default listen port.

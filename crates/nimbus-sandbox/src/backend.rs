@@ -184,9 +184,46 @@ pub trait Backend: Send + Sync {
     /// The log outlives the sandbox's processes until `remove`.
     fn log_files(&self, id: &str) -> LogFiles;
 
-    /// Writes to the main process's stdin (the stdio channel's input). Fails once it has ended
-    /// or closed its stdin.
-    fn write_stdin(&self, id: &str, data: &[u8]) -> Result<(), NimbusError>;
+    /// Writes to a process's stdin (`eof` closes it after `data`; on a pty, `eof` sends the
+    /// terminal's end-of-input character instead). 409 `op.conflict` with `reason`
+    /// `process_exited` or `stdin_closed` when it cannot; 404 for an unknown process. Blocks while
+    /// the process does not read (a full pipe).
+    fn input(&self, id: &str, target: &ProcessRef, data: &[u8], eof: bool) -> Result<(), NimbusError>;
+
+    /// Starts a process inside the running sandbox (namespaces, cgroup, environment and user of
+    /// the main process unless overridden). The supervisor keeps its output (the last 64 KiB for
+    /// replay) and its exit status; a command that cannot run still starts and exits 127/126.
+    /// 400 for a `cwd` or `user` that does not exist in the sandbox, 429 beyond the per-sandbox
+    /// cap of running processes, 409 `target_stopped` when the sandbox does not run.
+    fn spawn(&self, id: &str, spec: &ProcessSpec) -> Result<ProcessInfo, NimbusError>;
+
+    /// The processes started with [`Backend::spawn`] that the supervisor still knows (oldest
+    /// first; none once the sandbox has ended).
+    fn processes(&self, id: &str) -> Result<Vec<ProcessInfo>, NimbusError>;
+
+    /// Attaches to a process's output: first the retained output (`replay: true`, at most the last
+    /// 64 KiB), then live output, then an `Exit` frame once it ends. Several attachments may
+    /// exist; dropping one detaches without affecting the process. An attachment that stops
+    /// reading is cut off by the supervisor (its reader then sees the end) and never slows the
+    /// process.
+    fn attach(&self, id: &str, target: &ProcessRef) -> Result<Attachment, NimbusError>;
+
+    /// Sends a signal to a process's group (the main process: to the main process). 409
+    /// `process_exited` once it ended, 404 for an unknown process.
+    fn signal(&self, id: &str, target: &ProcessRef, signal: i32) -> Result<(), NimbusError>;
+
+    /// Resizes a process's pty; 409 `op.conflict` (`not_a_tty`) without one.
+    fn resize(&self, id: &str, target: &ProcessRef, cols: u16, rows: u16) -> Result<(), NimbusError>;
+
+    /// SIGKILLs every running process that `owner` started (a session closing).
+    fn kill_owned(&self, id: &str, owner: &str) -> Result<(), NimbusError>;
+
+    /// Runs a readiness probe from inside the sandbox's network namespace; `true` on success
+    /// within `timeout`.
+    fn probe(&self, id: &str, probe: &Probe, timeout: Duration) -> bool;
+
+    /// The uid and gid of the main process (owner of files written through sessions).
+    fn main_user(&self, id: &str) -> Option<(u32, u32)>;
 
     /// Runs a command inside the running sandbox's namespaces and cgroup, and waits for it.
     fn exec(&self, id: &str, exec: &ExecSpec) -> Result<ExecOutput, NimbusError>;
@@ -205,4 +242,137 @@ pub struct LogFiles {
     pub current: PathBuf,
     /// Bytes of output discarded by rotation so far (a decimal number; may not exist).
     pub dropped_bytes: PathBuf,
+}
+
+/// The process an input, signal, resize or attachment addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind", content = "processId")]
+pub enum ProcessRef {
+    /// The sandbox's main process (the stdio channel).
+    Main,
+    /// A process started with [`Backend::spawn`], by its `processId`.
+    Exec(String),
+}
+
+/// A process to start inside a running sandbox (the exec channel).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProcessSpec {
+    /// Command line (non-empty).
+    pub argv: Vec<String>,
+    /// `KEY=VALUE` entries laid over the main process's environment.
+    pub env: Vec<String>,
+    /// Absolute working directory (default: the main process's).
+    pub cwd: Option<String>,
+    /// User as in a sandbox spec (default: the main process's).
+    pub user: Option<String>,
+    /// Whether to allocate a pty.
+    pub tty: bool,
+    /// Pty size.
+    pub cols: u16,
+    /// Pty size.
+    pub rows: u16,
+    /// SIGKILL to the process group after this long (`timedOut` in its exit).
+    pub timeout_ms: Option<u64>,
+    /// Written to stdin, after which stdin is closed.
+    pub stdin: Option<Vec<u8>>,
+    /// Who started it (a session id): [`Backend::kill_owned`] ends them together.
+    pub owner: String,
+}
+
+/// A process started with [`Backend::spawn`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProcessInfo {
+    /// `proc-<ULID>`.
+    pub process_id: String,
+    /// Who started it.
+    pub owner: String,
+    /// Whether it has a pty.
+    pub tty: bool,
+    /// Unix ms.
+    pub started_at_ms: u64,
+    /// Unix ms, once exited.
+    pub finished_at_ms: Option<u64>,
+    /// Exit code, once exited normally (127/126 when the command could not run).
+    pub exit_code: Option<i32>,
+    /// Terminating signal number, once killed by one.
+    pub signal: Option<i32>,
+    /// Whether its timeout killed it.
+    pub timed_out: bool,
+}
+
+/// One frame read from an [`Attachment`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum Frame {
+    /// Output bytes.
+    Output {
+        /// `stdout` or `stderr` (a pty's output is `stdout`).
+        stream: OutputStream,
+        /// The bytes.
+        data: Vec<u8>,
+        /// Whether this is retained output sent on attach.
+        replay: bool,
+    },
+    /// The process ended (the last frame).
+    Exit {
+        /// Exit code when it exited.
+        code: Option<i32>,
+        /// Signal number when a signal ended it.
+        signal: Option<i32>,
+        /// Whether its timeout ended it.
+        timed_out: bool,
+    },
+}
+
+/// Which output stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputStream {
+    /// Standard output (and a pty's output).
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// A live attachment to a process's output; blocking reads.
+pub struct Attachment {
+    frames: Box<dyn Iterator<Item = Frame> + Send>,
+}
+
+impl Attachment {
+    /// Wraps a frame source.
+    pub fn new(frames: Box<dyn Iterator<Item = Frame> + Send>) -> Self {
+        Self { frames }
+    }
+
+    /// The next frame; `None` when the attachment ended (after `Exit`, or cut off by the
+    /// supervisor because this reader fell behind, or the sandbox went away).
+    pub fn next_frame(&mut self) -> Option<Frame> {
+        self.frames.next()
+    }
+}
+
+/// A readiness probe (services.md §2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum Probe {
+    /// TCP connect to `127.0.0.1:port` inside the sandbox.
+    Tcp {
+        /// Port.
+        port: u16,
+    },
+    /// `GET http://127.0.0.1:port/path` inside the sandbox answers 2xx or 3xx.
+    Http {
+        /// Port.
+        port: u16,
+        /// Path, starting with `/`.
+        path: String,
+    },
+    /// The command exits 0 (run like an exec, as the main process user).
+    Exec {
+        /// Command line.
+        argv: Vec<String>,
+    },
 }

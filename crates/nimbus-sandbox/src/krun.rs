@@ -4,10 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nimbus_core::{ErrorCode, NimbusError};
+use nimbus_core::NimbusError;
 use serde_json::json;
 
-use crate::backend::{Backend, ExecOutput, ExecSpec, Exit, LaunchSpec, LogFiles, RuntimeState, TerminationReason};
+use crate::backend::{
+    Attachment, Backend, ExecOutput, ExecSpec, Exit, LaunchSpec, LogFiles, Probe, ProcessInfo, ProcessRef, ProcessSpec,
+    RuntimeState, TerminationReason,
+};
 
 /// Library file names libkrun is installed under.
 const LIBKRUN_NAMES: &[&str] = &["libkrun.so", "libkrun.so.1"];
@@ -44,12 +47,9 @@ impl KrunBackend {
     }
 }
 
-fn not_found(id: &str) -> NimbusError {
-    NimbusError::new(
-        ErrorCode::OpConflict,
-        format!("no krun sandbox {id}"),
-        Some(json!({ "reason": "target_stopped" })),
-    )
+/// No krun sandbox ever runs, so every per-sandbox hook finds its target stopped.
+fn stopped(id: &str) -> NimbusError {
+    NimbusError::conflict("target_stopped", format!("no krun sandbox {id}"), json!({}))
 }
 
 fn lost() -> Exit {
@@ -105,12 +105,44 @@ impl Backend for KrunBackend {
         }
     }
 
-    fn write_stdin(&self, id: &str, _data: &[u8]) -> Result<(), NimbusError> {
-        Err(not_found(id))
+    fn input(&self, id: &str, _target: &ProcessRef, _data: &[u8], _eof: bool) -> Result<(), NimbusError> {
+        Err(stopped(id))
+    }
+
+    fn spawn(&self, id: &str, _spec: &ProcessSpec) -> Result<ProcessInfo, NimbusError> {
+        Err(stopped(id))
+    }
+
+    fn processes(&self, _id: &str) -> Result<Vec<ProcessInfo>, NimbusError> {
+        Ok(Vec::new())
+    }
+
+    fn attach(&self, id: &str, _target: &ProcessRef) -> Result<Attachment, NimbusError> {
+        Err(stopped(id))
+    }
+
+    fn signal(&self, id: &str, _target: &ProcessRef, _signal: i32) -> Result<(), NimbusError> {
+        Err(stopped(id))
+    }
+
+    fn resize(&self, id: &str, _target: &ProcessRef, _cols: u16, _rows: u16) -> Result<(), NimbusError> {
+        Err(stopped(id))
+    }
+
+    fn kill_owned(&self, _id: &str, _owner: &str) -> Result<(), NimbusError> {
+        Ok(())
+    }
+
+    fn probe(&self, _id: &str, _probe: &Probe, _timeout: Duration) -> bool {
+        false
+    }
+
+    fn main_user(&self, _id: &str) -> Option<(u32, u32)> {
+        None
     }
 
     fn exec(&self, id: &str, _exec: &ExecSpec) -> Result<ExecOutput, NimbusError> {
-        Err(not_found(id))
+        Err(stopped(id))
     }
 
     fn root_dir(&self, _id: &str) -> Option<PathBuf> {
@@ -122,6 +154,18 @@ impl Backend for KrunBackend {
 mod tests {
     use super::*;
     use crate::backend::Resources;
+    use nimbus_core::ErrorCode;
+
+    #[test]
+    fn hooks_find_no_sandbox() {
+        let krun = KrunBackend::new();
+        let err = krun.attach("x", &ProcessRef::Main).err().expect("no attachment");
+        assert_eq!(err.code, ErrorCode::OpConflict);
+        assert!(krun.input("x", &ProcessRef::Exec("proc-1".into()), b"", true).is_err());
+        assert!(krun.processes("x").expect("processes").is_empty());
+        assert!(!krun.probe("x", &Probe::Tcp { port: 1 }, Duration::from_millis(1)));
+        assert_eq!(krun.main_user("x"), None);
+    }
 
     #[test]
     fn start_fails_closed() {

@@ -14,6 +14,7 @@
 //! This crate knows nothing of documents, tenants' data or HTTP.
 
 pub mod backend;
+pub mod files;
 pub mod image;
 pub mod krun;
 pub mod runtime;

@@ -5,7 +5,9 @@
 //!   discovery file) and graceful shutdown.
 //! - [`routes`]: the route table (**API boundary**) and one handler file per resource.
 //! - [`wire`]: request bodies of the core data routes; [`sandbox_wire`]: the sandbox routes'
-//!   strict bodies and the `Sandbox` resource.
+//!   strict bodies and the `Sandbox` resource; [`service_wire`]: the service routes' bodies,
+//!   the definition resource, the runtime view and the service catalog file;
+//!   [`health_check`]: the HTTP client of external services' health loops.
 //! - [`body`], [`params`]: JSON bodies and path/query parameters with contract errors.
 //! - [`envelope`], [`request_id`]: the error envelope and request ids.
 //! - [`auth`]: the admin token file, cookies, origin policy.
@@ -20,11 +22,14 @@ pub mod discovery;
 pub mod envelope;
 #[cfg(test)]
 mod generated_docs;
+pub mod health_check;
 pub mod params;
 pub mod request_id;
 pub mod routes;
 pub mod sandbox_wire;
 pub mod serve;
+pub mod service_wire;
+pub mod session_wire;
 pub mod state;
 pub mod wire;
 

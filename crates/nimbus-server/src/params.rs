@@ -74,6 +74,11 @@ impl QueryParams {
         self.0.get(name).map(String::as_str)
     }
 
+    /// The names of the parameters present (for strict query strings).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
     /// An optional integer parameter within `range` (else 400 naming it).
     pub fn integer(&self, name: &str, range: std::ops::RangeInclusive<u64>) -> Result<Option<u64>, NimbusError> {
         let Some(raw) = self.get(name) else { return Ok(None) };

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use nimbus_compute::sandbox::request::{ProcessRequest, ResourcesRequest};
+use nimbus_compute::sandbox::request::{Owner, ProcessRequest, ResourcesRequest};
 use nimbus_compute::sandbox::{BackendKind, CreateSandbox, Profile, SandboxPage, SandboxRecord};
 use nimbus_core::NimbusError;
 use nimbus_core::time::rfc3339_ms;
@@ -19,9 +19,10 @@ pub struct CreateSandboxBody {
     labels: Option<BTreeMap<String, String>>,
 }
 
+/// A sandbox spec (sandboxes.md §2 `spec`); services embed one as `spec.backend.sandbox`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct SpecBody {
+pub struct SpecBody {
     tenant_id: Option<String>,
     owner: Option<OwnerBody>,
     backend: Option<String>,
@@ -84,16 +85,13 @@ impl CreateSandboxBody {
             Some(_) => return Err(NimbusError::invalid_input("profile", "must be \"worker\" or \"desktop\"")),
         };
         let spec = self.spec;
-        if spec.tenant_id.as_deref().is_some_and(|t| t != tenant) {
-            return Err(NimbusError::invalid_input("spec.tenantId", "must equal the tenant in the path"));
-        }
-        let display_name = match spec.owner {
-            None => None,
+        let owner = match spec.owner.as_ref() {
+            None => Owner::default(),
             Some(owner) if owner.kind == "standalone" => {
                 if owner.service_name.is_some() {
                     return Err(NimbusError::invalid_input("spec.owner.serviceName", "is only for service owners"));
                 }
-                owner.display_name
+                Owner::Standalone { display_name: owner.display_name.clone() }
             }
             Some(owner) if owner.kind == "service" => {
                 return Err(NimbusError::invalid_input(
@@ -103,6 +101,44 @@ impl CreateSandboxBody {
             }
             Some(_) => return Err(NimbusError::invalid_input("spec.owner.kind", "must be \"standalone\"")),
         };
+        spec.into_request(tenant, owner, profile, self.labels.unwrap_or_default())
+    }
+}
+
+impl SpecBody {
+    /// The sandbox a service runs: `owner.kind` must be `service`, and `serviceName`, if given,
+    /// the service's name. Field errors name paths inside this spec (`owner.kind`, …).
+    pub fn into_service_request(self, tenant: &str, service: &str) -> Result<CreateSandbox, NimbusError> {
+        match self.owner.as_ref() {
+            None => return Err(NimbusError::invalid_input("spec.owner", "is required (`{\"kind\": \"service\"}`)")),
+            Some(owner) if owner.kind != "service" => {
+                return Err(NimbusError::invalid_input("spec.owner.kind", "must be \"service\""));
+            }
+            Some(owner) if owner.display_name.is_some() => {
+                return Err(NimbusError::invalid_input("spec.owner.displayName", "is only for standalone owners"));
+            }
+            Some(owner) if owner.service_name.as_deref().is_some_and(|n| n != service) => {
+                return Err(NimbusError::invalid_input("spec.owner.serviceName", "must equal the service name"));
+            }
+            Some(_) => {}
+        }
+        let owner = Owner::Service { service_name: service.to_owned() };
+        self.into_request(tenant, owner, Profile::Worker, BTreeMap::new())
+    }
+
+    /// Checks the tenant, backend and root, and converts the spec. Field errors are named
+    /// `spec.<path>`.
+    fn into_request(
+        self,
+        tenant: &str,
+        owner: Owner,
+        profile: Profile,
+        labels: BTreeMap<String, String>,
+    ) -> Result<CreateSandbox, NimbusError> {
+        let spec = self;
+        if spec.tenant_id.as_deref().is_some_and(|t| t != tenant) {
+            return Err(NimbusError::invalid_input("spec.tenantId", "must equal the tenant in the path"));
+        }
         let backend = match spec.backend.as_deref() {
             None | Some("container") => BackendKind::Container,
             Some("krun") => BackendKind::Krun,
@@ -118,15 +154,7 @@ impl CreateSandboxBody {
                 pids_limit: r.pids_limit,
             })
             .unwrap_or_default();
-        Ok(CreateSandbox {
-            profile,
-            display_name,
-            backend,
-            reference,
-            process,
-            resources,
-            labels: self.labels.unwrap_or_default(),
-        })
+        Ok(CreateSandbox { profile, owner, backend, reference, process, resources, labels })
     }
 }
 
@@ -171,7 +199,17 @@ impl ProcessBody {
     }
 }
 
-fn redacted(count: usize) -> Value {
+/// `spec.owner` as echoed.
+pub fn owner_json(owner: &Owner) -> Value {
+    match owner {
+        Owner::Standalone { display_name: None } => json!({ "kind": "standalone" }),
+        Owner::Standalone { display_name: Some(name) } => json!({ "kind": "standalone", "displayName": name }),
+        Owner::Service { service_name } => json!({ "kind": "service", "serviceName": service_name }),
+    }
+}
+
+/// A redacted list: `{"redacted": true, "valueCount": N}`.
+pub fn redacted(count: usize) -> Value {
     json!({ "redacted": true, "valueCount": count })
 }
 
@@ -198,10 +236,7 @@ pub fn sandbox_json(record: &SandboxRecord) -> Value {
     if let Some(user) = &record.process.user {
         process["user"] = user.clone().into();
     }
-    let mut owner = json!({ "kind": "standalone" });
-    if let Some(name) = &record.display_name {
-        owner["displayName"] = name.clone().into();
-    }
+    let owner = owner_json(&record.owner);
     let ready = state.as_str() == "ready";
     let condition_message = match (&record.message, ready) {
         (_, true) => format!("sandbox `{}` is ready", record.id),

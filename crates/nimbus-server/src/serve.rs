@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use axum::serve::ListenerExt;
 use nimbus_compute::sandbox::{Backends, Sandboxes};
+use nimbus_compute::service::Services;
+use nimbus_compute::session::Sessions;
 use nimbus_core::NimbusError;
 use nimbus_core::limits::SHUTDOWN_GRACE_MS;
 use nimbus_core::time::{now_ms, rfc3339_ms};
@@ -37,6 +39,8 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// Admin token file.
     pub token_path: PathBuf,
+    /// The operator's service catalog (`--service-catalog`): read-only service definitions.
+    pub service_catalog: Option<PathBuf>,
 }
 
 /// Why the server could not start.
@@ -66,6 +70,20 @@ pub enum StartError {
     /// The sandbox registry could not be opened.
     #[error("cannot open the sandbox registry: {0}")]
     Sandboxes(nimbus_core::NimbusError),
+    /// The service catalog file is unreadable or invalid.
+    #[error("invalid service catalog {path}: {reason}")]
+    ServiceCatalog {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the entry and field.
+        reason: String,
+    },
+    /// The service registry could not be opened.
+    #[error("cannot open the service registry: {0}")]
+    Services(nimbus_core::NimbusError),
+    /// The session registry could not be opened.
+    #[error("cannot open the session registry: {0}")]
+    Sessions(nimbus_core::NimbusError),
     /// The address could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -119,6 +137,15 @@ pub async fn run(config: ServerConfig) -> Result<(), StartError> {
     let engine = Arc::new(Engine::open(&config.data_dir)?);
     let images = Arc::new(ImageStore::open(&config.data_dir)?);
     let (sandboxes, backend_status) = open_sandboxes(&config.data_dir, images.clone()).await?;
+    let services = open_services(&config, sandboxes.clone()).await?;
+    let sessions = {
+        let (data_dir, sandboxes) = (config.data_dir.clone(), sandboxes.clone());
+        tokio::task::spawn_blocking(move || Sessions::open(&data_dir, sandboxes))
+            .await
+            .map_err(|_| StartError::Sessions(NimbusError::internal()))?
+            .map_err(StartError::Sessions)?
+    };
+    services.set_sessions(sessions.clone());
     let address = format!("{}:{}", config.host, config.port);
     let listener =
         TcpListener::bind(&address).await.map_err(|source| StartError::Bind { address: address.clone(), source })?;
@@ -127,9 +154,19 @@ pub async fn run(config: ServerConfig) -> Result<(), StartError> {
 
     let shutdown = Arc::new(Notify::new());
     let auth = AuthState::new(config.token_path.clone(), token, local.port());
-    let state =
-        AppState { engine: engine.clone(), images, sandboxes: sandboxes.clone(), auth, shutdown: shutdown.clone() };
+    let state = AppState {
+        engine: engine.clone(),
+        images,
+        sandboxes: sandboxes.clone(),
+        services: services.clone(),
+        sessions: sessions.clone(),
+        auth,
+        shutdown: shutdown.clone(),
+    };
     let retention = tokio::spawn(sandboxes.retain());
+    // Before serving: services that were running resume (their probe loops, restart policies).
+    services.resume().await;
+    let session_sweeper = tokio::spawn(sessions.sweep());
 
     let discovery_path = discovery::path();
     if let Some(path) = &discovery_path {
@@ -192,6 +229,8 @@ pub async fn run(config: ServerConfig) -> Result<(), StartError> {
         _ = grace => tracing::warn!("in-flight requests did not finish in time; stopping anyway"),
     }
     retention.abort();
+    services.shutdown();
+    session_sweeper.abort();
     engine.shutdown().await;
     if let Some(path) = &discovery_path {
         discovery::remove_own(path);
@@ -220,4 +259,23 @@ async fn open_sandboxes(data_dir: &Path, images: Arc<ImageStore>) -> Result<(Arc
     })
     .await
     .map_err(|_| StartError::Sandboxes(NimbusError::internal()))?
+}
+
+/// Reads the operator's service catalog (if any) and opens the service registry with it. The
+/// catalog is validated as on create; any error is a start-up failure naming the entry.
+async fn open_services(config: &ServerConfig, sandboxes: Arc<Sandboxes>) -> Result<Arc<Services>, StartError> {
+    let statics = match &config.service_catalog {
+        None => Vec::new(),
+        Some(path) => {
+            let invalid = |reason: String| StartError::ServiceCatalog { path: path.clone(), reason };
+            let bytes = tokio::fs::read(path).await.map_err(|e| invalid(e.to_string()))?;
+            crate::service_wire::parse_catalog(&bytes).map_err(|e| invalid(e.message))?
+        }
+    };
+    let data_dir = config.data_dir.clone();
+    let health = Arc::new(crate::health_check::HttpHealthCheck::new());
+    tokio::task::spawn_blocking(move || Services::open(&data_dir, sandboxes, health, statics))
+        .await
+        .map_err(|_| StartError::Services(NimbusError::internal()))?
+        .map_err(StartError::Services)
 }

@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use nimbus_compute::sandbox::Sandboxes;
+use nimbus_compute::service::Services;
+use nimbus_compute::session::Sessions;
 use nimbus_core::NimbusError;
 use nimbus_engine::{Engine, Tenant};
 use nimbus_sandbox::image::ImageStore;
@@ -20,6 +22,10 @@ pub struct AppState {
     pub images: Arc<ImageStore>,
     /// The sandbox registry.
     pub sandboxes: Arc<Sandboxes>,
+    /// The service registry.
+    pub services: Arc<Services>,
+    /// The session registry.
+    pub sessions: Arc<Sessions>,
     /// Credentials and origin policy.
     pub auth: Arc<AuthState>,
     /// Notified by `POST /api/system/shutdown`.

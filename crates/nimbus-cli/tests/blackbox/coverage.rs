@@ -32,6 +32,8 @@ const EMITTED: &[&str] = &[
     "op.wait_timeout",
     "op.wait_unsatisfiable",
     "rate.resource_exhausted",
+    "op.precondition_failed",
+    "service.capability_unavailable",
 ];
 
 /// Codes emitted by the engine but only reachable deterministically from a unit test (the
@@ -44,11 +46,9 @@ const UNIT_TESTED: &[(&str, &str)] = &[];
 const NOT_EMITTED_YET: &[&str] = &[
     "op.cancelled",
     "op.scheduled_job_not_found",
-    "op.precondition_failed",
     "op.failed",
     "session.subscription_error",
     "session.unsubscribe_failed",
-    "service.capability_unavailable",
     "service.unavailable",
     "service.storage_transient",
     "service.storage_io",

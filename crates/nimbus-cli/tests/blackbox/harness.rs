@@ -135,10 +135,20 @@ impl Dirs {
 
     /// Spawns `nimbus start` on a given port (0 = a free one).
     pub fn try_start_on_port(self: &Arc<Self>, port: u16) -> Result<Server, StartFailure> {
+        self.try_start_with(port, &[])
+    }
+
+    /// Spawns `nimbus start` on a free port with extra flags (`--service-catalog …`).
+    pub fn try_start_with_args(self: &Arc<Self>, extra: &[&str]) -> Result<Server, StartFailure> {
+        self.try_start_with(0, extra)
+    }
+
+    fn try_start_with(self: &Arc<Self>, port: u16, extra: &[&str]) -> Result<Server, StartFailure> {
         let mut child = self
             .command()
             .args(["start", "--host", "127.0.0.1", "--port", &port.to_string(), "--data-dir"])
             .arg(self.data())
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -17,5 +17,7 @@ mod registry_auth;
 mod restart;
 mod sandboxes;
 mod schema;
+mod services;
+mod sessions;
 mod system;
 mod tenants;

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::harness::{Dirs, Server};
 use crate::registry::Registry;
 
-const TENANT: &str = "agents";
+pub const TENANT: &str = "agents";
 
 /// A server with a tenant and a registry holding a busybox image. On drop (also when a test
 /// fails), the server is killed and every sandbox it left is swept: processes, mounts, cgroups.
@@ -128,7 +128,7 @@ pub fn assert_nothing_left(id: &str) {
     }
 }
 
-fn id_of(sandbox: &Value) -> String {
+pub fn id_of(sandbox: &Value) -> String {
     sandbox["metadata"]["id"].as_str().expect("metadata.id").to_owned()
 }
 

@@ -57,14 +57,14 @@ impl Sandboxes {
         let now = now_ms();
         let record = SandboxRecord {
             tenant_id: tenant.to_owned(),
-            id: mint_id(request.display_name.as_deref()),
+            id: mint_id(&request.owner),
             version: 1,
             created_at_ms: now,
             updated_at_ms: now,
             transition_at_ms: now,
             labels: request.labels.clone(),
             profile: request.profile,
-            display_name: request.display_name.clone(),
+            owner: request.owner.clone(),
             backend: request.backend,
             requested_reference: request.reference.clone(),
             process: ProcessEcho {

@@ -134,6 +134,14 @@ impl Sandboxes {
         [self.backends.container.as_ref(), self.backends.krun.as_ref()].map(|b| (b.name(), b.availability()))
     }
 
+    /// A sandbox's record with the backend that runs it, for the session channels (stdio, exec,
+    /// files) that talk to the running sandbox.
+    pub fn runtime(&self, tenant: &str, id: &str) -> Result<(SandboxRecord, Arc<dyn Backend>), NimbusError> {
+        let record = self.get(tenant, id)?;
+        let backend = self.backends.get(record.backend).clone();
+        Ok((record, backend))
+    }
+
     /// How many sandboxes not yet removed run an image (an image in use cannot be removed).
     pub fn image_users(&self, digest: &str) -> usize {
         let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);

@@ -4,7 +4,7 @@
 use nimbus_sandbox::backend::{Exit, Resources, TerminationReason};
 use serde::{Deserialize, Serialize};
 
-use super::request::{BackendKind, Profile};
+use super::request::{BackendKind, Owner, Profile};
 use crate::labels::Labels;
 
 /// `status.lifecycleState` (sandboxes.md §4).
@@ -119,8 +119,9 @@ pub struct SandboxRecord {
     pub labels: Labels,
     /// Profile.
     pub profile: Profile,
-    /// `spec.owner.displayName`.
-    pub display_name: Option<String>,
+    /// `spec.owner` (records written before owners existed were standalone).
+    #[serde(default)]
+    pub owner: Owner,
     /// Backend.
     pub backend: BackendKind,
     /// The reference as requested.

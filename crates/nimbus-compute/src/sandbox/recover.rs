@@ -95,7 +95,7 @@ impl Sandboxes {
             entries.keys().filter(|(t, _)| t == tenant).map(|(_, id)| id.clone()).collect()
         };
         for id in ids {
-            if let Err(e) = self.delete(tenant, &id, Duration::ZERO).await {
+            if let Err(e) = self.delete_owned(tenant, &id, Duration::ZERO).await {
                 tracing::warn!(error = %e, sandbox = %id, "cannot delete a sandbox of a deleted tenant");
             }
         }

@@ -45,8 +45,50 @@ impl BackendKind {
     }
 }
 
+/// `spec.owner`: who a sandbox belongs to. Callers create only `standalone` sandboxes; services
+/// create `service` ones for themselves, and only the service may stop or delete those.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase", tag = "kind")]
+pub enum Owner {
+    /// A sandbox of its own, optionally named for people (and its id's slug).
+    Standalone {
+        /// `displayName`.
+        display_name: Option<String>,
+    },
+    /// A sandbox a service runs; its id's slug is the service name.
+    Service {
+        /// The owning service.
+        service_name: String,
+    },
+}
+
+impl Default for Owner {
+    fn default() -> Self {
+        Self::Standalone { display_name: None }
+    }
+}
+
+impl Owner {
+    /// The owning service's name, for service-owned sandboxes.
+    pub fn service_name(&self) -> Option<&str> {
+        match self {
+            Self::Service { service_name } => Some(service_name),
+            Self::Standalone { .. } => None,
+        }
+    }
+
+    /// What the id's slug is made from (sandboxes.md §3).
+    fn slug_source(&self) -> Option<&str> {
+        match self {
+            Self::Standalone { display_name } => display_name.as_deref(),
+            Self::Service { service_name } => Some(service_name),
+        }
+    }
+}
+
 /// `spec.process` as asked (every field optional).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ProcessRequest {
     /// Exact command line (`argv`, or its alias `args`).
     pub argv: Option<Vec<String>>,
@@ -65,7 +107,8 @@ pub struct ProcessRequest {
 }
 
 /// `spec.resources` as asked.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ResourcesRequest {
     /// `cpuCount`.
     pub cpu_count: Option<u64>,
@@ -75,13 +118,15 @@ pub struct ResourcesRequest {
     pub pids_limit: Option<u64>,
 }
 
-/// A sandbox create request whose shape the HTTP layer has checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A sandbox create request whose shape the HTTP layer has checked. Services keep one in their
+/// definition (so it is also stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CreateSandbox {
     /// `profile`.
     pub profile: Profile,
-    /// `spec.owner.displayName`.
-    pub display_name: Option<String>,
+    /// `spec.owner`.
+    pub owner: Owner,
     /// `spec.backend`.
     pub backend: BackendKind,
     /// `spec.root.source.reference`, as given.
@@ -110,7 +155,7 @@ impl CreateSandbox {
     /// environment, working directory and resources against the operator maxima.
     pub fn validate(self) -> Result<ValidCreate, NimbusError> {
         labels::validate(&self.labels)?;
-        if let Some(name) = &self.display_name
+        if let Owner::Standalone { display_name: Some(name) } = &self.owner
             && name.chars().count() > MAX_DISPLAY_NAME_CHARS
         {
             return Err(NimbusError::invalid_input(
@@ -247,10 +292,11 @@ impl ProcessRequest {
     }
 }
 
-/// Mints a sandbox id: `<slug>-<ULID>` (sandboxes.md §3).
-pub fn mint_id(display_name: Option<&str>) -> String {
+/// Mints a sandbox id: `<slug>-<ULID>` (sandboxes.md §3), the slug made from the display name
+/// or the owning service's name.
+pub fn mint_id(owner: &Owner) -> String {
     let mut slug = String::new();
-    for c in display_name.unwrap_or("sandbox").chars().flat_map(char::to_lowercase) {
+    for c in owner.slug_source().unwrap_or("sandbox").chars().flat_map(char::to_lowercase) {
         if c.is_ascii_lowercase() || c.is_ascii_digit() {
             slug.push(c);
         } else if !slug.ends_with('-') {
@@ -311,19 +357,21 @@ mod tests {
 
     #[test]
     fn ids_are_slugged_display_names() {
-        let id = mint_id(Some("  Agent Task!! #1 "));
+        let named = |name: &str| Owner::Standalone { display_name: Some(name.into()) };
+        let id = mint_id(&named("  Agent Task!! #1 "));
         assert!(id.starts_with("agent-task-1-"), "{id}");
         assert_eq!(id.len(), "agent-task-1-".len() + 26);
-        assert!(mint_id(None).starts_with("sandbox-"));
-        assert!(mint_id(Some("!!!")).starts_with("sandbox-"));
-        let long = mint_id(Some(&"ab ".repeat(40)));
+        assert!(mint_id(&Owner::default()).starts_with("sandbox-"));
+        assert!(mint_id(&named("!!!")).starts_with("sandbox-"));
+        assert!(mint_id(&Owner::Service { service_name: "Web API".into() }).starts_with("web-api-"));
+        let long = mint_id(&named(&"ab ".repeat(40)));
         assert!(long.len() <= SANDBOX_ID_SLUG_CHARS + 27 && !long.contains("--"), "{long}");
     }
 
     fn create() -> CreateSandbox {
         CreateSandbox {
             profile: Profile::Worker,
-            display_name: None,
+            owner: Owner::default(),
             backend: BackendKind::Container,
             reference: "busybox".into(),
             process: ProcessRequest::default(),

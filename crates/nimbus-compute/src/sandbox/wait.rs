@@ -56,6 +56,23 @@ fn observed(record: &SandboxRecord) -> Value {
 }
 
 impl Sandboxes {
+    /// Waits, without a deadline, until the sandbox is terminal and returns its record; `None`
+    /// once it is deleted. For services watching their sandbox.
+    pub async fn until_terminal(&self, tenant: &str, id: &str) -> Option<SandboxRecord> {
+        let entry = self.entry(tenant, id).ok()?;
+        let mut changes = entry.changed.subscribe();
+        loop {
+            if entry.removed.load(std::sync::atomic::Ordering::Acquire) {
+                return None;
+            }
+            let record = entry.snapshot();
+            if record.state.is_terminal() {
+                return Some(record);
+            }
+            changes.changed().await.ok()?;
+        }
+    }
+
     /// Holds until the condition holds (200), can no longer hold (409
     /// `op.wait_unsatisfiable`) or `timeout` passes (408 `op.wait_timeout`).
     pub async fn wait_for(

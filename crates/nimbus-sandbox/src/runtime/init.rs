@@ -20,7 +20,7 @@ use seccompiler::BpfProgram;
 
 use super::sys::{self, Forked};
 
-/// Report tag: the main process exec'd.
+/// Report tag: the main process exec'd; its pid (in the sandbox's pid namespace) follows.
 pub const REPORT_EXEC_OK: u8 = b'O';
 /// Report tag: the exec failed; an errno follows.
 pub const REPORT_EXEC_FAILED: u8 = b'E';
@@ -54,11 +54,26 @@ pub struct InitExecutor {
     pub filters: Vec<BpfProgram>,
 }
 
-/// The exec helper's executor: seccomp, then exec (libcontainer's tenant mode).
+/// The executor of exec processes (libcontainer's tenant mode): optional pty, its own process
+/// group (or session, with a pty), seccomp, then exec. A command that cannot be executed exits
+/// 127 (not found) or 126 with a one-line explanation on stderr, as a shell would.
 #[derive(Clone)]
 pub struct ExecExecutor {
     /// The seccomp filters.
     pub filters: Vec<BpfProgram>,
+    /// A pty to open inside the sandbox (its master goes to the supervisor).
+    pub pty: Option<PtyRequest>,
+}
+
+/// A pty for an exec process.
+#[derive(Clone, Copy)]
+pub struct PtyRequest {
+    /// Socket over which the master is sent to the supervisor.
+    pub socket: RawFd,
+    /// Columns.
+    pub cols: u16,
+    /// Rows.
+    pub rows: u16,
 }
 
 fn args_of(spec: &Spec) -> Result<Vec<CString>, ExecutorError> {
@@ -108,7 +123,7 @@ fn close_stray_fds(keep: &[RawFd]) {
 
 /// Opens a pty in the sandbox's devpts, sends its master to the supervisor over `socket`, and
 /// makes its slave this process's stdin, stdout and stderr (the main process inherits them).
-fn open_pty_as_stdio(socket: RawFd) -> Result<(), String> {
+fn open_pty_as_stdio(socket: RawFd, size: Option<(u16, u16)>) -> Result<(), String> {
     use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
     let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .map_err(|e| format!("posix_openpt: {e}"))?;
@@ -121,6 +136,9 @@ fn open_pty_as_stdio(socket: RawFd) -> Result<(), String> {
         .custom_flags(libc::O_NOCTTY)
         .open(&name)
         .map_err(|e| format!("open {name}: {e}"))?;
+    if let Some((cols, rows)) = size {
+        sys::set_window_size(slave.as_raw_fd(), cols, rows).map_err(|e| format!("set the pty size: {e}"))?;
+    }
     let fds = [master.as_raw_fd()];
     sendmsg::<()>(socket, &[std::io::IoSlice::new(b"p")], &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
         .map_err(|e| format!("send the pty master: {e}"))?;
@@ -141,14 +159,16 @@ fn blocked_set() -> SigSet {
     set
 }
 
-/// In a freshly forked child: default signal state, optional controlling terminal, seccomp,
-/// exec. Only returns the errno of a failed exec.
-fn exec_child(args: &[CString], terminal: bool, filters: &[BpfProgram]) -> i32 {
+/// In a freshly forked child: default signal state, optional controlling terminal (else, with
+/// `own_group`, a new process group), seccomp, exec. Only returns the errno of a failed exec.
+fn exec_child(args: &[CString], terminal: bool, own_group: bool, filters: &[BpfProgram]) -> i32 {
     sys::reset_signal_dispositions();
     let _ = SigSet::empty().thread_set_mask();
     if terminal {
         let _ = nix::unistd::setsid();
         let _ = sys::set_controlling_terminal(0);
+    } else if own_group {
+        let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
     }
     if seccomp_apply(filters).is_err() {
         return libc::EPERM;
@@ -170,7 +190,7 @@ impl Executor for InitExecutor {
         keep.extend(self.pty_socket);
         close_stray_fds(&keep);
         if let Some(socket) = self.pty_socket {
-            open_pty_as_stdio(socket).map_err(ExecutorError::Other)?;
+            open_pty_as_stdio(socket, None).map_err(ExecutorError::Other)?;
         }
         let blocked = blocked_set();
         let _ = blocked.thread_block();
@@ -178,7 +198,7 @@ impl Executor for InitExecutor {
         let child = match sys::fork().map_err(|e| ExecutorError::Other(e.to_string()))? {
             Forked::Child => {
                 drop(exec_read);
-                let errno = exec_child(&args, self.terminal, &self.filters);
+                let errno = exec_child(&args, self.terminal, false, &self.filters);
                 write_all(exec_write.as_raw_fd(), &errno.to_ne_bytes());
                 sys::exit_now(127);
             }
@@ -199,7 +219,7 @@ impl Executor for InitExecutor {
         if got == 4 {
             write_all(self.report_fd, &encode_report(REPORT_EXEC_FAILED, i32::from_ne_bytes(buf)));
         } else {
-            write_all(self.report_fd, &encode_report(REPORT_EXEC_OK, 0));
+            write_all(self.report_fd, &encode_report(REPORT_EXEC_OK, child.as_raw()));
         }
         loop {
             let signal = match blocked.wait() {
@@ -235,9 +255,16 @@ impl Executor for InitExecutor {
 impl Executor for ExecExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
         let args = args_of(spec)?;
-        let errno = exec_child(&args, false, &self.filters);
-        let errno = nix::errno::Errno::from_raw(errno);
-        Err(ExecutorError::Other(exec_error_message(&args[0].to_string_lossy(), errno as i32)))
+        if let Some(pty) = self.pty
+            && let Err(message) = open_pty_as_stdio(pty.socket, Some((pty.cols, pty.rows)))
+        {
+            write_all(2, format!("nimbus: cannot open a terminal: {message}\n").as_bytes());
+            sys::exit_now(126);
+        }
+        let errno = exec_child(&args, self.pty.is_some(), true, &self.filters);
+        let message = exec_error_message(&args[0].to_string_lossy(), errno);
+        write_all(2, format!("nimbus: {message}\n").as_bytes());
+        sys::exit_now(if errno == libc::ENOENT { 127 } else { 126 });
     }
 
     fn validate(&self, _spec: &Spec) -> Result<(), ExecutorValidationError> {

@@ -10,7 +10,9 @@ use base64::Engine;
 use nimbus_core::limits::{LOG_FILE_ROTATE_BYTES, LOG_FLUSH_PARTIAL_MS, LOG_RECORD_MAX_BYTES};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
+use super::hub::Hub;
 use super::layout::{Layout, write_atomic};
+use crate::backend::OutputStream;
 
 /// The log files of one sandbox, shared by its stream readers.
 pub struct LogSink {
@@ -132,9 +134,11 @@ fn utf8_safe_cut(window: &[u8]) -> usize {
     }
 }
 
-/// Drains `fd` into the sink as records of `kind` until end of file (or EIO, for a pty master).
-/// A partial line is flushed after a short quiet period so prompts show up.
-pub fn drain(fd: OwnedFd, kind: &'static str, sink: Arc<Mutex<LogSink>>) {
+/// Drains `fd` into the sink as records of `kind` until end of file (or EIO, for a pty master),
+/// and passes every read at once to `hub` (the replay ring and live attachments). A partial line
+/// is flushed to the log after a short quiet period so prompts show up.
+pub fn drain(fd: OwnedFd, kind: &'static str, sink: Arc<Mutex<LogSink>>, hub: Arc<Hub>) {
+    let stream = if kind == "stderr" { OutputStream::Stderr } else { OutputStream::Stdout };
     let mut file = File::from(fd);
     let mut pending: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
@@ -161,6 +165,7 @@ pub fn drain(fd: OwnedFd, kind: &'static str, sink: Arc<Mutex<LogSink>>) {
             Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => break, // EIO: the pty's last slave closed.
         };
+        hub.output(stream, &buf[..n]);
         pending.extend_from_slice(&buf[..n]);
         while let Some(cut) = next_cut(&pending) {
             emit(&pending[..cut]);

@@ -7,6 +7,9 @@
 //! - [`spec`]: the OCI runtime spec, user and working-directory resolution inside the image.
 //! - [`seccomp`]: the default seccomp profile.
 //! - [`protocol`]: the supervisor socket protocol.
+//! - [`process`]: the main process's stdin and the exec processes (`spawn`).
+//! - [`hub`]: one process's output: the replay ring and the attachments.
+//! - [`probe`]: readiness probes run by the supervisor in the sandbox's network namespace.
 //! - [`logs`]: the output log (records, rotation).
 //! - [`cleanup`]: cleanup after a lost supervisor (cgroups, writable layer).
 //! - [`net`], [`sys`]: the few raw system calls.
@@ -15,10 +18,13 @@
 //! sockets and cleans up after lost ones.
 
 pub mod cleanup;
+pub mod hub;
 pub mod init;
 pub mod layout;
 pub mod logs;
 pub mod net;
+pub mod probe;
+pub mod process;
 pub mod protocol;
 pub mod seccomp;
 pub mod spec;
@@ -33,10 +39,13 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use base64::Engine;
-use nimbus_core::{ErrorCode, NimbusError};
+use nimbus_core::NimbusError;
 use serde_json::json;
 
-use crate::backend::{Backend, ExecOutput, ExecSpec, Exit, LaunchSpec, LogFiles, RuntimeState, TerminationReason};
+use crate::backend::{
+    Attachment, Backend, ExecOutput, ExecSpec, Exit, LaunchSpec, LogFiles, Probe, ProcessInfo, ProcessRef, ProcessSpec,
+    RuntimeState, TerminationReason,
+};
 use layout::{Layout, valid_id, write_atomic};
 use protocol::{Request, Response};
 
@@ -118,6 +127,14 @@ impl ContainerBackend {
     fn ask(&self, id: &str, request: &Request) -> Option<Response> {
         let layout = self.layout(id)?;
         protocol::call(&layout.socket(), request).ok()
+    }
+
+    /// A request answered with `ok`; no answer (the sandbox is gone) is a conflict with `gone`.
+    fn ask_ok(&self, id: &str, request: &Request, gone: &str) -> Result<(), NimbusError> {
+        match self.ask(id, request) {
+            Some(Response::Ok) => Ok(()),
+            other => Err(failure(other, gone)),
+        }
     }
 
     /// The recorded ending, else the sandbox is lost: clean it up and record that.
@@ -214,8 +231,15 @@ fn kill_stale_supervisor(layout: &Layout) {
     }
 }
 
-fn conflict(reason: &str, message: String) -> NimbusError {
-    NimbusError::new(ErrorCode::OpConflict, message, Some(json!({ "reason": reason })))
+/// The error for an unexpected answer: a carried failure as is, else a conflict with `reason`
+/// (no answer: the sandbox is not running).
+fn failure(answer: Option<Response>, reason: &str) -> NimbusError {
+    match answer {
+        Some(Response::Failed(failure)) => failure.into_error(),
+        Some(Response::Error(message)) => NimbusError::conflict(reason, message, json!({})),
+        None => NimbusError::conflict(reason, "the sandbox is not running", json!({})),
+        Some(other) => internal("supervisor protocol", format!("unexpected answer {other:?}")),
+    }
 }
 
 impl Backend for ContainerBackend {
@@ -335,20 +359,71 @@ impl Backend for ContainerBackend {
         LogFiles { previous: layout.log_previous(), current: layout.log(), dropped_bytes: layout.dropped() }
     }
 
-    fn write_stdin(&self, id: &str, data: &[u8]) -> Result<(), NimbusError> {
-        let request = Request::Stdin { data: base64::engine::general_purpose::STANDARD.encode(data) };
-        match self.ask(id, &request) {
-            Some(Response::Ok) => Ok(()),
-            Some(Response::Error(message)) => Err(conflict("stdin_closed", message)),
-            _ => Err(conflict("target_stopped", "the sandbox is not running".into())),
+    fn input(&self, id: &str, target: &ProcessRef, data: &[u8], eof: bool) -> Result<(), NimbusError> {
+        let request = Request::Input {
+            target: target.clone(),
+            data: base64::engine::general_purpose::STANDARD.encode(data),
+            eof,
+        };
+        self.ask_ok(id, &request, "process_exited")
+    }
+
+    fn spawn(&self, id: &str, spec: &ProcessSpec) -> Result<ProcessInfo, NimbusError> {
+        match self.ask(id, &Request::Spawn(spec.clone())) {
+            Some(Response::Process(info)) => Ok(info),
+            other => Err(failure(other, "target_stopped")),
+        }
+    }
+
+    fn processes(&self, id: &str) -> Result<Vec<ProcessInfo>, NimbusError> {
+        match self.ask(id, &Request::Processes) {
+            Some(Response::Processes(list)) => Ok(list),
+            None => Ok(Vec::new()),
+            other => Err(failure(other, "target_stopped")),
+        }
+    }
+
+    fn attach(&self, id: &str, target: &ProcessRef) -> Result<Attachment, NimbusError> {
+        let Some(layout) = self.layout(id) else { return Err(failure(None, "target_stopped")) };
+        match protocol::attach(&layout.socket(), &Request::Attach { target: target.clone() }) {
+            Ok(Ok(frames)) => Ok(Attachment::new(Box::new(frames))),
+            Ok(Err(other)) => Err(failure(Some(other), "target_stopped")),
+            Err(_) => Err(failure(None, "target_stopped")),
+        }
+    }
+
+    fn signal(&self, id: &str, target: &ProcessRef, signal: i32) -> Result<(), NimbusError> {
+        self.ask_ok(id, &Request::Signal { target: target.clone(), signal }, "process_exited")
+    }
+
+    fn resize(&self, id: &str, target: &ProcessRef, cols: u16, rows: u16) -> Result<(), NimbusError> {
+        self.ask_ok(id, &Request::Resize { target: target.clone(), cols, rows }, "process_exited")
+    }
+
+    fn kill_owned(&self, id: &str, owner: &str) -> Result<(), NimbusError> {
+        match self.ask(id, &Request::KillOwned { owner: owner.to_owned() }) {
+            // A sandbox that is gone has no processes left.
+            Some(Response::Ok) | None => Ok(()),
+            other => Err(failure(other, "target_stopped")),
+        }
+    }
+
+    fn probe(&self, id: &str, probe: &Probe, timeout: Duration) -> bool {
+        let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        matches!(self.ask(id, &Request::Probe { probe: probe.clone(), timeout_ms }), Some(Response::Probe(true)))
+    }
+
+    fn main_user(&self, id: &str) -> Option<(u32, u32)> {
+        match self.ask(id, &Request::MainUser) {
+            Some(Response::User(uid, gid)) => Some((uid, gid)),
+            _ => None,
         }
     }
 
     fn exec(&self, id: &str, exec: &ExecSpec) -> Result<ExecOutput, NimbusError> {
         match self.ask(id, &Request::Exec(exec.clone())) {
             Some(Response::Exec(output)) => Ok(output),
-            Some(Response::Error(message)) => Err(conflict("target_stopped", message)),
-            _ => Err(conflict("target_stopped", "the sandbox is not running".into())),
+            other => Err(failure(other, "target_stopped")),
         }
     }
 

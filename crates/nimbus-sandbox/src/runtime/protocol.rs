@@ -1,12 +1,20 @@
-//! The supervisor socket protocol: one JSON request line per connection, one JSON answer line.
+//! The supervisor socket protocol: one JSON request line per connection, one JSON answer line;
+//! an `attach` connection then carries the process's output as [`WireFrame`] lines until its
+//! exit frame (or until the supervisor cuts it off).
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
+use base64::Engine;
+use nimbus_core::NimbusError;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
-use crate::backend::{ExecOutput, ExecSpec, Exit, RuntimeState};
+use super::hub::Ending;
+use crate::backend::{
+    ExecOutput, ExecSpec, Exit, Frame, OutputStream, Probe, ProcessInfo, ProcessRef, ProcessSpec, RuntimeState,
+};
 
 /// A request to a sandbox's supervisor.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -22,11 +30,55 @@ pub enum Request {
         #[serde(rename = "graceMs")]
         grace_ms: u64,
     },
-    /// Bytes for the main process's stdin (base64).
-    Stdin {
+    /// Bytes for a process's stdin (base64), optionally closing it after them.
+    Input {
+        /// Which process.
+        target: ProcessRef,
         /// Base64 of the bytes.
         data: String,
+        /// Close stdin after the bytes.
+        eof: bool,
     },
+    /// Starts an exec process.
+    Spawn(ProcessSpec),
+    /// The exec processes the supervisor knows.
+    Processes,
+    /// Answered with `ok` (or a failure), then the connection carries the process's frames.
+    Attach {
+        /// Which process.
+        target: ProcessRef,
+    },
+    /// A signal to a process (an exec process's group).
+    Signal {
+        /// Which process.
+        target: ProcessRef,
+        /// Signal number.
+        signal: i32,
+    },
+    /// A new pty size.
+    Resize {
+        /// Which process.
+        target: ProcessRef,
+        /// Columns.
+        cols: u16,
+        /// Rows.
+        rows: u16,
+    },
+    /// SIGKILL to the groups of every running exec process of `owner`.
+    KillOwned {
+        /// The owner tag.
+        owner: String,
+    },
+    /// A readiness probe from the sandbox's network namespace.
+    Probe {
+        /// The probe.
+        probe: Probe,
+        /// Bound on the whole probe.
+        #[serde(rename = "timeoutMs")]
+        timeout_ms: u64,
+    },
+    /// The uid and gid of the main process.
+    MainUser,
     /// The host pid of the sandbox's init while it runs.
     Pid,
     /// Runs a command inside the sandbox.
@@ -43,12 +95,131 @@ pub enum Response {
     Exit(Exit),
     /// The init's host pid, `None` once ended (`pid`).
     Pid(Option<i32>),
-    /// Done (`stdin`).
+    /// Done (`input`, `signal`, `resize`, `killOwned`; `attach` before its frames).
     Ok,
     /// The exec's result.
     Exec(ExecOutput),
+    /// A started process (`spawn`).
+    Process(ProcessInfo),
+    /// The known exec processes (`processes`).
+    Processes(Vec<ProcessInfo>),
+    /// A probe's result.
+    Probe(bool),
+    /// The main process's uid and gid.
+    User(u32, u32),
+    /// The request failed in a way the caller is told about.
+    Failed(Failure),
     /// The request failed (human text).
     Error(String),
+}
+
+/// A catalogued failure of a request, carried over the socket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum Failure {
+    /// 404 `op.not_found` for a process id.
+    NotFound {
+        /// The process id.
+        id: String,
+    },
+    /// 409 `op.conflict` with a reason.
+    Conflict {
+        /// Machine-readable reason.
+        reason: String,
+        /// Human text.
+        message: String,
+    },
+    /// 400 `op.invalid_input`.
+    Invalid {
+        /// The field.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+    /// 429 `rate.resource_exhausted`.
+    Exhausted {
+        /// What ran out.
+        resource: String,
+        /// The limit.
+        limit: u64,
+        /// Current use.
+        current: u64,
+    },
+}
+
+impl Failure {
+    /// A conflict.
+    pub fn conflict(reason: &str, message: impl Into<String>) -> Self {
+        Self::Conflict { reason: reason.to_owned(), message: message.into() }
+    }
+
+    /// The catalogued error.
+    pub fn into_error(self) -> NimbusError {
+        match self {
+            Self::NotFound { id } => NimbusError::not_found("process", &id),
+            Self::Conflict { reason, message } => NimbusError::conflict(&reason, message, json!({})),
+            Self::Invalid { field, reason } => NimbusError::invalid_input(field, reason),
+            Self::Exhausted { resource, limit, current } => {
+                NimbusError::resource_exhausted(&resource, limit, Some(current))
+            }
+        }
+    }
+}
+
+/// One frame of an attachment on the wire (output bytes in base64).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum WireFrame {
+    /// Output.
+    Output {
+        /// Which stream.
+        stream: OutputStream,
+        /// Base64 of the bytes.
+        data: String,
+        /// Retained output sent on attach.
+        replay: bool,
+    },
+    /// The process ended (last frame).
+    Exit {
+        /// Exit code.
+        code: Option<i32>,
+        /// Signal.
+        signal: Option<i32>,
+        /// Timed out.
+        #[serde(rename = "timedOut")]
+        timed_out: bool,
+    },
+}
+
+impl WireFrame {
+    /// An output frame.
+    pub fn output(stream: OutputStream, data: &[u8], replay: bool) -> Self {
+        Self::Output { stream, data: base64::engine::general_purpose::STANDARD.encode(data), replay }
+    }
+
+    /// The exit frame.
+    pub fn exit(ending: Ending) -> Self {
+        Self::Exit { code: ending.code, signal: ending.signal, timed_out: ending.timed_out }
+    }
+
+    /// Queue accounting size.
+    pub fn size(&self) -> usize {
+        match self {
+            Self::Output { data, .. } => data.len(),
+            Self::Exit { .. } => 16,
+        }
+    }
+
+    fn into_frame(self) -> Option<Frame> {
+        Some(match self {
+            Self::Output { stream, data, replay } => Frame::Output {
+                stream,
+                data: base64::engine::general_purpose::STANDARD.decode(data.as_bytes()).ok()?,
+                replay,
+            },
+            Self::Exit { code, signal, timed_out } => Frame::Exit { code, signal, timed_out },
+        })
+    }
 }
 
 /// Longest socket path passed to `connect` directly; longer ones go through `/proc/self/fd`.
@@ -79,6 +250,48 @@ pub fn call(socket: &Path, request: &Request) -> std::io::Result<Response> {
         return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "supervisor closed the connection"));
     }
     serde_json::from_str(&answer).map_err(std::io::Error::other)
+}
+
+/// Opens an attachment: sends `request` and reads the answer; on `ok`, returns the frames that
+/// follow (the iterator ends after the exit frame, or when the supervisor closes the connection).
+pub fn attach(socket: &Path, request: &Request) -> std::io::Result<Result<FrameReader, Response>> {
+    let mut stream = connect(socket)?;
+    let mut line = serde_json::to_vec(request).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    stream.write_all(&line)?;
+    let mut reader = BufReader::new(stream);
+    let mut answer = String::new();
+    reader.read_line(&mut answer)?;
+    if answer.is_empty() {
+        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "supervisor closed the connection"));
+    }
+    match serde_json::from_str(&answer).map_err(std::io::Error::other)? {
+        Response::Ok => Ok(Ok(FrameReader { reader: Some(reader) })),
+        other => Ok(Err(other)),
+    }
+}
+
+/// The frames of an attachment, read from its connection (blocking).
+pub struct FrameReader {
+    reader: Option<BufReader<UnixStream>>,
+}
+
+impl Iterator for FrameReader {
+    type Item = Frame;
+
+    fn next(&mut self) -> Option<Frame> {
+        let reader = self.reader.as_mut()?;
+        let mut line = String::new();
+        let frame = match reader.read_line(&mut line) {
+            Ok(n) if n > 0 => serde_json::from_str::<WireFrame>(&line).ok().and_then(WireFrame::into_frame),
+            _ => None,
+        };
+        if matches!(frame, None | Some(Frame::Exit { .. })) {
+            // Dropping the connection detaches at once.
+            self.reader = None;
+        }
+        frame
+    }
 }
 
 /// Writes one answer line.

@@ -23,17 +23,25 @@ use nix::mount::{MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
-use nix::sys::wait::{WaitStatus, waitpid};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Pid, pipe2};
 use seccompiler::BpfProgram;
 
+use nimbus_core::limits::{EXEC_DEFAULT_COLS, EXEC_DEFAULT_ROWS, PROCESS_EXIT_DRAIN_MS};
+
 use super::cleanup;
-use super::init::{self, ExecExecutor, InitExecutor};
+use super::hub::{Ending, Hub};
+use super::init::{self, ExecExecutor, InitExecutor, PtyRequest};
 use super::layout::{Layout, write_atomic};
 use super::logs::{self, LogSink};
-use super::protocol::{self, Request, Response};
+use super::process::{Proc, StdinPort, Table};
+use super::protocol::{self, Failure, Request, Response};
 use super::spec::{self, User};
-use crate::backend::{ExecOutput, ExecSpec, Exit, LaunchSpec, RuntimeState, TerminationReason};
+use super::sys;
+use crate::backend::{
+    ExecOutput, ExecSpec, Exit, LaunchSpec, OutputStream, Probe, ProcessInfo, ProcessRef, ProcessSpec, RuntimeState,
+    TerminationReason,
+};
 
 fn now_ms() -> u64 {
     u64::try_from(nimbus_core::time::now_ms()).unwrap_or(0)
@@ -124,6 +132,8 @@ struct Running {
     report: File,
     listener: UnixListener,
     stdin: File,
+    pty: Option<File>,
+    main_ns_pid: i32,
     outputs: Vec<(OwnedFd, &'static str)>,
 }
 
@@ -245,15 +255,17 @@ fn start(layout: &Layout) -> Result<Running, StartFailure> {
         });
     }
     let mut stdin = stdin;
+    let mut pty = None;
     if let Some((ours, theirs)) = pty_socket {
         drop(theirs);
         match receive_fd(&ours) {
-            Some(master) => match master.try_clone() {
-                Ok(copy) => {
+            Some(master) => match (master.try_clone(), master.try_clone()) {
+                (Ok(copy), Ok(resize)) => {
                     stdin = File::from(copy);
+                    pty = Some(File::from(resize));
                     outputs.push((master, "stdout"));
                 }
-                Err(err) => tracing::error!(%err, "cannot duplicate the pty master"),
+                (Err(err), _) | (_, Err(err)) => tracing::error!(%err, "cannot duplicate the pty master"),
             },
             None => tracing::error!("the sandbox init sent no pty"),
         }
@@ -265,8 +277,8 @@ fn start(layout: &Layout) -> Result<Running, StartFailure> {
         let _ = waitpid(init_pid, None);
         Err(StartFailure { message, container: Some(Box::new(container)), mounted: true })
     };
-    match first {
-        Some((init::REPORT_EXEC_OK, _)) => {}
+    let main_ns_pid = match first {
+        Some((init::REPORT_EXEC_OK, pid)) => pid,
         Some((init::REPORT_EXEC_FAILED, errno)) => {
             let program = launch.argv.first().cloned().unwrap_or_default();
             return fail(init::exec_error_message(&program, errno), container);
@@ -279,7 +291,7 @@ fn start(layout: &Layout) -> Result<Running, StartFailure> {
                 container,
             );
         }
-    }
+    };
     let started_at_ms = now_ms();
     let _ = write_atomic(&layout.started(), started_at_ms.to_string().as_bytes());
     Ok(Running {
@@ -293,6 +305,8 @@ fn start(layout: &Layout) -> Result<Running, StartFailure> {
         report,
         listener,
         stdin,
+        pty,
+        main_ns_pid,
         outputs,
     })
 }
@@ -326,7 +340,14 @@ struct Shared {
     state: Mutex<State>,
     changed: Condvar,
     init_pid: Pid,
-    stdin: Mutex<Option<File>>,
+    /// The main process's pid in the sandbox's pid namespace (its host pid is found from it).
+    main_ns_pid: i32,
+    main_stdin: StdinPort,
+    main_hub: Arc<Hub>,
+    /// The main process's pty master (terminal sandboxes), for resizes.
+    main_pty: Option<File>,
+    procs: Table,
+    /// Serialises libcontainer calls (each forks this multi-threaded process).
     exec_lock: Mutex<()>,
     layout: Layout,
     launch: LaunchSpec,
@@ -351,6 +372,22 @@ impl Shared {
         if !state.init_gone {
             let _ = kill(self.init_pid, signal);
         }
+    }
+
+    fn running(&self) -> bool {
+        let state = self.lock();
+        state.exit.is_none() && !state.init_gone
+    }
+
+    /// The main process's host pid: the child of the init whose innermost pid is `main_ns_pid`.
+    fn main_pid(&self) -> Option<Pid> {
+        let init = self.init_pid.as_raw();
+        let children = std::fs::read_to_string(format!("/proc/{init}/task/{init}/children")).ok()?;
+        children.split_whitespace().filter_map(|c| c.parse::<i32>().ok()).find_map(|pid| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+            let ns_pid = status.lines().find_map(|l| l.strip_prefix("NSpid:"))?.split_whitespace().last()?;
+            (ns_pid.parse::<i32>().ok()? == self.main_ns_pid).then_some(Pid::from_raw(pid))
+        })
     }
 
     fn wait_ended(&self) -> Exit {
@@ -396,13 +433,20 @@ fn run(running: Running) {
         mut report,
         listener,
         stdin,
+        pty,
+        main_ns_pid,
         outputs,
     } = running;
+    let terminal = launch.terminal;
     let shared = Arc::new(Shared {
         state: Mutex::new(State { started_at_ms, exit: None, stop_requested: false, init_gone: false, connections: 0 }),
         changed: Condvar::new(),
         init_pid,
-        stdin: Mutex::new(Some(stdin)),
+        main_ns_pid,
+        main_stdin: StdinPort::new(Some(stdin), terminal),
+        main_hub: Hub::new(),
+        main_pty: pty,
+        procs: Table::default(),
         exec_lock: Mutex::new(()),
         layout: layout.clone(),
         launch: launch.clone(),
@@ -415,7 +459,8 @@ fn run(running: Running) {
         .into_iter()
         .map(|(fd, kind)| {
             let sink = Arc::clone(&sink);
-            std::thread::spawn(move || logs::drain(fd, kind, sink))
+            let hub = Arc::clone(&shared.main_hub);
+            std::thread::spawn(move || logs::drain(fd, kind, sink, hub))
         })
         .collect();
 
@@ -432,10 +477,11 @@ fn run(running: Running) {
     shared.lock().init_gone = true;
     let init_status = waitpid(init_pid, None).ok();
     let stop_requested = shared.lock().stop_requested;
-    *shared.stdin.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    shared.main_stdin.exited();
     for reader in readers {
         let _ = reader.join();
     }
+    shared.main_hub.finish(main_ending(last, init_status));
 
     let oom = oom_kills(&launch.id) > 0;
     let exit = classify(last, init_status, stop_requested, oom);
@@ -458,6 +504,18 @@ fn run(running: Running) {
         state = shared.changed.wait(state).unwrap_or_else(|p| p.into_inner());
     }
     let _ = std::fs::remove_file(layout.socket());
+}
+
+/// How the main process ended, as its attachments report it.
+fn main_ending(report: Option<(u8, i32)>, init: Option<WaitStatus>) -> Ending {
+    let (code, signal) = match (report, init) {
+        (Some((init::REPORT_EXITED, code)), _) => (Some(code), None),
+        (Some((init::REPORT_SIGNALED, signal)), _) => (None, Some(signal)),
+        (_, Some(WaitStatus::Exited(_, code))) => (Some(code), None),
+        (_, Some(WaitStatus::Signaled(_, signal, _))) => (None, Some(signal as i32)),
+        _ => (None, None),
+    };
+    Ending { code, signal, timed_out: false }
 }
 
 /// The ending, per the contract's termination table.
@@ -527,12 +585,35 @@ fn serve(stream: UnixStream, shared: &Shared) {
     if BufReader::new(read).read_line(&mut line).is_err() {
         return;
     }
+    let mut stream = stream;
     let response = match serde_json::from_str::<Request>(&line) {
         Err(err) => Response::Error(format!("bad request: {err}")),
+        Ok(Request::Attach { target }) => {
+            let hub = match &target {
+                ProcessRef::Main => Ok(Arc::clone(&shared.main_hub)),
+                ProcessRef::Exec(id) => shared.procs.get(id).map(|p| Arc::clone(&p.hub)),
+            };
+            match hub {
+                Ok(hub) => {
+                    if protocol::respond(&mut stream, &Response::Ok).is_err() {
+                        return;
+                    }
+                    hub.subscribe(stream).run();
+                    return;
+                }
+                Err(failure) => Response::Failed(failure),
+            }
+        }
         Ok(request) => handle(request, shared),
     };
-    let mut stream = stream;
     let _ = protocol::respond(&mut stream, &response);
+}
+
+fn failed(result: Result<(), Failure>) -> Response {
+    match result {
+        Ok(()) => Response::Ok,
+        Err(failure) => Response::Failed(failure),
+    }
 }
 
 fn handle(request: Request, shared: &Shared) -> Response {
@@ -550,19 +631,37 @@ fn handle(request: Request, shared: &Shared) -> Response {
             let state = shared.lock();
             Response::Pid((state.exit.is_none() && !state.init_gone).then_some(shared.init_pid.as_raw()))
         }
-        Request::Stdin { data } => {
+        Request::Input { target, data, eof } => {
             let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data.as_bytes()) else {
-                return Response::Error("stdin data is not base64".into());
+                return Response::Error("input data is not base64".into());
             };
-            let mut stdin = shared.stdin.lock().unwrap_or_else(|p| p.into_inner());
-            match stdin.as_mut() {
-                None => Response::Error("the sandbox has ended".into()),
-                Some(file) => match file.write_all(&bytes) {
-                    Ok(()) => Response::Ok,
-                    Err(err) => Response::Error(format!("stdin is closed: {err}")),
-                },
-            }
+            failed(match target {
+                ProcessRef::Main => shared.main_stdin.write(&bytes, eof),
+                ProcessRef::Exec(id) => shared.procs.get(&id).and_then(|p| p.stdin.write(&bytes, eof)),
+            })
         }
+        Request::Spawn(spec) => match spawn(shared, &spec) {
+            Ok(info) => Response::Process(info),
+            Err(failure) => Response::Failed(failure),
+        },
+        Request::Processes => Response::Processes(shared.procs.list()),
+        Request::Attach { .. } => Response::Error("attach is served on its own connection".into()),
+        Request::Signal { target, signal } => failed(send_signal(shared, &target, signal)),
+        Request::Resize { target, cols, rows } => failed(match target {
+            ProcessRef::Main => match &shared.main_pty {
+                None => Err(Failure::conflict("not_a_tty", "the sandbox was not started with a terminal")),
+                Some(_) if !shared.running() => Err(Failure::conflict("process_exited", "the process has exited")),
+                Some(pty) => sys::set_window_size(pty.as_raw_fd(), cols, rows)
+                    .map_err(|e| Failure::conflict("process_exited", format!("cannot resize: {e}"))),
+            },
+            ProcessRef::Exec(id) => shared.procs.get(&id).and_then(|p| p.resize(cols, rows)),
+        }),
+        Request::KillOwned { owner } => {
+            shared.procs.kill_owned(&owner);
+            Response::Ok
+        }
+        Request::Probe { probe, timeout_ms } => Response::Probe(run_probe(shared, &probe, timeout_ms)),
+        Request::MainUser => Response::User(shared.user.uid, shared.user.gid),
         Request::Exec(exec) => match run_exec(shared, &exec) {
             Ok(output) => Response::Exec(output),
             Err(message) => Response::Error(message),
@@ -570,75 +669,216 @@ fn handle(request: Request, shared: &Shared) -> Response {
     }
 }
 
-/// Runs `exec` inside the sandbox (libcontainer tenant mode) and waits for it.
-fn run_exec(shared: &Shared, exec: &ExecSpec) -> Result<ExecOutput, String> {
-    let _serial = shared.exec_lock.lock().unwrap_or_else(|p| p.into_inner());
-    if shared.lock().exit.is_some() {
-        return Err("the sandbox has ended".into());
+fn send_signal(shared: &Shared, target: &ProcessRef, signal: i32) -> Result<(), Failure> {
+    let signal = Signal::try_from(signal)
+        .map_err(|_| Failure::Invalid { field: "signal".into(), reason: format!("{signal} is not a signal number") })?;
+    let exited = || Failure::conflict("process_exited", "the process has exited");
+    match target {
+        ProcessRef::Main => {
+            let state = shared.lock();
+            let running = state.exit.is_none() && !state.init_gone;
+            let pid = if running { shared.main_pid() } else { None };
+            match pid {
+                Some(pid) => kill(pid, signal).map_err(|_| exited()),
+                None => Err(exited()),
+            }
+        }
+        ProcessRef::Exec(id) => {
+            let proc = shared.procs.get(id)?;
+            if proc.signal(signal) { Ok(()) } else { Err(exited()) }
+        }
     }
+}
+
+fn run_probe(shared: &Shared, probe: &Probe, timeout_ms: u64) -> bool {
+    let timeout = Duration::from_millis(timeout_ms);
+    match probe {
+        Probe::Tcp { port } => super::probe::tcp(*port, timeout),
+        Probe::Http { port, path } => super::probe::http(*port, path, timeout),
+        Probe::Exec { argv } => {
+            let exec = ExecSpec { argv: argv.clone(), env: Vec::new(), cwd: None, timeout_ms, max_output_bytes: 0 };
+            matches!(run_exec(shared, &exec), Ok(ExecOutput { exit_code: 0, .. }))
+        }
+    }
+}
+
+/// The stdio and identity of a process started inside the sandbox.
+struct Launch<'a> {
+    argv: &'a [String],
+    env: &'a [String],
+    cwd: String,
+    user: &'a User,
+    stdio: [OwnedFd; 3],
+    pty: Option<PtyRequest>,
+}
+
+/// Starts a process inside the running sandbox (libcontainer tenant mode: its namespaces,
+/// cgroup, capabilities and seccomp filter) and returns its host pid. The environment is laid
+/// over the main process's.
+fn launch(shared: &Shared, launch: Launch<'_>) -> Result<Pid, String> {
+    let _serial = shared.exec_lock.lock().unwrap_or_else(|p| p.into_inner());
+    if !shared.running() {
+        return Err("the sandbox is not running".into());
+    }
+    let env: HashMap<String, String> =
+        launch.env.iter().filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned()))).collect();
+    let [stdin, stdout, stderr] = launch.stdio;
+    ContainerBuilder::new(shared.launch.id.clone(), SyscallType::Linux)
+        .with_root_path(shared.layout.container())
+        .map_err(|e| e.to_string())?
+        .with_executor(ExecExecutor { filters: shared.filters.clone(), pty: launch.pty })
+        .with_stdin(stdin)
+        .with_stdout(stdout)
+        .with_stderr(stderr)
+        .as_tenant()
+        .with_container_args(launch.argv.to_vec())
+        .with_env(env)
+        .with_cwd(Some(launch.cwd))
+        .with_user(Some(launch.user.uid))
+        .with_group(Some(launch.user.gid))
+        .with_additional_gids(launch.user.additional_gids.clone())
+        .with_detach(true)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+fn null_fd(write: bool) -> Result<OwnedFd, String> {
+    File::options()
+        .read(!write)
+        .write(write)
+        .open("/dev/null")
+        .map(OwnedFd::from)
+        .map_err(|e| format!("/dev/null: {e}"))
+}
+
+/// Starts an exec process (`spawn`).
+fn spawn(shared: &Shared, spec: &ProcessSpec) -> Result<ProcessInfo, Failure> {
+    let invalid = |field: &str, reason: String| Failure::Invalid { field: field.into(), reason };
+    let internal = |message: String| {
+        tracing::error!(message, "spawn");
+        Failure::conflict("target_stopped", message)
+    };
+    if !shared.running() {
+        return Err(Failure::conflict("target_stopped", "the sandbox is not running"));
+    }
+    if spec.argv.is_empty() {
+        return Err(invalid("argv", "must not be empty".into()));
+    }
+    shared.procs.check_room()?;
+    // The sandbox's own view of its files (its mounts included).
+    let root = PathBuf::from(format!("/proc/{}/root", shared.init_pid));
+    let user = match &spec.user {
+        Some(user) => spec::resolve_user(&root, user).map_err(|e| invalid("user", e))?,
+        None => shared.user.clone(),
+    };
+    let cwd = spec.cwd.clone().unwrap_or_else(|| shared.launch.cwd.clone());
+    match spec::resolve_in_root(&root, &cwd, None) {
+        Ok(host) if host.is_dir() => {}
+        Ok(_) => return Err(invalid("cwd", format!("`{cwd}` is not a directory in the sandbox"))),
+        Err(err) => return Err(invalid("cwd", err.replace("in the image", "in the sandbox"))),
+    }
+    let pipe = || pipe2(OFlag::O_CLOEXEC).map_err(|e| internal(format!("pipe: {e}")));
+    let (stdin, outputs, pty_socket, stdio, pty) = if spec.tty {
+        let (ours, theirs) = socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
+            .map_err(|e| internal(format!("socketpair: {e}")))?;
+        let cols = if spec.cols == 0 { EXEC_DEFAULT_COLS } else { spec.cols };
+        let rows = if spec.rows == 0 { EXEC_DEFAULT_ROWS } else { spec.rows };
+        let pty = PtyRequest { socket: theirs.as_raw_fd(), cols, rows };
+        let stdio =
+            [null_fd(false).map_err(internal)?, null_fd(true).map_err(internal)?, null_fd(true).map_err(internal)?];
+        (None, Vec::new(), Some((ours, theirs)), stdio, Some(pty))
+    } else {
+        let (in_r, in_w) = pipe()?;
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        let outputs = vec![(out_r, OutputStream::Stdout), (err_r, OutputStream::Stderr)];
+        (Some(File::from(in_w)), outputs, None, [in_r, out_w, err_w], None)
+    };
+    let pid = launch(shared, Launch { argv: &spec.argv, env: &spec.env, cwd, user: &user, stdio, pty })
+        .map_err(|e| internal(format!("the process could not be started: {e}")))?;
+    let (mut stdin, mut outputs, mut master) = (stdin, outputs, None);
+    if let Some((ours, theirs)) = pty_socket {
+        drop(theirs);
+        // None when the process failed before opening its pty (it then exits 126).
+        if let Some(fd) = receive_fd(&ours)
+            && let (Ok(input), Ok(resize)) = (fd.try_clone(), fd.try_clone())
+        {
+            stdin = Some(File::from(input));
+            master = Some(File::from(resize));
+            outputs.push((fd, OutputStream::Stdout));
+        }
+    }
+    let id = format!("proc-{}", nimbus_core::ids::mint_ulid());
+    let proc = Proc::new(id, spec.owner.clone(), spec.tty, pid, StdinPort::new(stdin, spec.tty), master);
+    shared.procs.add(Arc::clone(&proc));
+    proc.watch(outputs, spec.timeout_ms.map(Duration::from_millis));
+    if let Some(bytes) = spec.stdin.clone() {
+        let proc = Arc::clone(&proc);
+        std::thread::spawn(move || {
+            let _ = proc.stdin.write(&bytes, true);
+        });
+    }
+    Ok(proc.info())
+}
+
+/// One captured stream of a waited exec: (bytes, truncated), and its end-of-file signal.
+type Captured = (Arc<Mutex<(Vec<u8>, bool)>>, std::sync::mpsc::Receiver<()>);
+
+/// Runs `exec` inside the sandbox and waits for it (exec probes; stdin is `/dev/null`).
+fn run_exec(shared: &Shared, exec: &ExecSpec) -> Result<ExecOutput, String> {
     let pipe = || pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"));
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
-    let null = File::open("/dev/null").map_err(|e| format!("/dev/null: {e}"))?;
-    let env: HashMap<String, String> =
-        exec.env.iter().filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned()))).collect();
     let cwd = exec.cwd.clone().unwrap_or_else(|| shared.launch.cwd.clone());
-    let pid = ContainerBuilder::new(shared.launch.id.clone(), SyscallType::Linux)
-        .with_root_path(shared.layout.container())
-        .map_err(|e| e.to_string())?
-        .with_executor(ExecExecutor { filters: shared.filters.clone() })
-        .with_stdin(null)
-        .with_stdout(out_w)
-        .with_stderr(err_w)
-        .as_tenant()
-        .with_container_args(exec.argv.clone())
-        .with_env(env)
-        .with_cwd(Some(cwd))
-        .with_user(Some(shared.user.uid))
-        .with_group(Some(shared.user.gid))
-        .with_additional_gids(shared.user.additional_gids.clone())
-        .with_detach(true)
-        .build();
-    let pid = match pid {
-        Ok(pid) => pid,
-        Err(err) => {
-            let text = err.to_string();
-            return Ok(ExecOutput { exit_code: 127, stdout: Vec::new(), stderr: text.into_bytes(), truncated: false });
-        }
-    };
+    let stdio = [null_fd(false)?, out_w, err_w];
+    let pid = launch(shared, Launch { argv: &exec.argv, env: &exec.env, cwd, user: &shared.user, stdio, pty: None })?;
     let max = exec.max_output_bytes;
+    // Each stream is captured into a shared buffer, so a background child that keeps a pipe open
+    // delays the answer by at most the drain time.
     let capture = |fd: OwnedFd| {
+        let kept = Arc::new(Mutex::new((Vec::new(), false)));
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let buffer = Arc::clone(&kept);
         std::thread::spawn(move || {
             let mut file = File::from(fd);
-            let mut kept = Vec::new();
-            let mut truncated = false;
             let mut buf = [0u8; 16 * 1024];
             loop {
                 match file.read(&mut buf) {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
-                        let room = max.saturating_sub(kept.len());
-                        kept.extend_from_slice(&buf[..n.min(room)]);
-                        truncated |= n > room;
+                        let mut kept = buffer.lock().unwrap_or_else(|p| p.into_inner());
+                        let room = max.saturating_sub(kept.0.len());
+                        kept.0.extend_from_slice(&buf[..n.min(room)]);
+                        kept.1 |= n > room;
                     }
                 }
             }
-            (kept, truncated)
-        })
+            let _ = tx.send(());
+        });
+        (kept, rx)
     };
-    let (out_t, err_t) = (capture(out_r), capture(err_r));
+    let (out, err) = (capture(out_r), capture(err_r));
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let timeout = Duration::from_millis(exec.timeout_ms);
     let killer = std::thread::spawn(move || {
         if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(timeout) {
+            let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
             let _ = kill(pid, Signal::SIGKILL);
         }
     });
-    let status = waitpid(pid, None);
+    // Wait without reaping until the killer stood down, so it never signals a reused pid.
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT | WaitPidFlag::__WALL;
+    while let Err(nix::errno::Errno::EINTR) = nix::sys::wait::waitid(nix::sys::wait::Id::Pid(pid), flags) {}
     let _ = done_tx.send(());
     let _ = killer.join();
-    let (stdout, t1) = out_t.join().unwrap_or_default();
-    let (stderr, t2) = err_t.join().unwrap_or_default();
+    let status = waitpid(pid, Some(WaitPidFlag::__WALL));
+    let deadline = std::time::Instant::now() + Duration::from_millis(PROCESS_EXIT_DRAIN_MS);
+    let take = |(kept, rx): Captured| {
+        let _ = rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()));
+        std::mem::take(&mut *kept.lock().unwrap_or_else(|p| p.into_inner()))
+    };
+    let (stdout, t1) = take(out);
+    let (stderr, t2) = take(err);
     let exit_code = match status {
         Ok(WaitStatus::Exited(_, code)) => code,
         Ok(WaitStatus::Signaled(_, signal, _)) => 128 + signal as i32,

@@ -55,3 +55,15 @@ pub fn exit_now(code: i32) -> ! {
     // SAFETY: `_exit` never returns and touches no Rust state.
     unsafe { libc::_exit(code) }
 }
+
+/// Sets the window size of the terminal on `fd` (a pty master or slave); the kernel then sends
+/// SIGWINCH to the terminal's foreground process group.
+#[allow(unsafe_code)]
+pub fn set_window_size(fd: RawFd, cols: u16, rows: u16) -> std::io::Result<()> {
+    let size = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCSWINSZ reads one `winsize`, which lives on this stack frame for the call.
+    if unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &size) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}

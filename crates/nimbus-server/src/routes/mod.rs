@@ -7,6 +7,8 @@ mod journal;
 mod query;
 mod sandboxes;
 mod schema;
+mod services;
+mod sessions;
 mod system;
 mod tenants;
 
@@ -29,6 +31,7 @@ pub fn router(state: AppState) -> Router {
 
 fn routes(state: AppState) -> Router {
     let tenant = "/api/tenants/{tenant_id}";
+    let session = "/api/sessions/{session_id}";
     Router::new()
         .route("/health", get(system::health))
         .route("/errors", get(system::errors))
@@ -57,6 +60,37 @@ fn routes(state: AppState) -> Router {
         .route(&format!("{tenant}/sandboxes/{{sandbox_id}}"), get(sandboxes::get).delete(sandboxes::delete))
         .route(&format!("{tenant}/sandboxes/{{sandbox_id}}/stop"), post(sandboxes::stop))
         .route(&format!("{tenant}/sandboxes/{{sandbox_id}}/logs"), get(sandboxes::logs))
+        .route(&format!("{tenant}/services"), get(services::list).post(services::create))
+        .route(
+            &format!("{tenant}/services/{{service_name}}"),
+            get(services::get).put(services::update).delete(services::delete),
+        )
+        .route(&format!("{tenant}/services/{{service_name}}/definition"), get(services::definition))
+        .route(&format!("{tenant}/services/{{service_name}}/start"), post(services::start))
+        .route(&format!("{tenant}/services/{{service_name}}/stop"), post(services::stop))
+        .route(&format!("{tenant}/services/{{service_name}}/restart"), post(services::restart))
+        .route("/api/sessions", get(sessions::list).post(sessions::open))
+        .route(session, get(sessions::get))
+        .route(&format!("{session}/close"), post(sessions::close))
+        .route(&format!("{session}/renew"), post(sessions::renew))
+        .route(&format!("{session}/channels/{{channel}}/stream"), get(sessions::channel_stream))
+        .route(&format!("{session}/channels/{{channel}}/input"), post(sessions::channel_input))
+        .route(&format!("{session}/channels/{{channel}}/ws"), get(sessions::channel_ws))
+        .route(&format!("{session}/channels/stdio/resize"), post(sessions::stdio_resize))
+        .route(&format!("{session}/exec"), post(sessions::exec))
+        .route(&format!("{session}/processes"), get(sessions::processes))
+        .route(&format!("{session}/processes/{{process_id}}"), get(sessions::process))
+        .route(&format!("{session}/processes/{{process_id}}/stream"), get(sessions::process_stream))
+        .route(&format!("{session}/processes/{{process_id}}/ws"), get(sessions::process_ws))
+        .route(&format!("{session}/processes/{{process_id}}/input"), post(sessions::process_input))
+        .route(&format!("{session}/processes/{{process_id}}/signal"), post(sessions::process_signal))
+        .route(&format!("{session}/processes/{{process_id}}/resize"), post(sessions::process_resize))
+        .route(
+            &format!("{session}/files"),
+            get(sessions::files_get).put(sessions::files_put).delete(sessions::files_delete),
+        )
+        .route(&format!("{session}/files/list"), get(sessions::files_list))
+        .route(&format!("{session}/files/stat"), get(sessions::files_stat))
         .route(&format!("{tenant}/journal"), get(journal::page))
         .route(&format!("{tenant}/journal/bootstrap"), get(journal::bootstrap))
         .fallback(envelope::fallback)

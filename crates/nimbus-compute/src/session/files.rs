@@ -1,0 +1,35 @@
+//! The `files` channel's preconditions (sessions.md §8): the confined file operations
+//! themselves are `nimbus_sandbox::files`, run by the caller on the root this returns.
+
+use std::path::PathBuf;
+
+use nimbus_core::NimbusError;
+
+use super::target::Channel;
+use super::{Sessions, blocking};
+
+/// Where a session's file operations run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilesAccess {
+    /// The running sandbox's root directory on the host.
+    pub root: PathBuf,
+    /// Owner (uid, gid) of files written: the main process user.
+    pub owner: Option<(u32, u32)>,
+}
+
+impl Sessions {
+    /// Checks the files channel (400), an open session (409) and a ready target, and returns the
+    /// target's root.
+    pub async fn files(&self, tenant: Option<&str>, id: &str) -> Result<FilesAccess, NimbusError> {
+        let (entry, bound) = self.bind(tenant, id, Channel::Files).await?;
+        let (backend, sandbox_id) = (bound.backend.clone(), bound.sandbox.id.clone());
+        let (root, owner) = blocking(move || (backend.root_dir(&sandbox_id), backend.main_user(&sandbox_id))).await?;
+        match root {
+            Some(root) => Ok(FilesAccess { root, owner }),
+            None => {
+                let session = self.end(&entry, super::Ending::TargetStopped).await;
+                Err(super::not_open(&session))
+            }
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! Channel and process streams (NDJSON, sessions.md §5) and WebSocket attachments (§9), with
+//! the `stdio` channel's input and resize.
+
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use nimbus_compute::session::{AttachKey, Attached, Channel, Opened, Sessions, StreamItem, pty_size};
+use nimbus_core::NimbusError;
+use nimbus_core::limits::SESSION_HEARTBEAT_MS;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+use super::SessionPath;
+use crate::body::{RawBody, parse};
+use crate::envelope::{ApiResult, envelope_json};
+use crate::params::{PathParams, QueryParams};
+use crate::request_id;
+use crate::session_wire::{ClientMessage, InputBody, ResizeBody, channel, heartbeat_json, item_json, opened_json};
+use crate::state::AppState;
+
+/// Interval of WebSocket pings (realtime.md §7).
+const WS_PING: Duration = Duration::from_secs(15);
+/// Silence from a WebSocket client after which it is presumed gone (realtime.md §7).
+const WS_DEAD_PEER: Duration = Duration::from_secs(45);
+/// Close code of a dead peer (realtime.md §8).
+const WS_CLOSE_HEARTBEAT: u16 = 4408;
+
+fn line(value: &Value) -> Bytes {
+    let mut text = value.to_string();
+    text.push('\n');
+    Bytes::from(text)
+}
+
+/// An attachment as an NDJSON response: `opened`, the frames, `closed`; a heartbeat after
+/// [`SESSION_HEARTBEAT_MS`] of silence.
+fn ndjson(opened: &Opened, attached: Attached) -> Response {
+    struct Follow {
+        first: Option<Bytes>,
+        attached: Attached,
+        process: bool,
+        done: bool,
+    }
+    let start =
+        Follow { first: Some(line(&opened_json(opened))), process: opened.process_id.is_some(), attached, done: false };
+    let stream = futures_util::stream::unfold(start, |mut follow| async move {
+        if let Some(first) = follow.first.take() {
+            return Some((Ok::<_, std::io::Error>(first), follow));
+        }
+        if follow.done {
+            return None;
+        }
+        let silence = Duration::from_millis(SESSION_HEARTBEAT_MS);
+        match tokio::time::timeout(silence, follow.attached.next()).await {
+            Ok(Some(item)) => {
+                follow.done = matches!(item, StreamItem::Closed(_));
+                let frame = line(&item_json(&item, follow.process));
+                Some((Ok(frame), follow))
+            }
+            Ok(None) => None,
+            Err(_) => Some((Ok(line(&heartbeat_json())), follow)),
+        }
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "application/x-ndjson"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::HeaderName::from_static("x-accel-buffering"), "no"),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+/// `GET /api/sessions/{id}/channels/{channel}/stream`.
+pub async fn channel_stream(
+    State(state): State<AppState>,
+    params: PathParams,
+    query: QueryParams,
+) -> ApiResult<Response> {
+    let path = SessionPath::parse(&state, &params, &query)?;
+    let channel = channel(params.segment("channel")?)?;
+    let (opened, attached) = state.sessions.attach(path.tenant(), &path.id, AttachKey::Channel(channel)).await?;
+    Ok(ndjson(&opened, attached))
+}
+
+/// `GET /api/sessions/{id}/processes/{pid}/stream`.
+pub async fn process_stream(
+    State(state): State<AppState>,
+    params: PathParams,
+    query: QueryParams,
+) -> ApiResult<Response> {
+    let path = SessionPath::parse(&state, &params, &query)?;
+    let pid = params.segment("process_id")?.to_owned();
+    let (opened, attached) = state.sessions.attach(path.tenant(), &path.id, AttachKey::Process(pid)).await?;
+    Ok(ndjson(&opened, attached))
+}
+
+/// `POST /api/sessions/{id}/channels/{channel}/input`: 202; needs a live attachment.
+pub async fn channel_input(
+    State(state): State<AppState>,
+    params: PathParams,
+    query: QueryParams,
+    body: RawBody,
+) -> ApiResult<StatusCode> {
+    let path = SessionPath::parse(&state, &params, &query)?;
+    let channel = channel(params.segment("channel")?)?;
+    let (data, eof) = body.json::<InputBody>()?.decode()?;
+    state.sessions.channel_input(path.tenant(), &path.id, channel, data, eof).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `POST /api/sessions/{id}/channels/stdio/resize`: 202; 409 `not_a_tty`.
+pub async fn stdio_resize(
+    State(state): State<AppState>,
+    params: PathParams,
+    query: QueryParams,
+    body: RawBody,
+) -> ApiResult<StatusCode> {
+    let path = SessionPath::parse(&state, &params, &query)?;
+    let body = body.json::<ResizeBody>()?;
+    let (cols, rows) = pty_size(body.cols, body.rows)?;
+    state.sessions.stdio_resize(path.tenant(), &path.id, cols, rows).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Where a WebSocket client's input goes.
+#[derive(Clone)]
+enum InputTarget {
+    Channel(Channel),
+    Process(String),
+}
+
+fn upgrade(ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> Result<WebSocketUpgrade, NimbusError> {
+    ws.map_err(|e| NimbusError::invalid_request(format!("a WebSocket upgrade is required: {e}")))
+}
+
+/// `GET /api/sessions/{id}/channels/{channel}/ws`.
+pub async fn channel_ws(
+    State(state): State<AppState>,
+    params: PathParams,
+    query: QueryParams,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    let path = SessionPath::parse(&state, &params, &query)?;
+    let channel = channel(params.segment("channel")?)?;
+    let ws = upgrade(ws)?;
+    let (opened, attached) = state.sessions.attach(path.tenant(), &path.id, AttachKey::Channel(channel)).await?;
+    Ok(serve_ws(ws, state.sessions.clone(), path, InputTarget::Channel(channel), opened, attached))
+}
+
+/// `GET /api/sessions/{id}/processes/{pid}/ws`.
+pub async fn process_ws(
+    State(state): State<AppState>,
+    params: PathParams,
+    query: QueryParams,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    let path = SessionPath::parse(&state, &params, &query)?;
+    let pid = params.segment("process_id")?.to_owned();
+    let ws = upgrade(ws)?;
+    let (opened, attached) = state.sessions.attach(path.tenant(), &path.id, AttachKey::Process(pid.clone())).await?;
+    Ok(serve_ws(ws, state.sessions.clone(), path, InputTarget::Process(pid), opened, attached))
+}
+
+fn serve_ws(
+    ws: WebSocketUpgrade,
+    sessions: Arc<Sessions>,
+    path: SessionPath,
+    target: InputTarget,
+    opened: Opened,
+    attached: Attached,
+) -> Response {
+    let request_id = request_id::current();
+    ws.on_upgrade(move |socket| async move {
+        let inputs = Inputs { sessions, path, target };
+        let mut attachment = WsAttachment { socket, inputs, request_id };
+        if let Err(e) = attachment.run(opened, attached).await {
+            tracing::debug!(error = %e, "a session WebSocket ended with an error");
+        }
+    })
+}
+
+/// One WebSocket attachment: frames out as JSON text, client messages in.
+struct WsAttachment {
+    socket: WebSocket,
+    inputs: Inputs,
+    /// The upgrade request's id, for the envelopes of `error` messages.
+    request_id: String,
+}
+
+/// Where a WebSocket attachment's client messages go.
+struct Inputs {
+    sessions: Arc<Sessions>,
+    path: SessionPath,
+    target: InputTarget,
+}
+
+impl WsAttachment {
+    async fn send(&mut self, value: &Value) -> Result<(), axum::Error> {
+        self.socket.send(Message::Text(value.to_string().into())).await
+    }
+
+    async fn close(&mut self, code: u16, reason: &'static str) -> Result<(), axum::Error> {
+        self.socket.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await
+    }
+
+    async fn run(&mut self, opened: Opened, mut attached: Attached) -> Result<(), axum::Error> {
+        let process = opened.process_id.is_some();
+        self.send(&opened_json(&opened)).await?;
+        let silence = Duration::from_millis(SESSION_HEARTBEAT_MS);
+        let mut last_sent = tokio::time::Instant::now();
+        let mut last_heard = tokio::time::Instant::now();
+        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + WS_PING, WS_PING);
+        loop {
+            tokio::select! {
+                item = attached.next() => {
+                    let Some(item) = item else { return Ok(()) };
+                    self.send(&item_json(&item, process)).await?;
+                    last_sent = tokio::time::Instant::now();
+                    if matches!(item, StreamItem::Closed(_)) {
+                        return self.close(1000, "").await;
+                    }
+                }
+                message = self.socket.recv() => {
+                    last_heard = tokio::time::Instant::now();
+                    match message {
+                        Some(Ok(Message::Text(text))) => self.handle(text.as_bytes()).await?,
+                        Some(Ok(Message::Binary(_))) => {
+                            let error = NimbusError::invalid_request("client messages are JSON text");
+                            self.reply_error(&error).await?;
+                        }
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                        Some(Ok(Message::Close(_)) | Err(_)) | None => return Ok(()),
+                    }
+                }
+                _ = tokio::time::sleep_until(last_sent + silence) => {
+                    self.send(&heartbeat_json()).await?;
+                    last_sent = tokio::time::Instant::now();
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() >= WS_DEAD_PEER {
+                        return self.close(WS_CLOSE_HEARTBEAT, "heartbeat_timeout").await;
+                    }
+                    self.socket.send(Message::Ping(Bytes::new())).await?;
+                }
+            }
+        }
+    }
+
+    async fn reply_error(&mut self, error: &NimbusError) -> Result<(), axum::Error> {
+        let message = json!({ "kind": "error", "error": envelope_json(error, &self.request_id) });
+        self.send(&message).await
+    }
+
+    /// Applies one client message; a failure is answered with an `error` message and the socket
+    /// stays open.
+    async fn handle(&mut self, text: &[u8]) -> Result<(), axum::Error> {
+        if let Err(error) = self.inputs.apply(text).await {
+            self.reply_error(&error).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Inputs {
+    async fn apply(&self, text: &[u8]) -> Result<(), NimbusError> {
+        let message: ClientMessage = parse(text)?;
+        let (tenant, id) = (self.path.tenant(), self.path.id.as_str());
+        let (data, eof) = match message {
+            ClientMessage::Input { data, encoding } => (ClientMessage::input_bytes(data, encoding.as_deref())?, false),
+            ClientMessage::Eof => (Vec::new(), true),
+            ClientMessage::Resize { cols, rows } => {
+                let (cols, rows) = pty_size(cols, rows)?;
+                return match &self.target {
+                    InputTarget::Channel(_) => self.sessions.stdio_resize(tenant, id, cols, rows).await,
+                    InputTarget::Process(pid) => self.sessions.process_resize(tenant, id, pid, cols, rows).await,
+                };
+            }
+        };
+        match &self.target {
+            InputTarget::Channel(channel) => self.sessions.channel_input(tenant, id, *channel, data, eof).await,
+            InputTarget::Process(pid) => self.sessions.process_input(tenant, id, pid, data, eof).await,
+        }
+    }
+}
