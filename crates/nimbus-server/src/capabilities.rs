@@ -214,9 +214,10 @@ pub const CAPABILITIES: &[Capability] = &[
     Capability {
         area: "sessions",
         capability: "stdio channel: NDJSON stream, WebSocket attach, input, resize",
-        status: Status::AvailableWithCaveats,
-        notes: "64 KiB replay on attach; one live attachment per channel (`replaced`); `backpressure` after 64 KiB pending, never a silent drop (implemented, not yet covered by a test)",
+        status: Status::Available,
+        notes: "64 KiB replay on attach; one live attachment per channel (`replaced`); a client that stops reading gets `closed` `backpressure` once 64 KiB is pending, never a silent drop; heartbeats after 15 s",
         tests: &[
+            "blackbox/sessions.rs::a_stdio_client_that_stops_reading_is_told_backpressure",
             "blackbox/sessions.rs::session_quickstart_streams_the_main_process_and_writes_its_stdin",
             "blackbox/sessions.rs::session_websocket_carries_frames_input_and_errors",
             "container.rs::attach_to_main_replays_then_streams_then_exits",

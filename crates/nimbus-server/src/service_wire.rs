@@ -255,31 +255,20 @@ impl ReadinessBody {
     }
 }
 
-/// The operator's service catalog file (`nimbus start --service-catalog`):
-/// `{"services": [{"tenantId", "metadata", "spec"}]}`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct CatalogFile {
-    services: Vec<CatalogEntry>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct CatalogEntry {
-    tenant_id: String,
-    metadata: MetadataBody,
-    spec: ServiceSpecBody,
-}
+/// The operator's service catalog file (`nimbus start --service-catalog`, cli.md §2):
+/// `{"<tenant id>": [{"metadata": {"name", "labels"?}, "spec": {"backend"}}, …]}`.
+type CatalogFile = std::collections::BTreeMap<String, Vec<ServiceBody>>;
 
 /// Reads a service catalog: every entry is validated as on create (its errors name the entry:
-/// `services[2].spec.backend.kind`). Duplicate (tenant, name) pairs are refused.
+/// `demo[2].spec.backend.kind`). Duplicate (tenant, name) pairs are refused.
 pub fn parse_catalog(bytes: &[u8]) -> Result<Vec<(String, DefinitionRequest)>, NimbusError> {
     let file: CatalogFile = crate::body::parse(bytes)?;
     let mut out: Vec<(String, DefinitionRequest)> = Vec::new();
-    for (i, entry) in file.services.into_iter().enumerate() {
-        let at = format!("services[{i}]");
-        let tenant = TenantId::parse(&entry.tenant_id, "tenantId").map_err(|e| e.within(&at))?;
-        let body = ServiceBody { metadata: entry.metadata, spec: entry.spec };
+    let entries = file.into_iter().flat_map(|(tenant, bodies)| {
+        bodies.into_iter().enumerate().map(move |(i, body)| (format!("{tenant}[{i}]"), tenant.clone(), body))
+    });
+    for (at, tenant, body) in entries {
+        let tenant = TenantId::parse(&tenant, &at)?;
         let request = body.into_create(tenant.as_str()).map_err(|e| e.within(&at))?;
         request.clone().validate().map_err(|e| e.within(&at))?;
         if out.iter().any(|(t, r)| t == tenant.as_str() && r.name == request.name) {
@@ -555,12 +544,15 @@ mod tests {
 
     #[test]
     fn catalog_entries_are_validated_and_named() {
-        let good = json!({ "services": [{ "tenantId": "demo", "metadata": { "name": "gw" },
+        let good = json!({ "demo": [{ "metadata": { "name": "gw" },
             "spec": { "backend": { "kind": "builtIn", "provider": "modelGateway" } } }] });
         assert_eq!(parse_catalog(good.to_string().as_bytes()).expect("valid").len(), 1);
-        let bad = json!({ "services": [{ "tenantId": "demo", "metadata": { "name": "gw" },
+        let bad = json!({ "demo": [{ "metadata": { "name": "gw" },
             "spec": { "backend": { "kind": "builtIn", "provider": "nope" } } }] });
         let err = parse_catalog(bad.to_string().as_bytes()).expect_err("bad provider");
-        assert_eq!(field(&err), "services[0].spec.backend.provider");
+        assert_eq!(field(&err), "demo[0].spec.backend.provider");
+        let twice = json!({ "demo": [{ "metadata": { "name": "gw" }, "spec": { "backend": { "kind": "builtIn", "provider": "browser" } } },
+                                     { "metadata": { "name": "gw" }, "spec": { "backend": { "kind": "builtIn", "provider": "browser" } } }] });
+        assert_eq!(field(&parse_catalog(twice.to_string().as_bytes()).expect_err("twice")), "demo[1].metadata.name");
     }
 }

@@ -344,7 +344,7 @@ fn static_catalog_services_are_read_only() {
     let dirs = Dirs::new();
     let catalog = dirs.root().join("catalog.json");
     let write = |value: Value| std::fs::write(&catalog, value.to_string()).expect("write the catalog");
-    write(json!({ "services": [{ "tenantId": TENANT, "metadata": { "name": "gw" },
+    write(json!({ TENANT: [{ "metadata": { "name": "gw" },
         "spec": { "backend": { "kind": "builtIn", "provider": "modelGateway" } } }] }));
     let catalog_arg = catalog.to_str().expect("utf-8 path").to_owned();
     let server = dirs.try_start_with_args(&["--service-catalog", &catalog_arg]).expect("start with a catalog");
@@ -368,13 +368,13 @@ fn static_catalog_services_are_read_only() {
     drop(server);
 
     // An invalid catalog fails the start, naming the entry.
-    write(json!({ "services": [{ "tenantId": TENANT, "metadata": { "name": "gw" },
+    write(json!({ TENANT: [{ "metadata": { "name": "gw" },
         "spec": { "backend": { "kind": "builtIn", "provider": "nope" } } }] }));
     match Dirs::new().try_start_with_args(&["--service-catalog", &catalog_arg]) {
         Ok(_) => panic!("a server started with an invalid service catalog"),
         Err(failure) => {
             assert_eq!(failure.status.code(), Some(1), "{failure:?}");
-            assert!(failure.stderr.contains("services[0].spec.backend.provider"), "{}", failure.stderr);
+            assert!(failure.stderr.contains(&format!("{TENANT}[0].spec.backend.provider")), "{}", failure.stderr);
         }
     }
 }

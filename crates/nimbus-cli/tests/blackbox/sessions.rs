@@ -718,3 +718,31 @@ fn session_websocket_carries_frames_input_and_errors() {
     }
     sx.fx.delete(&sandbox);
 }
+
+#[test]
+fn a_stdio_client_that_stops_reading_is_told_backpressure() {
+    let sx = Sx::start();
+    let sandbox = sx.sandbox(&["yes", "a line of output the client will not keep up with"], json!({}));
+    let session = session_id(&sx.open(&sandbox, &["stdio"], None));
+    let mut lines = sx.stream(&format!("/api/sessions/{session}/channels/stdio/stream"));
+    // The client reads nothing. Once more than 64 KiB is pending for it, the server ends the
+    // attachment; from then on input has no live attachment to go to.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let resp = sx.post(&session, "/channels/stdio/input", &json!({ "data": "x" }));
+        if resp.status == 409 {
+            assert_eq!(resp.detail()["reason"], "no_attachment", "{resp}");
+            break;
+        }
+        resp.expect_status(202);
+        assert!(std::time::Instant::now() < deadline, "the attachment of a client that reads nothing never ended");
+    }
+    // What was pending still arrives, and the stream ends with a frame that says why.
+    let frames = until(&mut lines, |f| f["kind"] == "closed");
+    assert_eq!(frames.last().map(|f| f["reason"].clone()), Some(json!("backpressure")), "{:?}", frames.last());
+    assert!(frames.iter().any(|f| f["kind"] == "stdout"), "output before the cut-off was delivered");
+    // Nothing else suffered: the session is open and the process still runs.
+    assert_eq!(sx.get(&session)["status"]["lifecycleState"], "open");
+    let sandbox_now = sx.fx.server().get(&sx.fx.path(&format!("/{sandbox}")));
+    assert_eq!(sandbox_now.json["status"]["lifecycleState"], "ready");
+}

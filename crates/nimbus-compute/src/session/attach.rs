@@ -176,9 +176,11 @@ impl Live {
         self.slots.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Whether a client holds the slot.
+    /// Whether a client holds the slot with an attachment that has not ended. An ended one
+    /// (backpressure, say) keeps its slot until its client reads the `closed` frame, but it is
+    /// no longer live: input has nowhere to go.
     pub(super) fn has(&self, session: &str, key: &AttachKey) -> bool {
-        self.slots().contains_key(&(session.to_owned(), key.clone()))
+        self.slots().get(&(session.to_owned(), key.clone())).is_some_and(|slot| slot.shared.lock().end.is_none())
     }
 
     /// Starts an attachment: a thread moves `source`'s frames into a fresh queue, which takes
