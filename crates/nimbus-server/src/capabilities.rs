@@ -261,6 +261,7 @@ pub const CAPABILITIES: &[Capability] = &[
             "blackbox/services.rs::sandbox_service_runs_with_probes_and_owns_its_sandbox",
             "blackbox/services.rs::crashing_service_is_restarted_until_max_restarts_then_fails",
             "blackbox/services.rs::running_service_survives_a_server_restart",
+            "blackbox/services.rs::sessions_on_a_service_follow_it_and_its_force_delete",
             "container.rs::probes_run_inside_the_sandbox",
         ],
     },

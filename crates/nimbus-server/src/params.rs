@@ -40,6 +40,11 @@ impl PathParams {
         Ok(value)
     }
 
+    /// Whether the matched route has a segment of this name.
+    pub fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == name)
+    }
+
     /// The `tenant_id` segment.
     pub fn tenant(&self) -> Result<TenantId, NimbusError> {
         TenantId::parse(self.segment("tenant_id")?, "tenant_id")

@@ -597,3 +597,42 @@ fn running_service_survives_a_server_restart() {
     assert_eq!(stopped.json["state"], "stopped");
     assert_eq!(stopped.json["lastTermination"]["sandboxId"], before["sandboxId"]);
 }
+
+#[test]
+fn sessions_on_a_service_follow_it_and_its_force_delete() {
+    let fx = Fixture::start();
+    let server = fx.server();
+    create(server, &sandbox_service(&fx, "shell", &["sh", "-c", "echo service-up; exec sleep 1000"], json!({})));
+    server.post_empty(&path("/shell/start")).expect_status(200);
+    let ready = wait(server, "shell", "ready");
+    let sandbox = ready["sandboxId"].as_str().expect("sandboxId").to_owned();
+
+    // A session on the service binds to its current sandbox and runs commands there.
+    let open =
+        json!({ "tenantId": TENANT, "target": { "service": { "name": "shell" } }, "channels": ["exec", "files"] });
+    let session = server.post_json("/api/sessions", &open);
+    session.expect_status(201);
+    let snapshot = &session.json["spec"]["targetSnapshot"]["service"];
+    assert_eq!((snapshot["name"].as_str(), snapshot["sandboxId"].as_str()), (Some("shell"), Some(sandbox.as_str())));
+    assert_eq!(snapshot["backend"], "sandbox");
+    let id = session.json["metadata"]["id"].as_str().expect("session id").to_owned();
+    let ran = server.post_json(&format!("/api/sessions/{id}/exec?wait=true"), &json!({ "argv": ["hostname"] }));
+    ran.expect_status(200);
+    assert_eq!(ran.json["stdout"].as_str().map(str::trim), Some(&sandbox[..sandbox.len().min(63)]));
+
+    // Open sessions block a plain delete; a forced one closes them with `service_force_deleted`.
+    let generation =
+        server.get(&path("/shell/definition")).json["metadata"]["generation"].as_u64().expect("generation");
+    let blocked = server.delete(&path(&format!("/shell?ifMatchGeneration={generation}")));
+    blocked.expect_error(409, "op.conflict");
+    assert_eq!(
+        (blocked.detail()["reason"].as_str(), blocked.detail()["count"].as_u64()),
+        (Some("open_sessions"), Some(1))
+    );
+    server.delete(&path(&format!("/shell?ifMatchGeneration={generation}&force=true"))).expect_status(204);
+    let closed = server.get(&format!("/api/sessions/{id}"));
+    assert_eq!(closed.json["status"]["lifecycleState"], "closed", "{closed}");
+    assert_eq!(closed.json["status"]["closeReason"], "service_force_deleted", "{closed}");
+    server.get(&sandbox_path(&sandbox)).expect_status(404);
+    crate::sandboxes::assert_nothing_left(&sandbox);
+}

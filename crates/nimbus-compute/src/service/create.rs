@@ -5,7 +5,7 @@ use std::sync::{Arc, PoisonError};
 use nimbus_core::NimbusError;
 use nimbus_core::time::now_ms;
 
-use super::definition::{DefinitionRequest, ServiceDefinition, Source};
+use super::definition::{DefinitionRequest, ServiceDefinition, Source, ValidDefinition};
 use super::runtime::RuntimeRecord;
 use super::{Entry, Services};
 
@@ -19,18 +19,7 @@ impl Services {
         if entries.contains_key(&key) {
             return Err(NimbusError::already_exists_named("service", &valid.name));
         }
-        let now = now_ms();
-        let def = ServiceDefinition {
-            tenant_id: tenant.to_owned(),
-            name: valid.name,
-            generation: 1,
-            version: 1,
-            created_at_ms: now,
-            updated_at_ms: now,
-            labels: valid.labels,
-            source: Source::Dynamic,
-            backend: valid.backend,
-        };
+        let def = first_generation(tenant, valid, Source::Dynamic);
         // Stored before it becomes visible: a 201 is on disk.
         self.persist_definition(&def)?;
         entries.insert(key, Entry::new(def.clone(), RuntimeRecord::default()));
@@ -40,9 +29,14 @@ impl Services {
 
 /// A static definition, built from the operator's catalog.
 pub(super) fn static_definition(tenant: &str, request: DefinitionRequest) -> Result<Arc<Entry>, NimbusError> {
-    let valid = request.validate()?;
+    let def = first_generation(tenant, request.validate()?, Source::StaticCatalog);
+    Ok(Entry::new(def, RuntimeRecord::default()))
+}
+
+/// A definition at generation 1, created now.
+fn first_generation(tenant: &str, valid: ValidDefinition, source: Source) -> ServiceDefinition {
     let now = now_ms();
-    let def = ServiceDefinition {
+    ServiceDefinition {
         tenant_id: tenant.to_owned(),
         name: valid.name,
         generation: 1,
@@ -50,8 +44,7 @@ pub(super) fn static_definition(tenant: &str, request: DefinitionRequest) -> Res
         created_at_ms: now,
         updated_at_ms: now,
         labels: valid.labels,
-        source: Source::StaticCatalog,
+        source,
         backend: valid.backend,
-    };
-    Ok(Entry::new(def, RuntimeRecord::default()))
+    }
 }

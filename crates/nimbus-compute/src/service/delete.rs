@@ -16,8 +16,8 @@ impl Services {
     /// Deletes a dynamic definition whose generation is `if_match_generation`, with its
     /// runtime record and every sandbox the service owns. Without `force`, a lifecycle
     /// operation in progress, open sessions or a running service are 409. With `force`, waits
-    /// up to [`SERVICE_FORCE_DELETE_WAIT_MS`] for an operation in progress (then 429), stops
-    /// the service and closes its sessions (`service_force_deleted`).
+    /// up to [`SERVICE_FORCE_DELETE_WAIT_MS`] for an operation in progress (then 429), closes
+    /// its sessions (`service_force_deleted`) and stops the service.
     pub async fn delete(
         self: &Arc<Self>,
         tenant: &str,
@@ -45,10 +45,12 @@ impl Services {
         }
         check_deletable(&entry, if_match_generation)?;
         if force {
-            self.halt(&entry, Halt::Stop).await;
+            // Sessions first: once the sandbox stops, the session sweeper would close them as
+            // `target_stopped` instead of saying why.
             if let Some(sessions) = self.sessions.get() {
                 sessions.close_for_force_delete(tenant, name);
             }
+            self.halt(&entry, Halt::Stop).await;
         } else {
             let open = self.open_sessions(tenant, name);
             if open > 0 {

@@ -237,8 +237,9 @@ pub fn connect(path: &Path) -> std::io::Result<UnixStream> {
     UnixStream::connect(short)
 }
 
-/// Sends one request to the supervisor listening at `socket` and reads its answer.
-pub fn call(socket: &Path, request: &Request) -> std::io::Result<Response> {
+/// Sends `request` to the supervisor listening at `socket` and reads its first answer line;
+/// returns the answer with the connection, positioned after it.
+fn exchange(socket: &Path, request: &Request) -> std::io::Result<(Response, BufReader<UnixStream>)> {
     let mut stream = connect(socket)?;
     let mut line = serde_json::to_vec(request).map_err(std::io::Error::other)?;
     line.push(b'\n');
@@ -249,23 +250,19 @@ pub fn call(socket: &Path, request: &Request) -> std::io::Result<Response> {
     if answer.is_empty() {
         return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "supervisor closed the connection"));
     }
-    serde_json::from_str(&answer).map_err(std::io::Error::other)
+    Ok((serde_json::from_str(&answer).map_err(std::io::Error::other)?, reader))
+}
+
+/// Sends one request to the supervisor listening at `socket` and reads its answer.
+pub fn call(socket: &Path, request: &Request) -> std::io::Result<Response> {
+    exchange(socket, request).map(|(answer, _)| answer)
 }
 
 /// Opens an attachment: sends `request` and reads the answer; on `ok`, returns the frames that
 /// follow (the iterator ends after the exit frame, or when the supervisor closes the connection).
 pub fn attach(socket: &Path, request: &Request) -> std::io::Result<Result<FrameReader, Response>> {
-    let mut stream = connect(socket)?;
-    let mut line = serde_json::to_vec(request).map_err(std::io::Error::other)?;
-    line.push(b'\n');
-    stream.write_all(&line)?;
-    let mut reader = BufReader::new(stream);
-    let mut answer = String::new();
-    reader.read_line(&mut answer)?;
-    if answer.is_empty() {
-        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "supervisor closed the connection"));
-    }
-    match serde_json::from_str(&answer).map_err(std::io::Error::other)? {
+    let (answer, reader) = exchange(socket, request)?;
+    match answer {
         Response::Ok => Ok(Ok(FrameReader { reader: Some(reader) })),
         other => Ok(Err(other)),
     }

@@ -130,9 +130,7 @@ pub async fn start(
     query: QueryParams,
     body: RawBody,
 ) -> ApiResult<Json<Value>> {
-    let (tenant, name) = target(&state, &params)?;
-    only(&query, &[])?;
-    body.optional_json::<EmptyBody>()?;
+    let (tenant, name) = verb_target(&state, &params, &query, &body)?;
     Ok(Json(view_json(&state.services.start(&tenant, &name).await?)))
 }
 
@@ -143,10 +141,22 @@ pub async fn stop(
     query: QueryParams,
     body: RawBody,
 ) -> ApiResult<Json<Value>> {
-    let (tenant, name) = target(&state, &params)?;
-    only(&query, &[])?;
-    body.optional_json::<EmptyBody>()?;
+    let (tenant, name) = verb_target(&state, &params, &query, &body)?;
     Ok(Json(view_json(&state.services.stop(&tenant, &name).await?)))
+}
+
+/// The service of a body-less lifecycle verb (`start`, `stop`): no query parameters, an empty
+/// body or `{}`.
+fn verb_target(
+    state: &AppState,
+    params: &PathParams,
+    query: &QueryParams,
+    body: &RawBody,
+) -> Result<(String, String), NimbusError> {
+    let target = target(state, params)?;
+    only(query, &[])?;
+    body.optional_json::<EmptyBody>()?;
+    Ok(target)
 }
 
 /// `POST /{name}/restart`: empty body → synchronous (200, runtime view); fenced body → 202

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use nimbus_compute::session::{parse_signal, pty_size};
+use nimbus_compute::session::parse_signal;
 use nimbus_core::NimbusError;
 use serde_json::{Value, json};
 
@@ -12,7 +12,7 @@ use super::SessionPath;
 use crate::body::RawBody;
 use crate::envelope::ApiResult;
 use crate::params::{PathParams, QueryParams};
-use crate::session_wire::{ExecBody, InputBody, ResizeBody, SignalBody, exec_result_json, process_json};
+use crate::session_wire::{ExecBody, SignalBody, exec_result_json, process_json};
 use crate::state::AppState;
 
 /// `POST /api/sessions/{id}/exec[?wait=true]`: 201 `{processId}`, or 200 with the result.
@@ -56,20 +56,6 @@ pub async fn process(State(state): State<AppState>, params: PathParams, query: Q
     Ok(Json(process_json(&state.sessions.process(path.tenant(), &path.id, pid).await?)))
 }
 
-/// `POST /api/sessions/{id}/processes/{pid}/input`: 202; no attachment needed.
-pub async fn process_input(
-    State(state): State<AppState>,
-    params: PathParams,
-    query: QueryParams,
-    body: RawBody,
-) -> ApiResult<StatusCode> {
-    let path = SessionPath::parse(&state, &params, &query)?;
-    let pid = params.segment("process_id")?;
-    let (data, eof) = body.json::<InputBody>()?.decode()?;
-    state.sessions.process_input(path.tenant(), &path.id, pid, data, eof).await?;
-    Ok(StatusCode::ACCEPTED)
-}
-
 /// `POST /api/sessions/{id}/processes/{pid}/signal`: 202; to the process group.
 pub async fn process_signal(
     State(state): State<AppState>,
@@ -84,20 +70,5 @@ pub async fn process_signal(
         NimbusError::invalid_input("signal", "must be one of HUP, INT, QUIT, KILL, USR1, USR2, TERM, CONT, STOP, WINCH")
     })?;
     state.sessions.process_signal(path.tenant(), &path.id, pid, signal).await?;
-    Ok(StatusCode::ACCEPTED)
-}
-
-/// `POST /api/sessions/{id}/processes/{pid}/resize`: 202; 409 `not_a_tty`.
-pub async fn process_resize(
-    State(state): State<AppState>,
-    params: PathParams,
-    query: QueryParams,
-    body: RawBody,
-) -> ApiResult<StatusCode> {
-    let path = SessionPath::parse(&state, &params, &query)?;
-    let pid = params.segment("process_id")?;
-    let body = body.json::<ResizeBody>()?;
-    let (cols, rows) = pty_size(body.cols, body.rows)?;
-    state.sessions.process_resize(path.tenant(), &path.id, pid, cols, rows).await?;
     Ok(StatusCode::ACCEPTED)
 }

@@ -5,9 +5,9 @@ mod exec;
 mod files;
 mod stream;
 
-pub use exec::{exec, process, process_input, process_resize, process_signal, processes};
+pub use exec::{exec, process, process_signal, processes};
 pub use files::{files_delete, files_get, files_list, files_put, files_stat};
-pub use stream::{channel_input, channel_stream, channel_ws, process_stream, process_ws, stdio_resize};
+pub use stream::{input, resize, stream, ws};
 
 use axum::Json;
 use axum::extract::State;

@@ -76,59 +76,54 @@ fn ndjson(opened: &Opened, attached: Attached) -> Response {
         .into_response()
 }
 
-/// `GET /api/sessions/{id}/channels/{channel}/stream`.
-pub async fn channel_stream(
-    State(state): State<AppState>,
-    params: PathParams,
-    query: QueryParams,
-) -> ApiResult<Response> {
+/// `GET /api/sessions/{id}/channels/{channel}/stream` and `GET …/processes/{pid}/stream`.
+pub async fn stream(State(state): State<AppState>, params: PathParams, query: QueryParams) -> ApiResult<Response> {
     let path = SessionPath::parse(&state, &params, &query)?;
-    let channel = channel(params.segment("channel")?)?;
-    let (opened, attached) = state.sessions.attach(path.tenant(), &path.id, AttachKey::Channel(channel)).await?;
+    let (key, _) = attach_target(&params)?;
+    let (opened, attached) = state.sessions.attach(path.tenant(), &path.id, key).await?;
     Ok(ndjson(&opened, attached))
 }
 
-/// `GET /api/sessions/{id}/processes/{pid}/stream`.
-pub async fn process_stream(
-    State(state): State<AppState>,
-    params: PathParams,
-    query: QueryParams,
-) -> ApiResult<Response> {
-    let path = SessionPath::parse(&state, &params, &query)?;
-    let pid = params.segment("process_id")?.to_owned();
-    let (opened, attached) = state.sessions.attach(path.tenant(), &path.id, AttachKey::Process(pid)).await?;
-    Ok(ndjson(&opened, attached))
+/// What a stream or WebSocket route attaches to and where its input goes: `{channel}` routes
+/// name a channel, `{process_id}` routes a process started by exec.
+fn attach_target(params: &PathParams) -> Result<(AttachKey, InputTarget), NimbusError> {
+    if params.has("process_id") {
+        let pid = params.segment("process_id")?.to_owned();
+        return Ok((AttachKey::Process(pid.clone()), InputTarget::Process(pid)));
+    }
+    // `…/channels/stdio/resize` names its channel in the route itself.
+    let channel = if params.has("channel") { channel(params.segment("channel")?)? } else { Channel::Stdio };
+    Ok((AttachKey::Channel(channel), InputTarget::Channel(channel)))
 }
 
-/// `POST /api/sessions/{id}/channels/{channel}/input`: 202; needs a live attachment.
-pub async fn channel_input(
+/// `POST …/channels/{channel}/input` (needs a live attachment) and `POST …/processes/{pid}/input`:
+/// 202.
+pub async fn input(
     State(state): State<AppState>,
     params: PathParams,
     query: QueryParams,
     body: RawBody,
 ) -> ApiResult<StatusCode> {
-    let path = SessionPath::parse(&state, &params, &query)?;
-    let channel = channel(params.segment("channel")?)?;
+    let inputs = Inputs::of(&state, &params, &query)?;
     let (data, eof) = body.json::<InputBody>()?.decode()?;
-    state.sessions.channel_input(path.tenant(), &path.id, channel, data, eof).await?;
+    inputs.input(data, eof).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
-/// `POST /api/sessions/{id}/channels/stdio/resize`: 202; 409 `not_a_tty`.
-pub async fn stdio_resize(
+/// `POST …/channels/stdio/resize` and `POST …/processes/{pid}/resize`: 202; 409 `not_a_tty`.
+pub async fn resize(
     State(state): State<AppState>,
     params: PathParams,
     query: QueryParams,
     body: RawBody,
 ) -> ApiResult<StatusCode> {
-    let path = SessionPath::parse(&state, &params, &query)?;
+    let inputs = Inputs::of(&state, &params, &query)?;
     let body = body.json::<ResizeBody>()?;
-    let (cols, rows) = pty_size(body.cols, body.rows)?;
-    state.sessions.stdio_resize(path.tenant(), &path.id, cols, rows).await?;
+    inputs.resize(body.cols, body.rows).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
-/// Where a WebSocket client's input goes.
+/// Where a client's input goes.
 #[derive(Clone)]
 enum InputTarget {
     Channel(Channel),
@@ -139,32 +134,18 @@ fn upgrade(ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> Result<We
     ws.map_err(|e| NimbusError::invalid_request(format!("a WebSocket upgrade is required: {e}")))
 }
 
-/// `GET /api/sessions/{id}/channels/{channel}/ws`.
-pub async fn channel_ws(
+/// `GET /api/sessions/{id}/channels/{channel}/ws` and `GET …/processes/{pid}/ws`.
+pub async fn ws(
     State(state): State<AppState>,
     params: PathParams,
     query: QueryParams,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let path = SessionPath::parse(&state, &params, &query)?;
-    let channel = channel(params.segment("channel")?)?;
+    let (key, target) = attach_target(&params)?;
     let ws = upgrade(ws)?;
-    let (opened, attached) = state.sessions.attach(path.tenant(), &path.id, AttachKey::Channel(channel)).await?;
-    Ok(serve_ws(ws, state.sessions.clone(), path, InputTarget::Channel(channel), opened, attached))
-}
-
-/// `GET /api/sessions/{id}/processes/{pid}/ws`.
-pub async fn process_ws(
-    State(state): State<AppState>,
-    params: PathParams,
-    query: QueryParams,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-) -> ApiResult<Response> {
-    let path = SessionPath::parse(&state, &params, &query)?;
-    let pid = params.segment("process_id")?.to_owned();
-    let ws = upgrade(ws)?;
-    let (opened, attached) = state.sessions.attach(path.tenant(), &path.id, AttachKey::Process(pid.clone())).await?;
-    Ok(serve_ws(ws, state.sessions.clone(), path, InputTarget::Process(pid), opened, attached))
+    let (opened, attached) = state.sessions.attach(path.tenant(), &path.id, key).await?;
+    Ok(serve_ws(ws, state.sessions.clone(), path, target, opened, attached))
 }
 
 fn serve_ws(
@@ -268,23 +249,37 @@ impl WsAttachment {
 }
 
 impl Inputs {
-    async fn apply(&self, text: &[u8]) -> Result<(), NimbusError> {
-        let message: ClientMessage = parse(text)?;
+    /// The session and input target of an input or resize route.
+    fn of(state: &AppState, params: &PathParams, query: &QueryParams) -> Result<Self, NimbusError> {
+        let path = SessionPath::parse(state, params, query)?;
+        let (_, target) = attach_target(params)?;
+        Ok(Self { sessions: state.sessions.clone(), path, target })
+    }
+
+    async fn input(&self, data: Vec<u8>, eof: bool) -> Result<(), NimbusError> {
         let (tenant, id) = (self.path.tenant(), self.path.id.as_str());
-        let (data, eof) = match message {
-            ClientMessage::Input { data, encoding } => (ClientMessage::input_bytes(data, encoding.as_deref())?, false),
-            ClientMessage::Eof => (Vec::new(), true),
-            ClientMessage::Resize { cols, rows } => {
-                let (cols, rows) = pty_size(cols, rows)?;
-                return match &self.target {
-                    InputTarget::Channel(_) => self.sessions.stdio_resize(tenant, id, cols, rows).await,
-                    InputTarget::Process(pid) => self.sessions.process_resize(tenant, id, pid, cols, rows).await,
-                };
-            }
-        };
         match &self.target {
             InputTarget::Channel(channel) => self.sessions.channel_input(tenant, id, *channel, data, eof).await,
             InputTarget::Process(pid) => self.sessions.process_input(tenant, id, pid, data, eof).await,
+        }
+    }
+
+    async fn resize(&self, cols: u64, rows: u64) -> Result<(), NimbusError> {
+        let (cols, rows) = pty_size(cols, rows)?;
+        let (tenant, id) = (self.path.tenant(), self.path.id.as_str());
+        match &self.target {
+            InputTarget::Channel(_) => self.sessions.stdio_resize(tenant, id, cols, rows).await,
+            InputTarget::Process(pid) => self.sessions.process_resize(tenant, id, pid, cols, rows).await,
+        }
+    }
+
+    async fn apply(&self, text: &[u8]) -> Result<(), NimbusError> {
+        match parse::<ClientMessage>(text)? {
+            ClientMessage::Input { data, encoding } => {
+                self.input(ClientMessage::input_bytes(data, encoding.as_deref())?, false).await
+            }
+            ClientMessage::Eof => self.input(Vec::new(), true).await,
+            ClientMessage::Resize { cols, rows } => self.resize(cols, rows).await,
         }
     }
 }
