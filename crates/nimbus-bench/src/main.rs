@@ -4,6 +4,9 @@
 //! durability settings and one transaction per row, (b) Nimbus HTTP inserts at concurrency 1
 //! and 32, (c) Nimbus HTTP point reads, and prints ops/s with the ratios.
 //!
+//! `nimbus-bench realtime <path to nimbus>` measures write→push latency over `/ws` with 1, 100
+//! and 1,000 subscribers and the server's RSS with 5,000 idle sockets.
+//!
 //! `nimbus-bench sandbox <path to nimbus> <path to runc>` measures (a) the raw runtime (runc)
 //! starting `/bin/true` on the same unpacked image root, (b) Nimbus sandbox create→ready, (c) the
 //! memory of 100 concurrent idle sandboxes (server plus supervisors), (d) session exec round
@@ -11,6 +14,7 @@
 //! medians, p99 and ratios.
 
 mod client;
+mod realtime;
 mod sandbox;
 mod server;
 mod session;
@@ -23,8 +27,9 @@ fn main() -> ExitCode {
     let result =
         match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
             ["store", nimbus] => store::run(nimbus),
+            ["realtime", nimbus] => realtime::run(nimbus),
             ["sandbox", nimbus, runc] => sandbox::run(nimbus, runc),
-            _ => Err("usage: nimbus-bench store <nimbus binary> | nimbus-bench sandbox <nimbus binary> <runc binary>"
+            _ => Err("usage: nimbus-bench store <nimbus binary> | nimbus-bench realtime <nimbus binary> | nimbus-bench sandbox <nimbus binary> <runc binary>"
                 .to_owned()),
         };
     match result {

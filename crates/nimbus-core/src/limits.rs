@@ -86,6 +86,36 @@ limits! {
     pub const SESSION_COOKIE_TTL_SECS: u64 = 12 * 60 * 60, "12 h";
     /// Time in-flight requests get to finish on shutdown before the server stops anyway.
     pub const SHUTDOWN_GRACE_MS: u64 = 10_000, "10 s";
+    /// Committed transactions buffered per tenant for realtime observers. The writer never
+    /// waits for an observer: one that falls further behind is told it lagged and re-evaluates
+    /// every subscription of the tenant instead, so this bounds memory, not correctness.
+    pub const REALTIME_COMMIT_BUFFER: usize = 1024, "1024";
+    /// How long, in ms, a `/ws` client has to send `client_hello` after the server's `hello`.
+    /// Contract value (realtime.md §2).
+    pub const WS_HELLO_TIMEOUT_MS: u64 = 10_000, "10 s";
+    /// Interval, in ms, of the server's WebSocket Pings on `/ws` (realtime.md §7).
+    pub const WS_PING_INTERVAL_MS: u64 = 15_000, "15 s";
+    /// Silence from a `/ws` client, in ms, after which the socket is closed with 4408: three
+    /// missed pings (realtime.md §7).
+    pub const WS_DEAD_PEER_MS: u64 = 45_000, "45 s";
+    /// Largest inbound `/ws` frame; larger ones close the socket with 1009. Contract value.
+    pub const WS_MAX_INBOUND_BYTES: usize = 1024 * 1024, "1 MiB";
+    /// Initial read buffer of one `/ws` socket. Frames are small and most sockets idle, so a
+    /// small buffer (grown on demand) keeps thousands of idle sockets cheap.
+    pub const WS_READ_BUFFER_BYTES: usize = 4 * 1024, "4 KiB";
+    /// Live subscriptions per `/ws` socket; more are refused with `rate.resource_exhausted`.
+    /// Bounds the evaluation work one client can attach to a tenant's commits.
+    pub const WS_MAX_SUBSCRIPTIONS: usize = 1024, "1024";
+    /// Outbound bytes queued for one `/ws` socket above which it counts as backed up. Results
+    /// are coalesced per subscription, so only a client far behind on huge results gets here.
+    /// Contract value (realtime.md §5).
+    pub const WS_OUTBOUND_HIGH_WATER_BYTES: usize = 16 * 1024 * 1024, "16 MiB";
+    /// How long, in ms, a socket may stay above the high-water mark before its subscriptions
+    /// are dropped with `session.subscription_error` (`backpressure`). Contract value.
+    pub const WS_BACKPRESSURE_GRACE_MS: u64 = 30_000, "30 s";
+    /// Largest rendered result of one subscription; a bigger one drops the subscription with
+    /// `result_too_large`. Contract value.
+    pub const WS_MAX_RESULT_BYTES: usize = 16 * 1024 * 1024, "16 MiB";
     /// Default `cpuCount` of a sandbox: one CPU's worth of time. Contract value.
     pub const SANDBOX_DEFAULT_CPUS: u32 = 1, "1";
     /// Operator maximum of `cpuCount` per sandbox. Contract default (sandboxes.md §2).
@@ -274,6 +304,31 @@ limits! {
     pub const DEFAULT_PORT: u16 = 8080, "8080";
     /// Default data directory, relative to the working directory.
     pub const DEFAULT_DATA_DIR: &str = "./data", "./data";
+    /// Pending scheduled jobs per tenant before 429; bounds the due-job index and the work
+    /// one tenant can queue. Contract value (scheduling.md §5).
+    pub const MAX_PENDING_JOBS_PER_TENANT: u64 = 100_000, "100 000";
+    /// Crons per tenant before 400 `op.cap_exceeded`. Contract value.
+    pub const MAX_CRONS_PER_TENANT: u64 = 1_000, "1000";
+    /// Largest `run_after_ms` of a one-shot job, in ms (365 days); further out is almost always
+    /// a unit mistake.
+    pub const MAX_RUN_AFTER_MS: u64 = 31_536_000_000, "365 days";
+    /// Longest interval schedule, in seconds (365 days). Contract value.
+    pub const MAX_INTERVAL_SECS: u64 = 31_536_000, "365 days";
+    /// How long finished and cancelled jobs (and cron execution ids) are kept, in ms, before
+    /// they are purged: long enough to inspect a result after a weekend.
+    pub const FINISHED_JOB_RETENTION_MS: i64 = 7 * 24 * 60 * 60 * 1000, "7 days";
+    /// Runs kept per cron; older runs are dropped as new ones are recorded.
+    pub const CRON_RUNS_KEPT: usize = 100, "100";
+    /// Default and largest `limit` of a cron's run history page.
+    pub const CRON_RUNS_DEFAULT_PAGE: usize = 20, "20";
+    /// Longest cron name, in characters. Contract value.
+    pub const MAX_CRON_NAME_CHARS: usize = 128, "128";
+    /// Due jobs one tenant runs per scheduler pass before the scheduler moves on to the next
+    /// tenant, so a tenant with a large backlog cannot starve the others.
+    pub const SCHEDULER_JOBS_PER_PASS: usize = 256, "256";
+    /// Longest the scheduler sleeps, in ms, when nothing is due; a safety net for wake-ups
+    /// that nothing signals (e.g. a clock step).
+    pub const SCHEDULER_MAX_SLEEP_MS: u64 = 60_000, "60 s";
 }
 
 /// Renders the limits table as Markdown (the body of `docs/limits.md`).

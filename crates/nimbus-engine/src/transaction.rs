@@ -96,14 +96,38 @@ impl<'c> Transaction<'c> {
 
     /// Inserts a document with a fresh id.
     pub fn insert(&mut self, table: &TableName, fields: Fields) -> Result<DocumentId, NimbusError> {
+        self.insert_as(table, DocumentId::mint(), fields)
+    }
+
+    /// Inserts a document with a chosen id; 409 `op.already_exists` when that id exists (an
+    /// insert never overwrites).
+    pub fn insert_with_id(
+        &mut self,
+        table: &TableName,
+        id: DocumentId,
+        fields: Fields,
+    ) -> Result<DocumentId, NimbusError> {
+        if self.get(table, id.as_str())?.is_some() {
+            return Err(NimbusError::already_exists("document", id.as_str()));
+        }
+        self.insert_as(table, id, fields)
+    }
+
+    /// Records an execution id (`scheduled:<job_id>`, `cron:<name>:<scheduled_at>`) in this
+    /// transaction. `Ok(true)` means it was already recorded: the work it names committed
+    /// before and must not write again.
+    pub fn record_execution(&mut self, id: &str) -> Result<bool, NimbusError> {
+        Ok(!nimbus_store::schedule::record_execution(self.conn, id, self.now)?)
+    }
+
+    /// The transaction's connection, for the engine's own non-document rows (scheduling).
+    pub(crate) fn conn(&self) -> &Connection {
+        self.conn
+    }
+
+    fn insert_as(&mut self, table: &TableName, id: DocumentId, fields: Fields) -> Result<DocumentId, NimbusError> {
         validate_user_fields(&fields, "fields")?;
-        let doc = Document {
-            id: DocumentId::mint(),
-            table: table.clone(),
-            creation_time: self.now,
-            update_time: self.now,
-            fields,
-        };
+        let doc = Document { id, table: table.clone(), creation_time: self.now, update_time: self.now, fields };
         let stored = check_document_caps(&doc)?;
         let schema = self.schema(table)?;
         if let Some(schema) = &schema {

@@ -14,7 +14,9 @@ use nimbus_core::time::now_ms;
 use nimbus_core::{ErrorCode, NimbusError};
 use nimbus_store::{StoreError, journal as journal_rows};
 use rusqlite::{Connection, TransactionBehavior};
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::journal::build_record;
 use crate::transaction::{Transaction, WriteRecord};
@@ -84,17 +86,23 @@ where
 /// Queue of transactions for one tenant's writer.
 pub(crate) type WorkQueue = mpsc::Sender<Box<dyn Work>>;
 
+/// Where the writer publishes each durable commit that wrote documents, for realtime observers.
+/// A broadcast send never waits: an observer that falls behind sees `Lagged`, not a stalled
+/// writer.
+pub(crate) type CommitFeed = broadcast::Sender<Arc<Commit>>;
+
 /// Starts the writer thread for a tenant database. It runs until every sender is dropped and
 /// the queue is drained.
 pub(crate) fn spawn(
     tenant: &str,
     conn: Connection,
     queue: mpsc::Receiver<Box<dyn Work>>,
+    feed: CommitFeed,
 ) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new().name(format!("writer-{tenant}")).spawn(move || run(conn, queue))
+    std::thread::Builder::new().name(format!("writer-{tenant}")).spawn(move || run(conn, queue, feed))
 }
 
-fn run(mut conn: Connection, mut queue: mpsc::Receiver<Box<dyn Work>>) {
+fn run(mut conn: Connection, mut queue: mpsc::Receiver<Box<dyn Work>>, feed: CommitFeed) {
     let mut head = match journal_rows::latest_sequence(&conn) {
         Ok(head) => head,
         Err(e) => {
@@ -114,12 +122,14 @@ fn run(mut conn: Connection, mut queue: mpsc::Receiver<Box<dyn Work>>) {
                 Err(_) => break,
             }
         }
-        commit_batch(&mut conn, &mut head, batch);
+        commit_batch(&mut conn, &mut head, batch, Some(&feed));
     }
 }
 
 /// Runs a batch and commits it with one fsync. `head` is the journal's last sequence.
-fn commit_batch(conn: &mut Connection, head: &mut u64, batch: Vec<Box<dyn Work>>) {
+/// Once durable, each commit that wrote documents is published on `feed` (before its caller is
+/// answered, so an observer never learns of a write later than its writer does).
+fn commit_batch(conn: &mut Connection, head: &mut u64, batch: Vec<Box<dyn Work>>, feed: Option<&CommitFeed>) {
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
@@ -154,6 +164,12 @@ fn commit_batch(conn: &mut Connection, head: &mut u64, batch: Vec<Box<dyn Work>>
         Ok(()) => {
             *head = next;
             for (work, commit) in applied {
+                if let Some(feed) = feed.filter(|f| f.receiver_count() > 0)
+                    && commit.sequence.is_some()
+                {
+                    // No receiver is not an error: nobody is watching this tenant.
+                    let _ = feed.send(Arc::new(commit.clone()));
+                }
                 work.complete(Ok(commit));
             }
         }
@@ -247,7 +263,7 @@ mod tests {
         });
         let mut conn = conn;
         let mut head = 0;
-        commit_batch(&mut conn, &mut head, vec![Box::new(abandoned), Box::new(kept)]);
+        commit_batch(&mut conn, &mut head, vec![Box::new(abandoned), Box::new(kept)], None);
         let (id, commit) = kept_reply.await.expect("answered").expect("committed");
         assert_eq!(commit.sequence, Some(1), "only the kept transaction was journaled");
         assert_eq!(head, 1);

@@ -134,11 +134,25 @@ pub const CAPABILITIES: &[Capability] = &[
     Capability {
         area: "realtime",
         capability: "query subscriptions",
-        status: Status::NotYet,
-        notes: "the write path already records each transaction's touched set for it",
-        tests: &[],
+        status: Status::AvailableWithCaveats,
+        notes: "GET /ws (nimbus.v2): live queries with precise invalidation, coalescing and heartbeats; function subscriptions need functions",
+        tests: &[
+            "blackbox/realtime.rs::a_write_is_pushed_and_unsubscribe_stops_pushes",
+            "blackbox/realtime.rs::invalidation_is_precise",
+            "blackbox/realtime.rs::a_slow_consumer_blocks_neither_writes_nor_other_sockets",
+        ],
     },
-    Capability { area: "scheduling", capability: "jobs and crons", status: Status::NotYet, notes: "", tests: &[] },
+    Capability {
+        area: "scheduling",
+        capability: "jobs and crons",
+        status: Status::AvailableWithCaveats,
+        notes: "data targets (insert/update/delete), effectively once across crashes; `function` targets need functions (404 `function.not_found`)",
+        tests: &[
+            "blackbox/scheduling.rs::a_due_job_runs_exactly_once_and_reports_its_result",
+            "blackbox/scheduling.rs::crons_fire_on_an_interval_and_record_runs",
+            "blackbox/scheduling.rs::crashes_around_a_job_apply_it_exactly_once",
+        ],
+    },
     Capability {
         area: "functions",
         capability: "JS/TS queries, mutations, actions",

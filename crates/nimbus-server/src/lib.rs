@@ -8,6 +8,8 @@
 //!   strict bodies and the `Sandbox` resource; [`service_wire`]: the service routes' bodies,
 //!   the definition resource, the runtime view and the service catalog file;
 //!   [`health_check`]: the HTTP client of external services' health loops.
+//! - [`schedule_wire`]: the scheduling routes' bodies (job targets, cron schedules) and the job
+//!   and cron resources.
 //! - [`body`], [`params`]: JSON bodies and path/query parameters with contract errors.
 //! - [`envelope`], [`request_id`]: the error envelope and request ids.
 //! - [`auth`]: the admin token file, cookies, origin policy.
@@ -24,9 +26,11 @@ pub mod envelope;
 mod generated_docs;
 pub mod health_check;
 pub mod params;
+pub mod realtime_wire;
 pub mod request_id;
 pub mod routes;
 pub mod sandbox_wire;
+pub mod schedule_wire;
 pub mod serve;
 pub mod service_wire;
 pub mod session_wire;

@@ -152,15 +152,21 @@ pub async fn run(config: ServerConfig) -> Result<(), StartError> {
     let local: SocketAddr =
         listener.local_addr().map_err(|source| StartError::Bind { address: address.clone(), source })?;
 
+    // Before serving: interrupted jobs go back to pending, then the scheduler starts.
+    let scheduler = nimbus_scheduler::Scheduler::new(engine.clone(), Arc::new(nimbus_scheduler::SystemClock));
+    scheduler.recover().await;
+    scheduler.start();
     let shutdown = Arc::new(Notify::new());
     let auth = AuthState::new(config.token_path.clone(), token, local.port());
     let state = AppState {
         engine: engine.clone(),
+        realtime: crate::routes::realtime_registry(engine.clone()),
         images,
         sandboxes: sandboxes.clone(),
         services: services.clone(),
         sessions: sessions.clone(),
         auth,
+        scheduler: scheduler.clone(),
         shutdown: shutdown.clone(),
     };
     let retention = tokio::spawn(sandboxes.retain());
@@ -231,6 +237,7 @@ pub async fn run(config: ServerConfig) -> Result<(), StartError> {
     retention.abort();
     services.shutdown();
     session_sweeper.abort();
+    scheduler.stop().await;
     engine.shutdown().await;
     if let Some(path) = &discovery_path {
         discovery::remove_own(path);

@@ -7,7 +7,9 @@ use nimbus_compute::service::Services;
 use nimbus_compute::session::Sessions;
 use nimbus_core::NimbusError;
 use nimbus_engine::{Engine, Tenant};
+use nimbus_realtime::Realtime;
 use nimbus_sandbox::image::ImageStore;
+use nimbus_scheduler::Scheduler;
 use tokio::sync::Notify;
 
 use crate::auth::AuthState;
@@ -20,6 +22,8 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// The server-wide OCI image store.
     pub images: Arc<ImageStore>,
+    /// Live query subscriptions of every tenant.
+    pub realtime: Arc<Realtime>,
     /// The sandbox registry.
     pub sandboxes: Arc<Sandboxes>,
     /// The service registry.
@@ -28,6 +32,8 @@ pub struct AppState {
     pub sessions: Arc<Sessions>,
     /// Credentials and origin policy.
     pub auth: Arc<AuthState>,
+    /// The scheduler of one-shot jobs and crons.
+    pub scheduler: Arc<Scheduler>,
     /// Notified by `POST /api/system/shutdown`.
     pub shutdown: Arc<Notify>,
 }

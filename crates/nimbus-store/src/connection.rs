@@ -35,6 +35,44 @@ CREATE TABLE IF NOT EXISTS journal (
     sequence INTEGER PRIMARY KEY,
     body TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS scheduled_jobs (
+    id TEXT PRIMARY KEY,
+    run_at INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    mutation TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    started_at INTEGER,
+    finished_at INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    error_code TEXT,
+    value TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS scheduled_jobs_by_state ON scheduled_jobs (state, run_at, id);
+CREATE TABLE IF NOT EXISTS crons (
+    name TEXT PRIMARY KEY,
+    schedule TEXT NOT NULL,
+    mutation TEXT NOT NULL,
+    enabled INTEGER NOT NULL,
+    last_run INTEGER,
+    next_run INTEGER,
+    created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cron_runs (
+    cron TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    scheduled_at INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    finished_at INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    error TEXT,
+    error_code TEXT,
+    PRIMARY KEY (cron, run_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS executions (
+    id TEXT PRIMARY KEY,
+    executed_at INTEGER NOT NULL
+) WITHOUT ROWID;
 ";
 
 /// Tables of the system database.

@@ -5,6 +5,7 @@
 //!   (WAL, `synchronous=FULL`) and creating their tables.
 //! - [`documents`], [`index_entries`], [`schemas`], [`journal`]: the row-level operations on a
 //!   tenant database, each a plain function over a `rusqlite::Connection`.
+//! - [`schedule`]: a tenant's scheduled jobs, crons, cron runs and execution ids.
 //! - [`system`]: the system database (the tenant registry).
 //! - [`records`]: the system database's records of agents resources (sandboxes; later services
 //!   and sessions), one JSON row per resource.
@@ -19,6 +20,7 @@ pub mod error;
 pub mod index_entries;
 pub mod journal;
 pub mod records;
+pub mod schedule;
 pub mod schemas;
 pub mod system;
 

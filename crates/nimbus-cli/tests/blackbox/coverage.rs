@@ -34,6 +34,15 @@ const EMITTED: &[&str] = &[
     "rate.resource_exhausted",
     "op.precondition_failed",
     "service.capability_unavailable",
+    "op.scheduled_job_not_found",
+    "function.not_found",
+    "session.unsubscribe_failed",
+    "protocol.no_overlap",
+    "protocol.hello_timeout",
+    "protocol.invalid_json",
+    "protocol.unsupported_message_type",
+    "protocol.unsupported_version",
+    "protocol.unsupported_binary",
 ];
 
 /// Codes emitted by the engine but only reachable deterministically from a unit test (the
@@ -45,22 +54,13 @@ const UNIT_TESTED: &[(&str, &str)] = &[];
 /// only ever goes to a caller that already left, so no client can observe it.
 const NOT_EMITTED_YET: &[&str] = &[
     "op.cancelled",
-    "op.scheduled_job_not_found",
     "op.failed",
     "session.subscription_error",
-    "session.unsubscribe_failed",
     "service.unavailable",
     "service.storage_transient",
     "service.storage_io",
     "service.storage_other",
     "service.internal",
-    "protocol.no_overlap",
-    "protocol.hello_timeout",
-    "protocol.invalid_json",
-    "protocol.unsupported_message_type",
-    "protocol.unsupported_version",
-    "protocol.unsupported_binary",
-    "function.not_found",
     "function.invalid_args",
     "function.deploy_failed",
     "function.thrown",

@@ -143,9 +143,27 @@ impl Dirs {
         self.try_start_with(0, extra)
     }
 
+    /// Starts a server with extra environment variables (the server's test-only knobs).
+    pub fn start_with_env(self: &Arc<Self>, env: &[(&str, &str)]) -> Server {
+        match self.try_start_with_env(0, &[], env) {
+            Ok(server) => server,
+            Err(failure) => panic!("nimbus start exited with {:?}; stderr:\n{}", failure.status, failure.stderr),
+        }
+    }
+
     fn try_start_with(self: &Arc<Self>, port: u16, extra: &[&str]) -> Result<Server, StartFailure> {
+        self.try_start_with_env(port, extra, &[])
+    }
+
+    fn try_start_with_env(
+        self: &Arc<Self>,
+        port: u16,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Server, StartFailure> {
         let mut child = self
             .command()
+            .envs(env.iter().copied())
             .args(["start", "--host", "127.0.0.1", "--port", &port.to_string(), "--data-dir"])
             .arg(self.data())
             .args(extra)

@@ -5,24 +5,26 @@ mod documents;
 mod journal;
 mod queries;
 mod read_pool;
+mod schedule;
 mod schemas;
 
 pub use journal::JournalPage;
+pub use schedule::{Cron, CronRun, Firing, Job, JobState, RunOutcome, Target, is_transient, job_not_found};
 
 use std::path::Path;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use nimbus_core::NimbusError;
 use nimbus_core::ids::TenantId;
-use nimbus_core::limits::WRITE_QUEUE_PER_TENANT;
+use nimbus_core::limits::{REALTIME_COMMIT_BUFFER, WRITE_QUEUE_PER_TENANT};
 use nimbus_store::connection::{Access, open_tenant};
 use rusqlite::Connection;
-use tokio::sync::{RwLock, mpsc};
+use tokio::sync::{RwLock, broadcast, mpsc};
 
 use crate::document::Document;
 use crate::transaction::Transaction;
-use crate::writer::{self, Commit, WorkQueue};
+use crate::writer::{self, Commit, CommitFeed, WorkQueue};
 use read_pool::ReadPool;
 
 /// One page of documents: a table listing or a paginated query.
@@ -46,6 +48,9 @@ pub struct Tenant {
     queue: Mutex<Option<WorkQueue>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     readers: ReadPool,
+    /// The writer's commit feed, for [`Tenant::commits`]; taken on close so that, once the
+    /// writer has exited too, observers see the feed end.
+    feed: Mutex<Option<CommitFeed>>,
 }
 
 impl Tenant {
@@ -53,7 +58,8 @@ impl Tenant {
     pub(crate) fn open(id: TenantId, path: &Path) -> Result<Self, NimbusError> {
         let conn = open_tenant(path, Access::Write)?;
         let (queue, receiver) = mpsc::channel(WRITE_QUEUE_PER_TENANT);
-        let handle = writer::spawn(id.as_str(), conn, receiver).map_err(|e| {
+        let (feed, _) = broadcast::channel(REALTIME_COMMIT_BUFFER);
+        let handle = writer::spawn(id.as_str(), conn, receiver, feed.clone()).map_err(|e| {
             tracing::error!(error = %e, "cannot start a writer thread");
             NimbusError::internal()
         })?;
@@ -63,7 +69,17 @@ impl Tenant {
             queue: Mutex::new(Some(queue)),
             writer: Mutex::new(Some(handle)),
             readers: ReadPool::new(path.to_owned()),
+            feed: Mutex::new(Some(feed)),
         })
+    }
+
+    /// Observes the tenant's durable commits that wrote documents, in commit order, each
+    /// published right after its batch's fsync. Never blocks the writer: a receiver that falls
+    /// more than [`REALTIME_COMMIT_BUFFER`] commits behind gets `Lagged` and must assume
+    /// anything changed. The feed ends (`Closed`) once the tenant is closed; `None` if it
+    /// already is.
+    pub fn commits(&self) -> Option<broadcast::Receiver<Arc<Commit>>> {
+        self.feed.lock().unwrap_or_else(PoisonError::into_inner).as_ref().map(broadcast::Sender::subscribe)
     }
 
     /// The tenant's id.
@@ -107,6 +123,7 @@ impl Tenant {
         let mut closed = self.gate.write().await;
         *closed = true;
         drop(self.queue.lock().unwrap_or_else(PoisonError::into_inner).take());
+        drop(self.feed.lock().unwrap_or_else(PoisonError::into_inner).take());
         let handle = self.writer.lock().unwrap_or_else(PoisonError::into_inner).take();
         if let Some(handle) = handle {
             let joined = tokio::task::spawn_blocking(move || handle.join()).await;

@@ -39,3 +39,20 @@ impl Tenant {
         .await
     }
 }
+
+impl Tenant {
+    /// Runs a query on one read snapshot and returns it with the journal sequence that snapshot
+    /// reflects (0 before any write), so observers can order results by commit. Used by
+    /// realtime subscriptions.
+    pub async fn query_with_sequence(&self, query: Query) -> Result<(u64, Vec<Document>), NimbusError> {
+        self.read(move |conn| {
+            let tx = conn
+                .transaction()
+                .map_err(|e| NimbusError::from(nimbus_store::StoreError::new("opening a read transaction", e)))?;
+            let sequence = nimbus_store::journal::latest_sequence(&tx)?;
+            let documents = reads::run_query(&tx, &query)?;
+            Ok((sequence, documents))
+        })
+        .await
+    }
+}

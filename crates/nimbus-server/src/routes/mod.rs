@@ -1,16 +1,19 @@
 //! The route table. **API boundary**: every HTTP path Nimbus serves is listed here.
 
+mod crons;
 mod docs;
 mod documents;
 mod images;
 mod journal;
 mod query;
 mod sandboxes;
+mod schedule;
 mod schema;
 mod services;
 mod sessions;
 mod system;
 mod tenants;
+mod ws;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -44,6 +47,7 @@ fn routes(state: AppState) -> Router {
         .route("/api/system/shutdown", post(system::shutdown))
         .route("/api/images", get(images::list).delete(images::remove))
         .route("/api/images/import", post(images::import))
+        .route("/ws", get(ws::upgrade))
         .route("/api/tenants", get(tenants::list).post(tenants::create))
         .route(tenant, delete(tenants::delete))
         .route(&format!("{tenant}/documents"), post(documents::insert))
@@ -53,6 +57,7 @@ fn routes(state: AppState) -> Router {
             get(documents::get).patch(documents::patch).delete(documents::delete),
         )
         .route(&format!("{tenant}/query"), post(query::run))
+        .route(&format!("{tenant}/realtime/stats"), get(ws::stats))
         .route(&format!("{tenant}/query/paginated"), post(query::paginated))
         .route(&format!("{tenant}/schema"), get(schema::list))
         .route(&format!("{tenant}/schema/{{table}}"), get(schema::get).put(schema::put).delete(schema::delete))
@@ -93,9 +98,23 @@ fn routes(state: AppState) -> Router {
         .route(&format!("{session}/files/stat"), get(sessions::files_stat))
         .route(&format!("{tenant}/journal"), get(journal::page))
         .route(&format!("{tenant}/journal/bootstrap"), get(journal::bootstrap))
+        .route(&format!("{tenant}/schedule"), get(schedule::list).post(schedule::create))
+        .route(&format!("{tenant}/schedule/{{job_id}}"), get(schedule::get).delete(schedule::cancel))
+        .route(&format!("{tenant}/schedule/history/{{job_id}}"), get(schedule::history))
+        .route(&format!("{tenant}/crons"), get(crons::list).post(crons::create))
+        .route(&format!("{tenant}/crons/{{cron_name}}"), get(crons::get).patch(crons::patch).delete(crons::delete))
+        .route(&format!("{tenant}/crons/{{cron_name}}/runs"), get(crons::runs))
         .fallback(envelope::fallback)
         // Bodies are bounded by `RawBody` itself, which reports the limit in the envelope.
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state(state.auth.clone(), auth::guard))
         .with_state(state)
+}
+
+/// The realtime registry, rendering results as the data routes render documents.
+pub fn realtime_registry(engine: std::sync::Arc<nimbus_engine::Engine>) -> std::sync::Arc<nimbus_realtime::Realtime> {
+    nimbus_realtime::Realtime::new(
+        engine,
+        std::sync::Arc::new(|documents| serde_json::Value::from(documents::documents_json(documents)).to_string()),
+    )
 }

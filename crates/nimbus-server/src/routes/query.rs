@@ -18,7 +18,7 @@ use crate::state::AppState;
 use crate::wire::{PaginatedQueryBody, QueryBody};
 
 /// Converts a wire query into the engine's, naming bad fields by their path in the body.
-fn to_query(body: QueryBody, prefix: &str) -> Result<Query, NimbusError> {
+pub(crate) fn to_query(body: QueryBody, prefix: &str) -> Result<Query, NimbusError> {
     let at = |field: &str| if prefix.is_empty() { field.to_owned() } else { format!("{prefix}.{field}") };
     let table = TableName::parse(&body.table, &at("table"))?;
     let filters = body

@@ -1,0 +1,360 @@
+//! Realtime (`GET /ws`, realtime.md): the upgrade's checks, the handshake's fatal errors, the
+//! session frames, pushes on HTTP writes, unsubscribe, many subscriptions, a slow consumer, and
+//! precise invalidation through `GET /api/tenants/{t}/realtime/stats`.
+
+use std::net::TcpStream;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tungstenite::client::IntoClientRequest;
+use tungstenite::{Message, WebSocket};
+
+use crate::harness::{Dirs, Server, is_request_id};
+
+type Socket = WebSocket<TcpStream>;
+
+/// Upgrades to `/ws` on `tenant`, offering `protocols`; returns the socket and the 101 response.
+fn upgrade(server: &Server, tenant: &str, protocols: &str) -> (Socket, tungstenite::handshake::client::Response) {
+    let mut request = format!("ws://127.0.0.1:{}/ws", server.port).into_client_request().expect("request");
+    let headers = request.headers_mut();
+    headers.insert("authorization", format!("Bearer {}", server.token()).parse().expect("header"));
+    headers.insert("x-tenant-id", tenant.parse().expect("header"));
+    headers.insert("sec-websocket-protocol", protocols.parse().expect("header"));
+    let stream = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    // A safety net only: every read below expects a frame the server must send.
+    stream.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+    let (socket, response) = tungstenite::client::client(request, stream).expect("upgrade");
+    (socket, response)
+}
+
+/// The next text frame as JSON (control frames skipped); panics on a close.
+fn next(socket: &mut Socket) -> Value {
+    loop {
+        match socket.read().expect("a WebSocket message") {
+            Message::Text(text) => return serde_json::from_str(text.as_str()).expect("a JSON text frame"),
+            Message::Close(frame) => panic!("closed early: {frame:?}"),
+            _ => {}
+        }
+    }
+}
+
+/// Reads the close frame, skipping nothing else: returns its code and reason.
+fn closed(socket: &mut Socket) -> (u16, String) {
+    loop {
+        match socket.read().expect("the close frame") {
+            Message::Close(Some(frame)) => return (u16::from(frame.code), frame.reason.to_string()),
+            Message::Ping(_) | Message::Pong(_) => {}
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+fn send(socket: &mut Socket, frame: Value) {
+    socket.send(Message::text(frame.to_string())).expect("send");
+}
+
+/// A socket past the handshake.
+fn connect(server: &Server, tenant: &str) -> Socket {
+    let (mut socket, _) = upgrade(server, tenant, "nimbus.v2");
+    assert_eq!(next(&mut socket)["type"], "hello");
+    send(&mut socket, json!({ "type": "client_hello", "protocol": "nimbus.v2" }));
+    socket
+}
+
+/// Subscribes and returns (subscription id, first data).
+fn subscribe(socket: &mut Socket, request_id: &str, query: Value) -> (u64, Vec<Value>) {
+    send(socket, json!({ "type": "subscribe", "request_id": request_id, "query": query }));
+    let first = next(socket);
+    assert_eq!(first["type"], "subscription_result", "{first}");
+    assert_eq!(first["request_id"], request_id, "{first}");
+    (first["subscription_id"].as_u64().expect("id"), first["data"].as_array().expect("data").clone())
+}
+
+/// Round trip through the socket's frame order: every frame sent before has been handled.
+fn sync(socket: &mut Socket) {
+    send(socket, json!({ "type": "ping" }));
+    assert_eq!(next(socket), json!({ "type": "pong" }));
+}
+
+fn stats(server: &Server, tenant: &str) -> Value {
+    let resp = server.get(&format!("/api/tenants/{tenant}/realtime/stats"));
+    resp.expect_status(200);
+    resp.json.clone()
+}
+
+fn delta(before: &Value, after: &Value, counter: &str) -> u64 {
+    after[counter].as_u64().expect("counter") - before[counter].as_u64().expect("counter")
+}
+
+fn table_query(table: &str) -> Value {
+    json!({ "table": table, "filters": [] })
+}
+
+#[test]
+fn the_upgrade_checks_run_in_order_as_envelopes() {
+    let server = Server::start();
+    server.create_tenant("rt");
+    let token = format!("Bearer {}", server.token());
+    let ws = [
+        ("connection", "upgrade"),
+        ("upgrade", "websocket"),
+        ("sec-websocket-version", "13"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ];
+    fn with<'a>(ws: &[(&'a str, &'a str)], extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut headers = ws.to_vec();
+        headers.extend_from_slice(extra);
+        headers
+    }
+    let foreign = with(&ws, &[("origin", "http://evil.example"), ("authorization", &token)]);
+    server.request("GET", "/ws?tenant_id=rt", &foreign, None).expect_error(403, "auth.forbidden");
+    server.request("GET", "/ws?tenant_id=rt", &with(&ws, &[]), None).expect_error(401, "auth.unauthorized");
+    let authed = with(&ws, &[("authorization", &token), ("sec-websocket-protocol", "nimbus.v2")]);
+    server.request("GET", "/ws", &authed, None).expect_error(400, "op.invalid_input");
+    server.request("GET", "/ws?tenant_id=bad%20id", &authed, None).expect_error(400, "op.invalid_input");
+    let no_overlap = with(&ws, &[("authorization", &token), ("sec-websocket-protocol", "nimbus.v1, other")]);
+    let resp = server.request("GET", "/ws?tenant_id=missing", &no_overlap, None);
+    resp.expect_error(400, "protocol.no_overlap");
+    assert_eq!(resp.detail(), &json!({ "serverSupports": ["nimbus.v2"], "clientOffered": ["nimbus.v1", "other"] }));
+    server.request("GET", "/ws?tenant_id=missing", &authed, None).expect_error(404, "session.tenant_not_found");
+}
+
+#[test]
+fn the_handshake_echoes_the_subprotocol_and_violations_are_fatal_with_1008() {
+    let server = Server::start();
+    server.create_tenant("rt");
+    let (mut socket, response) = upgrade(&server, "rt", "nimbus.v1, nimbus.v2");
+    assert_eq!(response.status().as_u16(), 101);
+    assert_eq!(response.headers().get("sec-websocket-protocol").map(|v| v.to_str().unwrap()), Some("nimbus.v2"));
+    let hello = next(&mut socket);
+    assert_eq!(hello["type"], "hello");
+    assert_eq!(hello["protocol"], "nimbus.v2");
+    assert_eq!(hello["features"], json!(["queries.v1", "subscriptions.v1", "functions.v1", "heartbeat.v1"]));
+    assert!(hello["session"]["id"].as_str().is_some_and(|id| id.starts_with("ws-session-")), "{hello}");
+    assert!(hello["session"]["serverNow"].as_i64().is_some_and(|t| t > 0), "{hello}");
+
+    let cases: [(Message, &str, Value); 4] = [
+        (Message::text("not json"), "protocol.invalid_json", Value::Null),
+        (
+            Message::text(json!({ "type": "subscribe" }).to_string()),
+            "protocol.unsupported_message_type",
+            json!({ "receivedType": "subscribe", "expectedType": "client_hello" }),
+        ),
+        (
+            Message::text(json!({ "type": "client_hello", "protocol": "nimbus.v1" }).to_string()),
+            "protocol.unsupported_version",
+            json!({ "receivedProtocol": "nimbus.v1" }),
+        ),
+        (Message::binary(vec![1, 2, 3]), "protocol.unsupported_binary", Value::Null),
+    ];
+    for (frame, code, detail) in cases {
+        let (mut socket, _) = upgrade(&server, "rt", "nimbus.v2");
+        assert_eq!(next(&mut socket)["type"], "hello");
+        socket.send(frame).expect("send");
+        let fatal = next(&mut socket);
+        assert_eq!(fatal["type"], "fatal_error", "{fatal}");
+        assert_eq!(fatal["error"]["code"], code, "{fatal}");
+        assert_eq!(fatal["error"]["detail"], detail, "{fatal}");
+        assert!(fatal["error"]["requestId"].as_str().is_some_and(is_request_id), "{fatal}");
+        assert_eq!(closed(&mut socket), (1008, code.to_owned()));
+    }
+}
+
+#[test]
+fn no_client_hello_in_time_is_a_retryable_fatal_error() {
+    let server = Dirs::new().start_with_env(&[("NIMBUS_TEST_HELLO_TIMEOUT_MS", "300")]);
+    server.create_tenant("rt");
+    let (mut socket, _) = upgrade(&server, "rt", "nimbus.v2");
+    assert_eq!(next(&mut socket)["type"], "hello");
+    let fatal = next(&mut socket);
+    assert_eq!(fatal["error"]["code"], "protocol.hello_timeout", "{fatal}");
+    assert_eq!(fatal["error"]["retryable"], true);
+    assert_eq!(fatal["error"]["detail"], json!({ "timeoutMs": 300 }));
+    assert_eq!(closed(&mut socket), (1008, "protocol.hello_timeout".to_owned()));
+}
+
+#[test]
+fn session_frames_are_answered_and_bad_requests_are_scoped() {
+    let server = Server::start();
+    server.create_tenant("rt");
+    let mut socket = connect(&server, "rt");
+    send(&mut socket, json!({ "type": "clear_auth" }));
+    assert_eq!(next(&mut socket), json!({ "type": "authenticated", "is_authenticated": false }));
+    send(&mut socket, json!({ "type": "authenticate", "token": "x" }));
+    let error = next(&mut socket);
+    assert_eq!((error["type"].as_str(), error["error"]["code"].as_str()), (Some("error"), Some("auth.unauthorized")));
+    assert_eq!(error["error"]["detail"]["reason"], "authenticate_unsupported");
+    send(&mut socket, json!({ "type": "shout" }));
+    let error = next(&mut socket);
+    assert_eq!(
+        (error["type"].as_str(), error["error"]["code"].as_str()),
+        (Some("error"), Some("protocol.invalid_json"))
+    );
+    assert!(error["error"]["detail"]["reason"].is_string(), "{error}");
+    send(&mut socket, json!({ "type": "unsubscribe", "subscription_id": 99 }));
+    let error = next(&mut socket);
+    assert_eq!(error["error"]["code"], "session.unsubscribe_failed");
+    assert_eq!(error["error"]["detail"], json!({ "subscriptionId": 99 }));
+
+    let bad: [(Value, &str); 4] = [
+        (json!({ "function": { "name": "messages:list", "args": {} } }), "function.not_found"),
+        (json!({ "query": { "table": "bad name", "filters": [] } }), "op.invalid_input"),
+        (
+            json!({ "query": { "table": "t", "filters": [{ "field": "x", "op": "like", "value": 1 }] } }),
+            "op.invalid_input",
+        ),
+        (json!({}), "op.invalid_input"),
+    ];
+    for (i, (body, code)) in bad.into_iter().enumerate() {
+        let request_id = format!("bad{i}");
+        let mut frame = json!({ "type": "subscribe", "request_id": request_id });
+        frame.as_object_mut().expect("object").extend(body.as_object().expect("object").clone());
+        send(&mut socket, frame);
+        let error = next(&mut socket);
+        assert_eq!(error["type"], "op.error", "{error}");
+        assert_eq!(error["id"], request_id);
+        assert_eq!(error["error"]["code"], code, "{error}");
+        assert_eq!(error["error"]["requestId"], request_id);
+    }
+    // The socket is still usable.
+    let (_, data) = subscribe(&mut socket, "ok", table_query("t"));
+    assert!(data.is_empty());
+}
+
+#[test]
+fn a_write_is_pushed_and_unsubscribe_stops_pushes() {
+    let server = Server::start();
+    server.create_tenant("rt");
+    let mut socket = connect(&server, "rt");
+    let (first, data) = subscribe(&mut socket, "r1", table_query("notes"));
+    assert!(data.is_empty());
+    let id = server.insert("rt", "notes", &json!({ "text": "hi" }));
+    let push = next(&mut socket);
+    assert_eq!(push["type"], "subscription_result");
+    assert_eq!(push["subscription_id"], first);
+    assert!(push.get("request_id").is_none(), "request_id only on the first result: {push}");
+    assert_eq!(push["data"][0]["_id"], id);
+    assert_eq!(push["data"][0]["text"], "hi");
+
+    send(&mut socket, json!({ "type": "unsubscribe", "subscription_id": first }));
+    sync(&mut socket);
+    server.insert("rt", "notes", &json!({ "text": "after" }));
+    // Had the first subscription still been live, its push would precede this one's result.
+    let (second, data) = subscribe(&mut socket, "r2", table_query("notes"));
+    assert_ne!(second, first);
+    assert_eq!(data.len(), 2);
+    sync(&mut socket);
+}
+
+#[test]
+fn two_hundred_subscriptions_on_one_socket_all_get_results() {
+    let server = Server::start();
+    server.create_tenant("rt");
+    let mut socket = connect(&server, "rt");
+    for i in 0..200 {
+        let query = json!({ "table": "n", "filters": [{ "field": "n", "op": "gte", "value": i }] });
+        send(&mut socket, json!({ "type": "subscribe", "request_id": format!("r{i}"), "query": query }));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    while ids.len() < 200 {
+        let frame = next(&mut socket);
+        assert_eq!(frame["type"], "subscription_result", "{frame}");
+        assert!(frame["request_id"].is_string());
+        ids.insert(frame["subscription_id"].as_u64().expect("id"));
+    }
+    server.insert("rt", "n", &json!({ "n": 1000 }));
+    let mut pushed = std::collections::BTreeSet::new();
+    while pushed.len() < 200 {
+        let frame = next(&mut socket);
+        assert_eq!(frame["data"].as_array().map(Vec::len), Some(1), "{frame}");
+        pushed.insert(frame["subscription_id"].as_u64().expect("id"));
+    }
+    assert_eq!(pushed, ids);
+}
+
+#[test]
+fn a_slow_consumer_blocks_neither_writes_nor_other_sockets() {
+    let server = Server::start();
+    server.create_tenant("rt");
+    let mut slow = connect(&server, "rt");
+    subscribe(&mut slow, "big", table_query("big"));
+    let mut other = connect(&server, "rt");
+    subscribe(&mut other, "small", table_query("small"));
+    // The slow client stops reading; every result it is sent is the whole (growing) table, so
+    // its socket buffers fill long before the writes end.
+    let blob = "x".repeat(100 * 1024);
+    const WRITES: usize = 60;
+    for i in 0..WRITES {
+        server.insert("rt", "big", &json!({ "i": i, "blob": blob }));
+    }
+    let id = server.insert("rt", "small", &json!({ "ping": true }));
+    let push = next(&mut other);
+    assert_eq!(push["data"][0]["_id"], id, "{push}");
+    // Coalescing: once it reads again, the slow client converges to the latest state.
+    loop {
+        let frame = next(&mut slow);
+        if frame["data"].as_array().map(Vec::len) == Some(WRITES) {
+            break;
+        }
+    }
+}
+
+#[test]
+fn invalidation_is_precise() {
+    let server = Server::start();
+    server.create_tenant("rt");
+    let mut socket = connect(&server, "rt");
+    let open = json!({ "table": "tasks", "filters": [{ "field": "status", "op": "eq", "value": "open" }] });
+    let (sub, _) = subscribe(&mut socket, "r1", open);
+    let before = stats(&server, "rt");
+
+    server.insert("rt", "other", &json!({ "status": "open" }));
+    let done = server.insert("rt", "tasks", &json!({ "status": "done" }));
+    server
+        .patch_json(&format!("/api/tenants/rt/documents/tasks/{done}"), &json!({ "patch": { "n": 1 } }))
+        .expect_status(200);
+    let entering = server.insert("rt", "tasks", &json!({ "status": "open" }));
+    // Commits are processed in order: this push proves the earlier ones were handled too.
+    let push = next(&mut socket);
+    assert_eq!(push["subscription_id"], sub);
+    assert_eq!(push["data"].as_array().map(Vec::len), Some(1));
+    assert_eq!(push["data"][0]["_id"], entering);
+    let after = stats(&server, "rt");
+    assert_eq!(delta(&before, &after, "commits_seen"), 4, "{before} {after}");
+    assert_eq!(delta(&before, &after, "skipped_other_table"), 1, "{before} {after}");
+    assert_eq!(delta(&before, &after, "candidates_considered"), 3, "{before} {after}");
+    assert_eq!(delta(&before, &after, "skipped_by_filter"), 2, "{before} {after}");
+    assert_eq!(delta(&before, &after, "evaluations"), 1, "{before} {after}");
+    assert_eq!(delta(&before, &after, "pushes"), 1, "{before} {after}");
+
+    // An evaluation whose result equals the last one sent is not pushed.
+    let first =
+        json!({ "table": "tasks", "filters": [{ "field": "status", "op": "eq", "value": "open" }], "limit": 1 });
+    let (limited, data) = subscribe(&mut socket, "r2", first);
+    assert_eq!(data[0]["_id"], entering);
+    let before = stats(&server, "rt");
+    server.insert("rt", "tasks", &json!({ "status": "open" }));
+    // Both subscriptions re-run; only the unlimited one's result changed.
+    let push = next(&mut socket);
+    assert_eq!(push["subscription_id"], sub, "{push}");
+    assert_eq!(push["data"].as_array().map(Vec::len), Some(2));
+    sync(&mut socket);
+    let after = stats(&server, "rt");
+    assert_eq!(delta(&before, &after, "evaluations"), 2, "{before} {after}");
+    assert_eq!(delta(&before, &after, "pushes"), 1, "{before} {after}");
+    assert_eq!(delta(&before, &after, "skipped_duplicate"), 1, "{before} {after}");
+    let _ = limited;
+}
+
+#[test]
+fn deleting_the_tenant_closes_its_sockets_with_4404() {
+    let server = Server::start();
+    server.create_tenant("rt");
+    let mut socket = connect(&server, "rt");
+    subscribe(&mut socket, "r1", table_query("t"));
+    server.delete("/api/tenants/rt").expect_status(204);
+    let fatal = next(&mut socket);
+    assert_eq!(fatal["type"], "fatal_error");
+    assert_eq!(fatal["error"]["code"], "session.tenant_not_found");
+    assert_eq!(closed(&mut socket), (4404, "session.tenant_not_found".to_owned()));
+}

@@ -1,0 +1,338 @@
+//! [`Scheduler`]: the per-server loop that runs due jobs and fires crons, and the verbs that
+//! create and change them (so every change wakes the loop).
+//!
+//! Which tenants have work is kept in memory: at start-up [`Scheduler::recover`] opens every
+//! registered tenant once (moving interrupted jobs back to `pending`) and remembers those with
+//! pending jobs or enabled crons; afterwards a tenant joins the set when a job or cron is
+//! created or changed, and leaves it when a pass finds nothing left to do.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use nimbus_core::NimbusError;
+use nimbus_core::ids::TenantId;
+use nimbus_core::limits::{FINISHED_JOB_RETENTION_MS, SCHEDULER_JOBS_PER_PASS, SCHEDULER_MAX_SLEEP_MS};
+use nimbus_engine::tenant::{Cron, Firing, Target, is_transient};
+use nimbus_engine::{Engine, Tenant};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::clock::Clock;
+use crate::schedule::Schedule;
+
+/// How long a tenant whose pass failed (storage trouble) waits before the next try.
+const RETRY_AFTER_ERROR_MS: i64 = 1_000;
+/// How often finished jobs are purged.
+const PURGE_EVERY_MS: i64 = 60 * 60 * 1000;
+
+/// Test-only crash points, from `NIMBUS_TEST_FAULT`: the process aborts there (once, since it
+/// ends). Used by the black-box suite to prove exactly-once effects across `kill -9`-like ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    None,
+    /// After a job's claim committed, before its target runs.
+    CrashAfterClaim,
+    /// After a job's target committed, before the job is marked completed.
+    CrashAfterCommit,
+}
+
+impl Fault {
+    fn from_env() -> Self {
+        match std::env::var("NIMBUS_TEST_FAULT").as_deref() {
+            Ok("crash_after_claim") => Fault::CrashAfterClaim,
+            Ok("crash_after_commit") => Fault::CrashAfterCommit,
+            _ => Fault::None,
+        }
+    }
+
+    fn hit(self, point: Fault) {
+        if self == point && point != Fault::None {
+            eprintln!("test fault: aborting at {point:?}");
+            std::process::abort();
+        }
+    }
+}
+
+/// A partial change to a cron (PATCH); `None` leaves a part as it is.
+#[derive(Debug, Default)]
+pub struct CronChange {
+    /// Enable or disable.
+    pub enabled: Option<bool>,
+    /// A new schedule (recomputes `next_run` from now).
+    pub schedule: Option<Schedule>,
+    /// A new target.
+    pub target: Option<Target>,
+}
+
+/// The per-server scheduler.
+pub struct Scheduler {
+    engine: Arc<Engine>,
+    clock: Arc<dyn Clock>,
+    /// Tenants with pending jobs or enabled crons. A std mutex: held briefly, never across await.
+    active: Mutex<BTreeSet<String>>,
+    /// Tenants that had scheduling rows since start-up (retention runs over them).
+    known: Mutex<BTreeSet<String>>,
+    wake: Notify,
+    stopping: AtomicBool,
+    task: Mutex<Option<JoinHandle<()>>>,
+    fault: Fault,
+}
+
+impl Scheduler {
+    /// A scheduler over `engine`, reading time from `clock`. Call [`Scheduler::recover`], then
+    /// [`Scheduler::start`].
+    pub fn new(engine: Arc<Engine>, clock: Arc<dyn Clock>) -> Arc<Self> {
+        Arc::new(Self {
+            engine,
+            clock,
+            active: Mutex::new(BTreeSet::new()),
+            known: Mutex::new(BTreeSet::new()),
+            wake: Notify::new(),
+            stopping: AtomicBool::new(false),
+            task: Mutex::new(None),
+            fault: Fault::from_env(),
+        })
+    }
+
+    /// The scheduler's now, epoch ms.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Recovery, before serving: every tenant's `running` jobs go back to `pending` with
+    /// `run_at = now`, finished jobs past retention are purged, and tenants with pending jobs
+    /// or enabled crons are remembered. A tenant that cannot be opened is logged and skipped.
+    pub async fn recover(&self) {
+        let now = self.now_ms();
+        for id in self.engine.tenant_ids() {
+            let Some(tenant) = self.open(&id) else { continue };
+            let recovered = async {
+                let moved = tenant.recover_jobs(now).await?;
+                if moved > 0 {
+                    tracing::info!(tenant = %id, jobs = moved, "interrupted scheduled jobs will run again");
+                }
+                tenant.purge_finished_jobs(now - FINISHED_JOB_RETENTION_MS).await?;
+                tenant.next_due().await
+            };
+            match recovered.await {
+                Ok(Some(_)) => {
+                    self.lock(&self.active).insert(id.clone());
+                    self.lock(&self.known).insert(id);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(tenant = %id, error = %e, "cannot recover scheduled work"),
+            }
+        }
+    }
+
+    /// Starts the loop (a tokio task).
+    pub fn start(self: &Arc<Self>) {
+        let this = self.clone();
+        *self.lock(&self.task) = Some(tokio::spawn(this.run()));
+    }
+
+    /// Stops the loop and waits for it: the job or firing in progress finishes first.
+    pub async fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+        let task = self.lock(&self.task).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+
+    /// Creates a job due `run_after_ms` from now and wakes the loop.
+    pub async fn schedule_job(
+        &self,
+        tenant: &Tenant,
+        target: Target,
+        run_after_ms: u64,
+    ) -> Result<String, NimbusError> {
+        let now = self.now_ms();
+        let run_at = now.saturating_add(i64::try_from(run_after_ms).unwrap_or(i64::MAX));
+        let id = tenant.schedule_job(target, run_at, now).await?;
+        self.touch(tenant);
+        Ok(id)
+    }
+
+    /// Cancels a pending job.
+    pub async fn cancel_job(&self, tenant: &Tenant, job_id: &str) -> Result<(), NimbusError> {
+        tenant.cancel_job(job_id, self.now_ms()).await
+    }
+
+    /// Creates a cron; its first run is the schedule's next time after now.
+    pub async fn create_cron(
+        &self,
+        tenant: &Tenant,
+        name: String,
+        schedule: Schedule,
+        target: Target,
+    ) -> Result<(), NimbusError> {
+        let now = self.now_ms();
+        let cron = Cron {
+            name,
+            next_run: schedule.next_after(now),
+            schedule: schedule.to_json(),
+            target,
+            enabled: true,
+            last_run: None,
+            created_at: now,
+        };
+        tenant.create_cron(cron).await?;
+        self.touch(tenant);
+        Ok(())
+    }
+
+    /// Changes a cron. Re-enabling it or changing its schedule recomputes `next_run` from now.
+    pub async fn update_cron(&self, tenant: &Tenant, name: &str, change: CronChange) -> Result<Cron, NimbusError> {
+        let now = self.now_ms();
+        let cron = tenant
+            .update_cron(name, move |cron| {
+                let re_enabled = change.enabled == Some(true) && !cron.enabled;
+                if let Some(enabled) = change.enabled {
+                    cron.enabled = enabled;
+                }
+                if let Some(target) = change.target {
+                    cron.target = target;
+                }
+                let schedule = match change.schedule {
+                    Some(schedule) => {
+                        cron.schedule = schedule.to_json();
+                        Some(schedule)
+                    }
+                    None if re_enabled => Some(Schedule::from_stored(&cron.schedule)?),
+                    None => None,
+                };
+                if let Some(schedule) = schedule {
+                    cron.next_run = schedule.next_after(now);
+                }
+                Ok(())
+            })
+            .await?;
+        self.touch(tenant);
+        Ok(cron)
+    }
+
+    fn touch(&self, tenant: &Tenant) {
+        let id = tenant.id().as_str().to_owned();
+        self.lock(&self.active).insert(id.clone());
+        self.lock(&self.known).insert(id);
+        self.wake.notify_one();
+    }
+
+    fn lock<'a, T>(&self, mutex: &'a Mutex<T>) -> std::sync::MutexGuard<'a, T> {
+        mutex.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn open(&self, id: &str) -> Option<Arc<Tenant>> {
+        let tenant_id = TenantId::parse(id, "tenant_id").ok()?;
+        match self.engine.tenant(&tenant_id) {
+            Ok(tenant) => Some(tenant),
+            Err(e) => {
+                tracing::warn!(tenant = id, error = %e, "scheduler cannot open a tenant");
+                None
+            }
+        }
+    }
+
+    async fn run(self: Arc<Self>) {
+        let mut last_purge = self.now_ms();
+        while !self.stopping.load(Ordering::SeqCst) {
+            let now = self.now_ms();
+            let tenants: Vec<String> = self.lock(&self.active).iter().cloned().collect();
+            let mut earliest: Option<i64> = None;
+            for id in tenants {
+                if self.stopping.load(Ordering::SeqCst) {
+                    return;
+                }
+                let next = match self.open(&id) {
+                    None => {
+                        self.lock(&self.active).remove(&id);
+                        self.lock(&self.known).remove(&id);
+                        continue;
+                    }
+                    Some(tenant) => match self.pass(&tenant, now).await {
+                        Ok(next) => next,
+                        Err(e) => {
+                            tracing::error!(tenant = %id, error = %e, "scheduler pass failed");
+                            Some(now + RETRY_AFTER_ERROR_MS)
+                        }
+                    },
+                };
+                match next {
+                    Some(t) => earliest = Some(earliest.map_or(t, |e| e.min(t))),
+                    // Nothing left; a create racing this removal re-inserts and wakes us.
+                    None => {
+                        self.lock(&self.active).remove(&id);
+                    }
+                }
+            }
+            if now - last_purge >= PURGE_EVERY_MS {
+                last_purge = now;
+                self.purge(now).await;
+            }
+            let sleep_ms = earliest.map_or(SCHEDULER_MAX_SLEEP_MS as i64, |t| t - self.now_ms());
+            let sleep_ms = sleep_ms.clamp(0, SCHEDULER_MAX_SLEEP_MS as i64) as u64;
+            if sleep_ms > 0 {
+                tokio::select! {
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(sleep_ms)) => {}
+                }
+            }
+        }
+    }
+
+    async fn purge(&self, now: i64) {
+        let tenants: Vec<String> = self.lock(&self.known).iter().cloned().collect();
+        for id in tenants {
+            if let Some(tenant) = self.open(&id)
+                && let Err(e) = tenant.purge_finished_jobs(now - FINISHED_JOB_RETENTION_MS).await
+            {
+                tracing::warn!(tenant = %id, error = %e, "cannot purge finished jobs");
+            }
+        }
+    }
+
+    /// One tenant's pass: due jobs in `(run_at, id)` order (at most a batch), then due crons.
+    /// Returns the tenant's next due time.
+    async fn pass(&self, tenant: &Tenant, now: i64) -> Result<Option<i64>, NimbusError> {
+        for _ in 0..SCHEDULER_JOBS_PER_PASS {
+            let Some(job) = tenant.claim_due_job(now).await? else { break };
+            self.fault.hit(Fault::CrashAfterClaim);
+            match tenant.run_job_target(&job).await {
+                Ok(_) => {
+                    self.fault.hit(Fault::CrashAfterCommit);
+                    tenant.finish_job(&job.id, Ok(()), self.now_ms()).await?;
+                }
+                Err(e) if is_transient(&e) => {
+                    tenant.release_job(&job.id).await?;
+                    return Err(e);
+                }
+                Err(e) => {
+                    tracing::info!(tenant = %tenant.id(), job = %job.id, error = %e, "scheduled job failed");
+                    tenant.finish_job(&job.id, Err(e), self.now_ms()).await?;
+                }
+            }
+        }
+        for cron in tenant.due_crons(now).await? {
+            let Some(scheduled_at) = cron.next_run else { continue };
+            let next_run = match Schedule::from_stored(&cron.schedule) {
+                Ok(schedule) => schedule.next_after(now),
+                Err(e) => {
+                    tracing::error!(tenant = %tenant.id(), cron = %cron.name, error = %e, "stored schedule is invalid");
+                    None
+                }
+            };
+            // No pile-up: however many due times were missed, one firing, then the next time
+            // after now. Data targets run synchronously here, so a cron is never still running
+            // when its next firing comes due (`skipped` arises only with long-running targets).
+            let firing = Firing { scheduled_at, started_at: now, next_run };
+            if let Some((outcome, Some(error))) = tenant.fire_cron(&cron.name, firing).await? {
+                tracing::warn!(tenant = %tenant.id(), cron = %cron.name, outcome = outcome.as_str(), error = %error, "cron run failed");
+            }
+        }
+        tenant.next_due().await
+    }
+}

@@ -1,0 +1,218 @@
+//! The `nimbus.v2` WebSocket frames of `/ws` (realtime.md §2–§4): the client frames as parsed
+//! messages, and the server frames as JSON text.
+
+use nimbus_core::ids::mint_request_id;
+use nimbus_core::time::now_ms;
+use nimbus_core::{ErrorCode, NimbusError};
+use serde_json::{Value, json};
+
+use crate::envelope::envelope_json;
+
+/// The one subprotocol `/ws` speaks.
+pub const PROTOCOL: &str = "nimbus.v2";
+
+/// Longest client-chosen `request_id` (realtime.md §3).
+const MAX_REQUEST_ID_CHARS: usize = 128;
+
+/// The `hello` frame sent right after the upgrade.
+pub fn hello(session: u64) -> String {
+    json!({
+        "type": "hello",
+        "protocol": PROTOCOL,
+        "server": { "version": env!("CARGO_PKG_VERSION"), "build": "unknown" },
+        "features": ["queries.v1", "subscriptions.v1", "functions.v1", "heartbeat.v1"],
+        "session": { "id": format!("ws-session-{session}"), "serverNow": now_ms() },
+    })
+    .to_string()
+}
+
+/// Checks the first client frame; a violation is the fatal error to close with.
+pub fn check_client_hello(text: &str) -> Result<(), NimbusError> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|_| NimbusError::new(ErrorCode::ProtocolInvalidJson, "the frame is not JSON", None))?;
+    let received = value.get("type").and_then(Value::as_str);
+    if received != Some("client_hello") {
+        let received_type = match value.get("type") {
+            Some(Value::String(s)) => Value::from(s.as_str()),
+            Some(other) => Value::from(other.to_string()),
+            None => Value::Null,
+        };
+        return Err(NimbusError::new(
+            ErrorCode::ProtocolUnsupportedMessageType,
+            "the first frame must be client_hello",
+            Some(json!({ "receivedType": received_type, "expectedType": "client_hello" })),
+        ));
+    }
+    let protocol = value.get("protocol").and_then(Value::as_str);
+    if protocol != Some(PROTOCOL) {
+        let received = value.get("protocol").cloned().unwrap_or(Value::Null);
+        return Err(NimbusError::new(
+            ErrorCode::ProtocolUnsupportedVersion,
+            format!("only {PROTOCOL} is supported"),
+            Some(json!({ "receivedProtocol": received })),
+        ));
+    }
+    Ok(())
+}
+
+/// `protocol.hello_timeout`.
+pub fn hello_timeout(timeout_ms: u64) -> NimbusError {
+    NimbusError::new(
+        ErrorCode::ProtocolHelloTimeout,
+        "no client_hello arrived in time",
+        Some(json!({ "timeoutMs": timeout_ms })),
+    )
+}
+
+/// `protocol.unsupported_binary`.
+pub fn unsupported_binary() -> NimbusError {
+    NimbusError::new(ErrorCode::ProtocolUnsupportedBinary, "frames are JSON text", None)
+}
+
+/// A decoded client frame after the handshake.
+#[derive(Debug)]
+pub enum ClientFrame {
+    /// `subscribe`: the request id and what to subscribe to.
+    Subscribe {
+        /// The client's `request_id`.
+        request_id: String,
+        /// `query` or `function` (exactly one), or why not.
+        target: Result<SubscribeTarget, NimbusError>,
+    },
+    /// `unsubscribe`.
+    Unsubscribe {
+        /// The server-assigned id.
+        subscription_id: u64,
+    },
+    /// `authenticate` (unsupported).
+    Authenticate,
+    /// `clear_auth`.
+    ClearAuth,
+    /// `ping` **(ours)**.
+    Ping,
+}
+
+/// What a `subscribe` names.
+#[derive(Debug)]
+pub enum SubscribeTarget {
+    /// A query, as JSON (validated by the caller).
+    Query(Value),
+    /// A function's name.
+    Function(String),
+}
+
+/// A session-scoped `protocol.invalid_json` with a reason **(ours)**.
+pub fn invalid_frame(reason: impl Into<String>) -> NimbusError {
+    let reason = reason.into();
+    NimbusError::new(
+        ErrorCode::ProtocolInvalidJson,
+        format!("the frame cannot be decoded: {reason}"),
+        Some(json!({ "reason": reason })),
+    )
+}
+
+/// Decodes a client frame; an undecodable one is a session-scoped `protocol.invalid_json`.
+pub fn parse_client_frame(text: &str) -> Result<ClientFrame, NimbusError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| invalid_frame(format!("not JSON: {e}")))?;
+    let Value::Object(frame) = value else { return Err(invalid_frame("a frame must be a JSON object")) };
+    let kind = frame.get("type").and_then(Value::as_str).ok_or_else(|| invalid_frame("missing string field type"))?;
+    match kind {
+        "subscribe" => {
+            let request_id = match frame.get("request_id") {
+                Some(Value::String(id)) if (1..=MAX_REQUEST_ID_CHARS).contains(&id.chars().count()) => id.clone(),
+                _ => return Err(invalid_frame("request_id must be a string of 1 to 128 characters")),
+            };
+            let query = frame.get("query").filter(|v| !v.is_null());
+            let function = frame.get("function").filter(|v| !v.is_null());
+            let target = match (query, function) {
+                (Some(query), None) => Ok(SubscribeTarget::Query(query.clone())),
+                (None, Some(function)) => match function.get("name").and_then(Value::as_str) {
+                    Some(name) => Ok(SubscribeTarget::Function(name.to_owned())),
+                    None => Err(NimbusError::invalid_input("function.name", "must be a string")),
+                },
+                _ => Err(NimbusError::invalid_input("query", "a subscribe carries exactly one of query or function")),
+            };
+            Ok(ClientFrame::Subscribe { request_id, target })
+        }
+        "unsubscribe" => match frame.get("subscription_id").and_then(Value::as_u64) {
+            Some(subscription_id) => Ok(ClientFrame::Unsubscribe { subscription_id }),
+            None => Err(invalid_frame("subscription_id must be a non-negative integer")),
+        },
+        "authenticate" => Ok(ClientFrame::Authenticate),
+        "clear_auth" => Ok(ClientFrame::ClearAuth),
+        "ping" => Ok(ClientFrame::Ping),
+        other => Err(invalid_frame(format!("unknown message type {other:?}"))),
+    }
+}
+
+/// A `subscription_result` frame; `request_id` only on a subscription's first result. `data` is
+/// the already rendered JSON array of documents.
+pub fn subscription_result(subscription_id: u64, request_id: Option<&str>, data: &str) -> String {
+    let request_id = match request_id {
+        Some(id) => format!(",\"request_id\":{}", Value::from(id)),
+        None => String::new(),
+    };
+    format!("{{\"type\":\"subscription_result\",\"subscription_id\":{subscription_id}{request_id},\"data\":{data}}}")
+}
+
+/// An `op.error` frame: a request failed; the embedded `requestId` is the client's.
+pub fn op_error(request_id: &str, error: &NimbusError) -> String {
+    json!({ "type": "op.error", "id": request_id, "error": envelope_json(error, request_id) }).to_string()
+}
+
+/// An `error` frame: a session-scoped, non-fatal problem.
+pub fn session_error(error: &NimbusError) -> String {
+    json!({ "type": "error", "error": envelope_json(error, &mint_request_id()) }).to_string()
+}
+
+/// A `fatal_error` frame: the server is about to close the socket.
+pub fn fatal_error(error: &NimbusError) -> String {
+    json!({ "type": "fatal_error", "error": envelope_json(error, &mint_request_id()) }).to_string()
+}
+
+/// `session.unsubscribe_failed`.
+pub fn unsubscribe_failed(subscription_id: u64) -> NimbusError {
+    NimbusError::new(
+        ErrorCode::SessionUnsubscribeFailed,
+        format!("there is no subscription {subscription_id}"),
+        Some(json!({ "subscriptionId": subscription_id })),
+    )
+}
+
+/// `session.subscription_error` for a subscription that failed or was removed.
+pub fn subscription_error(
+    subscription_id: u64,
+    dropped: bool,
+    reason: &str,
+    cause: Option<&NimbusError>,
+) -> NimbusError {
+    let mut detail = json!({ "subscriptionId": subscription_id, "dropped": dropped, "reason": reason });
+    if let Some(cause) = cause {
+        detail["cause"] = envelope_json(cause, &mint_request_id());
+    }
+    NimbusError::new(
+        ErrorCode::SessionSubscriptionError,
+        format!("subscription {subscription_id}: {reason}"),
+        Some(detail),
+    )
+}
+
+/// `auth.unauthorized` for an `authenticate` frame.
+pub fn authenticate_unsupported() -> NimbusError {
+    NimbusError::unauthorized("authenticate_unsupported")
+}
+
+/// The answer to `clear_auth`.
+pub fn authenticated_false() -> String {
+    json!({ "type": "authenticated", "is_authenticated": false }).to_string()
+}
+
+/// The answer to `ping`.
+pub fn pong() -> String {
+    json!({ "type": "pong" }).to_string()
+}
+
+/// `function.not_found` (no functions exist in this build).
+pub fn function_not_found(name: &str) -> NimbusError {
+    NimbusError::new(ErrorCode::FunctionNotFound, format!("no function {name:?}"), Some(json!({ "name": name })))
+}

@@ -1,0 +1,544 @@
+//! `GET /ws`: the `nimbus.v2` realtime socket (realtime.md), and
+//! `GET /api/tenants/{t}/realtime/stats` **(ours)**.
+//!
+//! One socket runs two tasks. The reader owns the inbound half: handshake, client frames,
+//! heartbeats, the backpressure deadline. The writer owns the outbound half and drains an
+//! [`Outbox`]: control frames in order, then subscription results from per-subscription slots,
+//! where a newer result replaces an unsent older one. Nothing upstream ever waits for a socket:
+//! a client that stops reading only makes its own slots coalesce.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use nimbus_core::ids::TenantId;
+use nimbus_core::limits::{
+    WS_BACKPRESSURE_GRACE_MS, WS_DEAD_PEER_MS, WS_HELLO_TIMEOUT_MS, WS_MAX_INBOUND_BYTES, WS_MAX_RESULT_BYTES,
+    WS_MAX_SUBSCRIPTIONS, WS_OUTBOUND_HIGH_WATER_BYTES, WS_PING_INTERVAL_MS, WS_READ_BUFFER_BYTES,
+};
+use nimbus_core::{ErrorCode, NimbusError};
+use nimbus_realtime::{Subscriber, Subscription, TenantSession, Update};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::query::to_query;
+use crate::body::parse;
+use crate::envelope::ApiResult;
+use crate::params::{PathParams, QueryParams};
+use crate::realtime_wire::{self as wire, ClientFrame, PROTOCOL, SubscribeTarget};
+use crate::state::AppState;
+
+/// Close code after a handshake violation.
+const CLOSE_POLICY: u16 = 1008;
+/// Close code for an inbound frame over the limit.
+const CLOSE_TOO_BIG: u16 = 1009;
+/// Close code when the tenant was deleted **(ours)**.
+const CLOSE_TENANT_GONE: u16 = 4404;
+/// Close code of a dead peer **(ours)**.
+const CLOSE_HEARTBEAT: u16 = 4408;
+/// Close code when the server shuts down.
+const CLOSE_GOING_AWAY: u16 = 1001;
+/// How long the reader waits for the writer to flush a final close frame to a client that may
+/// not be reading; past it the connection is dropped.
+const CLOSE_FLUSH: Duration = Duration::from_secs(5);
+
+/// Socket timings: the limits, unless overridden by the **test-only** environment variables
+/// `NIMBUS_TEST_HELLO_TIMEOUT_MS`, `NIMBUS_TEST_WS_PING_MS` and `NIMBUS_TEST_WS_DEAD_PEER_MS`
+/// (read once; they exist so the black-box suite can exercise timeouts quickly and are not part
+/// of the product's interface).
+struct Timings {
+    hello_ms: u64,
+    ping: Duration,
+    dead_peer: Duration,
+}
+
+static TIMINGS: LazyLock<Timings> = LazyLock::new(|| {
+    let env = |name: &str, default: u64| {
+        std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok()).filter(|v| *v > 0).unwrap_or(default)
+    };
+    Timings {
+        hello_ms: env("NIMBUS_TEST_HELLO_TIMEOUT_MS", WS_HELLO_TIMEOUT_MS),
+        ping: Duration::from_millis(env("NIMBUS_TEST_WS_PING_MS", WS_PING_INTERVAL_MS)),
+        dead_peer: Duration::from_millis(env("NIMBUS_TEST_WS_DEAD_PEER_MS", WS_DEAD_PEER_MS)),
+    }
+});
+
+/// Numbers `hello.session.id`.
+static SESSIONS: AtomicU64 = AtomicU64::new(1);
+
+/// `GET /api/tenants/{t}/realtime/stats` **(ours)**: the tenant's invalidation counters.
+pub async fn stats(State(state): State<AppState>, params: PathParams) -> ApiResult<Json<Value>> {
+    let tenant = params.tenant()?;
+    let stats = state.realtime.stats(&tenant)?;
+    Ok(Json(json!({
+        "commits_seen": stats.commits_seen,
+        "candidates_considered": stats.candidates_considered,
+        "evaluations": stats.evaluations,
+        "pushes": stats.pushes,
+        "skipped_by_filter": stats.skipped_by_filter,
+        "skipped_other_table": stats.skipped_other_table,
+        "skipped_duplicate": stats.skipped_duplicate,
+    })))
+}
+
+/// `GET /ws`. Origin and credential are checked by the auth guard; then, in the contract's
+/// order: the tenant's syntax (400), a `nimbus.v2` offer (400 `protocol.no_overlap`), the
+/// tenant's existence (404), and only then the upgrade.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: QueryParams,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    let raw_tenant = headers.get("x-tenant-id").and_then(|v| v.to_str().ok()).or_else(|| query.get("tenant_id"));
+    let Some(raw_tenant) = raw_tenant else {
+        return Err(NimbusError::invalid_input("tenant_id", "set the X-Tenant-Id header or ?tenant_id=").into());
+    };
+    let tenant_id = TenantId::parse(raw_tenant, "tenant_id")?;
+    let offered: Vec<String> = headers
+        .get_all("sec-websocket-protocol")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect();
+    if !offered.iter().any(|p| p == PROTOCOL) {
+        return Err(NimbusError::new(
+            ErrorCode::ProtocolNoOverlap,
+            format!("the server speaks only {PROTOCOL}"),
+            Some(json!({ "serverSupports": [PROTOCOL], "clientOffered": offered })),
+        )
+        .into());
+    }
+    let session = state.realtime.session(&tenant_id)?;
+    let ws = ws.map_err(|e| NimbusError::invalid_request(format!("a WebSocket upgrade is required: {e}")))?;
+    // Outbound frames are written at once (no write buffering: each send is flushed anyway).
+    let ws = ws
+        .protocols([PROTOCOL])
+        .max_message_size(WS_MAX_INBOUND_BYTES)
+        .max_frame_size(WS_MAX_INBOUND_BYTES)
+        .read_buffer_size(WS_READ_BUFFER_BYTES)
+        .write_buffer_size(0);
+    Ok(ws.on_upgrade(move |socket| run(socket, state, tenant_id, session)))
+}
+
+/// An outbound control frame.
+enum Control {
+    Text(String),
+    Ping,
+    Close(u16, String),
+}
+
+/// A subscription as the socket sees it.
+struct Live {
+    /// The client's `request_id`, until the first result or failure has been sent.
+    request_id: Option<String>,
+    handle: Option<Subscription>,
+}
+
+#[derive(Default)]
+struct OutboxState {
+    control: VecDeque<Control>,
+    /// Pending update per subscription; a newer one replaces an unsent older one.
+    slots: HashMap<u64, Update>,
+    /// Subscriptions with a pending slot, oldest first.
+    order: VecDeque<u64>,
+    /// Bytes queued (control texts and pending results).
+    bytes: usize,
+    /// Since when `bytes` has been above the high-water mark.
+    over_since: Option<Instant>,
+    /// The socket's live subscriptions by id.
+    live: HashMap<u64, Live>,
+    /// No more frames are queued once a close is.
+    closing: bool,
+    /// The reader has ended: the writer finishes what is queued and stops.
+    finished: bool,
+}
+
+/// What the writer sends next.
+enum Next {
+    Control(Control),
+    Update(u64, Update, Option<String>),
+}
+
+/// One socket's outbound queue, shared by the reader, the writer and the realtime registry.
+#[derive(Default)]
+struct Outbox {
+    /// A std mutex: held only to queue or take a frame, never across an await.
+    state: Mutex<OutboxState>,
+    /// Wakes the writer.
+    ready: Notify,
+    /// Wakes the reader when the queue crosses the high-water mark.
+    pressure: Notify,
+}
+
+fn update_bytes(update: &Update) -> usize {
+    match update {
+        Update::Result { data, .. } => data.len(),
+        Update::Failed(_) => 256,
+    }
+}
+
+impl Outbox {
+    fn lock(&self) -> std::sync::MutexGuard<'_, OutboxState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn account(&self, state: &mut OutboxState) {
+        let over = state.bytes > WS_OUTBOUND_HIGH_WATER_BYTES;
+        match (over, state.over_since) {
+            (true, None) => {
+                state.over_since = Some(Instant::now());
+                self.pressure.notify_one();
+            }
+            (false, Some(_)) => state.over_since = None,
+            _ => {}
+        }
+    }
+
+    fn push(&self, control: Control) {
+        let mut state = self.lock();
+        if state.closing {
+            return;
+        }
+        if let Control::Text(text) = &control {
+            state.bytes += text.len();
+        }
+        state.closing = matches!(control, Control::Close(..));
+        state.control.push_back(control);
+        self.account(&mut state);
+        drop(state);
+        self.ready.notify_one();
+    }
+
+    fn text(&self, text: String) {
+        self.push(Control::Text(text));
+    }
+
+    /// Queues a fatal error then the close.
+    fn fatal(&self, error: &NimbusError, close: u16) {
+        self.text(wire::fatal_error(error));
+        self.push(Control::Close(close, error.code.as_str().to_owned()));
+    }
+
+    fn take(&self) -> Option<Next> {
+        let mut state = self.lock();
+        if let Some(control) = state.control.pop_front() {
+            if let Control::Text(text) = &control {
+                state.bytes -= text.len();
+            }
+            self.account(&mut state);
+            return Some(Next::Control(control));
+        }
+        while let Some(id) = state.order.pop_front() {
+            let Some(update) = state.slots.remove(&id) else { continue };
+            state.bytes -= update_bytes(&update);
+            self.account(&mut state);
+            let request_id = state.live.get_mut(&id).and_then(|live| live.request_id.take());
+            return Some(Next::Update(id, update, request_id));
+        }
+        None
+    }
+
+    /// Ends a subscription: its pending slot goes, and its handle (if registered yet) is
+    /// returned to be dropped outside the lock, since dropping it takes the registry's locks.
+    /// `None` when the socket has no such subscription.
+    fn end(&self, id: u64) -> Option<Option<Subscription>> {
+        let mut state = self.lock();
+        let live = state.live.remove(&id)?;
+        if let Some(update) = state.slots.remove(&id) {
+            state.bytes -= update_bytes(&update);
+            self.account(&mut state);
+        }
+        Some(live.handle)
+    }
+}
+
+impl Subscriber for Outbox {
+    fn deliver(&self, subscription_id: u64, update: Update) {
+        let mut state = self.lock();
+        if state.closing || !state.live.contains_key(&subscription_id) {
+            return;
+        }
+        state.bytes += update_bytes(&update);
+        if let Some(old) = state.slots.insert(subscription_id, update) {
+            state.bytes -= update_bytes(&old);
+        } else {
+            state.order.push_back(subscription_id);
+        }
+        self.account(&mut state);
+        drop(state);
+        self.ready.notify_one();
+    }
+}
+
+/// Serves one upgraded socket until either side ends it.
+async fn run(socket: WebSocket, state: AppState, tenant_id: TenantId, session: TenantSession) {
+    let (sink, mut stream) = socket.split();
+    let outbox = Arc::new(Outbox::default());
+    let writer = tokio::spawn(write_loop(sink, outbox.clone()));
+    let abort = writer.abort_handle();
+    outbox.text(wire::hello(SESSIONS.fetch_add(1, Ordering::Relaxed)));
+    if handshake(&mut stream, &outbox).await {
+        let mut socket = Socket { outbox: outbox.clone(), session, next_id: 1 };
+        socket.serve(&mut stream, &state, &tenant_id).await;
+    }
+    let handles: Vec<Option<Subscription>> = {
+        let mut state = outbox.lock();
+        state.finished = true;
+        state.live.drain().map(|(_, live)| live.handle).collect()
+    };
+    drop(handles);
+    outbox.ready.notify_one();
+    if tokio::time::timeout(CLOSE_FLUSH, writer).await.is_err() {
+        abort.abort();
+    }
+}
+
+/// Whether an inbound read failed because the frame was over the limit.
+fn too_big(error: &axum::Error) -> bool {
+    let text = error.to_string();
+    text.contains("Space limit exceeded") || text.contains("too long") || text.contains("too big")
+}
+
+/// Waits for `client_hello`; every violation queues one `fatal_error` and Close 1008. Returns
+/// whether the handshake completed.
+async fn handshake(stream: &mut SplitStream<WebSocket>, outbox: &Outbox) -> bool {
+    let timings = &*TIMINGS;
+    let deadline = Instant::now() + Duration::from_millis(timings.hello_ms);
+    loop {
+        let message = match tokio::time::timeout_at(deadline, stream.next()).await {
+            Err(_) => {
+                outbox.fatal(&wire::hello_timeout(timings.hello_ms), CLOSE_POLICY);
+                return false;
+            }
+            Ok(None) => return false,
+            Ok(Some(Err(e))) => {
+                if too_big(&e) {
+                    outbox.push(Control::Close(CLOSE_TOO_BIG, "message_too_big".into()));
+                }
+                return false;
+            }
+            Ok(Some(Ok(message))) => message,
+        };
+        match message {
+            Message::Text(text) => {
+                return match wire::check_client_hello(text.as_str()) {
+                    Ok(()) => true,
+                    Err(error) => {
+                        outbox.fatal(&error, CLOSE_POLICY);
+                        false
+                    }
+                };
+            }
+            Message::Binary(_) => {
+                outbox.fatal(&wire::unsupported_binary(), CLOSE_POLICY);
+                return false;
+            }
+            Message::Ping(_) | Message::Pong(_) => {}
+            Message::Close(_) => return false,
+        }
+    }
+}
+
+/// The reader's side of an established socket.
+struct Socket {
+    outbox: Arc<Outbox>,
+    session: TenantSession,
+    next_id: u64,
+}
+
+impl Socket {
+    async fn serve(&mut self, stream: &mut SplitStream<WebSocket>, state: &AppState, tenant_id: &TenantId) {
+        let timings = &*TIMINGS;
+        let mut last_heard = Instant::now();
+        let mut ping = tokio::time::interval_at(Instant::now() + timings.ping, timings.ping);
+        loop {
+            let deadline = self.outbox.lock().over_since.map(|t| t + Duration::from_millis(WS_BACKPRESSURE_GRACE_MS));
+            tokio::select! {
+                message = stream.next() => {
+                    last_heard = Instant::now();
+                    match message {
+                        None | Some(Ok(Message::Close(_))) => return,
+                        Some(Err(e)) => {
+                            if too_big(&e) {
+                                self.outbox.push(Control::Close(CLOSE_TOO_BIG, "message_too_big".into()));
+                            }
+                            return;
+                        }
+                        Some(Ok(Message::Text(text))) => {
+                            if text.len() > WS_MAX_INBOUND_BYTES {
+                                self.outbox.push(Control::Close(CLOSE_TOO_BIG, "message_too_big".into()));
+                                return;
+                            }
+                            self.handle(text.as_str());
+                        }
+                        // Binary frames after the handshake are ignored (realtime.md §3).
+                        Some(Ok(Message::Binary(_) | Message::Ping(_) | Message::Pong(_))) => {}
+                    }
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() >= timings.dead_peer {
+                        self.outbox.push(Control::Close(CLOSE_HEARTBEAT, "heartbeat_timeout".into()));
+                        return;
+                    }
+                    self.outbox.push(Control::Ping);
+                }
+                _ = self.session.closed() => {
+                    if state.engine.tenant(tenant_id).is_err() {
+                        self.outbox.fatal(&NimbusError::tenant_not_found(tenant_id.as_str()), CLOSE_TENANT_GONE);
+                    } else {
+                        self.outbox.push(Control::Close(CLOSE_GOING_AWAY, "server_shutting_down".into()));
+                    }
+                    return;
+                }
+                _ = self.outbox.pressure.notified() => {}
+                _ = sleep_until_some(deadline) => self.drop_for_backpressure(),
+            }
+        }
+    }
+
+    /// The queue stayed above the high-water mark for the grace period: every subscription is
+    /// removed, each with a `session.subscription_error` naming it.
+    fn drop_for_backpressure(&self) {
+        let ids: Vec<u64> = {
+            let state = self.outbox.lock();
+            match state.over_since {
+                Some(since) if since.elapsed() >= Duration::from_millis(WS_BACKPRESSURE_GRACE_MS) => {
+                    state.live.keys().copied().collect()
+                }
+                _ => return,
+            }
+        };
+        for id in ids {
+            drop(self.outbox.end(id));
+            self.outbox.text(wire::session_error(&wire::subscription_error(id, true, "backpressure", None)));
+        }
+    }
+
+    /// Applies one client frame after the handshake.
+    fn handle(&mut self, text: &str) {
+        match wire::parse_client_frame(text) {
+            Err(error) => self.outbox.text(wire::session_error(&error)),
+            Ok(ClientFrame::Subscribe { request_id, target }) => {
+                if let Err(error) = self.subscribe(&request_id, target) {
+                    self.outbox.text(wire::op_error(&request_id, &error));
+                }
+            }
+            Ok(ClientFrame::Unsubscribe { subscription_id }) => match self.outbox.end(subscription_id) {
+                Some(handle) => drop(handle),
+                None => self.outbox.text(wire::session_error(&wire::unsubscribe_failed(subscription_id))),
+            },
+            Ok(ClientFrame::Authenticate) => self.outbox.text(wire::session_error(&wire::authenticate_unsupported())),
+            Ok(ClientFrame::ClearAuth) => self.outbox.text(wire::authenticated_false()),
+            Ok(ClientFrame::Ping) => self.outbox.text(wire::pong()),
+        }
+    }
+
+    fn subscribe(&mut self, request_id: &str, target: Result<SubscribeTarget, NimbusError>) -> Result<(), NimbusError> {
+        let query = match target? {
+            SubscribeTarget::Function(name) => return Err(wire::function_not_found(&name)),
+            SubscribeTarget::Query(value) => {
+                let bytes = serde_json::to_vec(&value).map_err(|_| NimbusError::internal())?;
+                to_query(parse(&bytes).map_err(|e| e.within("query"))?, "query")?
+            }
+        };
+        let id = {
+            let mut state = self.outbox.lock();
+            let live = state.live.len();
+            if live >= WS_MAX_SUBSCRIPTIONS {
+                return Err(NimbusError::resource_exhausted(
+                    "ws_subscriptions",
+                    WS_MAX_SUBSCRIPTIONS as u64,
+                    Some(live as u64),
+                ));
+            }
+            let id = self.next_id;
+            self.next_id += 1;
+            state.live.insert(id, Live { request_id: Some(request_id.to_owned()), handle: None });
+            id
+        };
+        let subscriber: Arc<dyn Subscriber> = self.outbox.clone();
+        let handle = self.session.subscribe(query, id, subscriber);
+        let mut state = self.outbox.lock();
+        match state.live.get_mut(&id) {
+            Some(live) => live.handle = Some(handle),
+            // Already ended (its first evaluation failed): drop the handle outside the lock.
+            None => {
+                drop(state);
+                drop(handle);
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Drains the outbox onto the socket until a close is sent, the reader finishes or the client
+/// goes away.
+async fn write_loop(mut sink: SplitSink<WebSocket, Message>, outbox: Arc<Outbox>) {
+    loop {
+        let Some(next) = outbox.take() else {
+            if outbox.lock().finished {
+                break;
+            }
+            outbox.ready.notified().await;
+            continue;
+        };
+        let message = match next {
+            Next::Control(Control::Text(text)) => Message::Text(text.into()),
+            Next::Control(Control::Ping) => Message::Ping(Bytes::new()),
+            Next::Control(Control::Close(code, reason)) => {
+                let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+                break;
+            }
+            Next::Update(id, update, request_id) => match render(&outbox, id, update, request_id) {
+                Some(text) => Message::Text(text.into()),
+                None => continue,
+            },
+        };
+        if sink.send(message).await.is_err() {
+            break;
+        }
+    }
+    let mut state = outbox.lock();
+    state.closing = true;
+    state.finished = true;
+}
+
+/// The frame for a subscription's update; ends the subscription when the update does.
+fn render(outbox: &Outbox, id: u64, update: Update, request_id: Option<String>) -> Option<String> {
+    match (update, request_id) {
+        (Update::Result { data, .. }, _) if data.len() > WS_MAX_RESULT_BYTES => {
+            drop(outbox.end(id)?);
+            Some(wire::session_error(&wire::subscription_error(id, true, "result_too_large", None)))
+        }
+        (Update::Result { data, .. }, request_id) => Some(wire::subscription_result(id, request_id.as_deref(), &data)),
+        // The first evaluation failed: the subscribe request failed.
+        (Update::Failed(error), Some(request_id)) => {
+            drop(outbox.end(id)?);
+            Some(wire::op_error(&request_id, &error))
+        }
+        (Update::Failed(error), None) => {
+            Some(wire::session_error(&wire::subscription_error(id, false, "evaluation_failed", Some(&error))))
+        }
+    }
+}
