@@ -16,6 +16,7 @@
 mod client;
 mod realtime;
 mod sandbox;
+mod schedule;
 mod server;
 mod session;
 mod store;
