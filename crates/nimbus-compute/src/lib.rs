@@ -20,3 +20,14 @@ pub mod labels;
 pub mod sandbox;
 pub mod service;
 pub mod session;
+
+/// Runs blocking work (a backend call, a database write, file I/O) off the async threads. A task
+/// that panicked or was cancelled becomes `service.internal`, with the cause logged.
+pub async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, nimbus_core::NimbusError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        tracing::error!(error = %e, "a blocking task failed");
+        nimbus_core::NimbusError::internal()
+    })
+}

@@ -9,7 +9,8 @@ use nimbus_sandbox::backend::{Exit, LaunchSpec, RuntimeState, TerminationReason}
 
 use super::record::{ImageRef, LifecycleState, ProcessEcho, SandboxRecord};
 use super::request::{CreateSandbox, ValidCreate, mint_id};
-use super::{Entry, Sandboxes, blocking};
+use super::{Entry, Sandboxes};
+use crate::blocking;
 
 impl Sandboxes {
     /// Creates and starts a sandbox. Synchronous through image resolution (pulling if needed)

@@ -228,14 +228,6 @@ impl Sandboxes {
 /// Stack of an exit-watcher thread: it only blocks on a socket read.
 const WATCH_STACK_BYTES: usize = 64 * 1024;
 
-/// Runs blocking work off the async threads.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, NimbusError> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| {
-        tracing::error!(error = %e, "a blocking sandbox task failed");
-        NimbusError::internal()
-    })
-}
-
 /// Counts, from the stored records alone, the sandboxes not yet removed that use each image
 /// digest. For offline tools: sandboxes keep running under their supervisors without a server.
 pub fn stored_image_users(data_dir: &Path) -> Result<BTreeMap<String, usize>, NimbusError> {

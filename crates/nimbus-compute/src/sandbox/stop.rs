@@ -12,7 +12,8 @@ use nimbus_core::time::now_ms;
 use serde_json::json;
 
 use super::record::{LifecycleState, SandboxRecord};
-use super::{Entry, Sandboxes, blocking};
+use super::{Entry, Sandboxes};
+use crate::blocking;
 
 /// 409 `op.conflict` (`owned_by_service`) for a sandbox a service runs.
 fn refuse_service_owned(record: &SandboxRecord) -> Result<(), NimbusError> {

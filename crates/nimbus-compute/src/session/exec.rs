@@ -16,7 +16,8 @@ use serde_json::json;
 
 use super::stdio::check_input;
 use super::target::Channel;
-use super::{Bound, Sessions, blocking};
+use super::{Bound, Sessions};
+use crate::blocking;
 
 /// An exec request as asked (sessions.md §7), validated by [`Sessions::exec`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

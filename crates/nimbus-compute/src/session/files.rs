@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use nimbus_core::NimbusError;
 
+use super::Sessions;
 use super::target::Channel;
-use super::{Sessions, blocking};
+use crate::blocking;
 
 /// Where a session's file operations run.
 #[derive(Debug, Clone, PartialEq, Eq)]

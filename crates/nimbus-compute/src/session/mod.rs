@@ -262,11 +262,3 @@ fn not_open(record: &SessionRecord) -> NimbusError {
         json!({ "lifecycleState": record.state.as_str() }),
     )
 }
-
-/// Runs blocking backend work off the async threads.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, NimbusError> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| {
-        tracing::error!(error = %e, "a blocking session task failed");
-        NimbusError::internal()
-    })
-}

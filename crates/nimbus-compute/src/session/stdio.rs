@@ -6,9 +6,10 @@ use nimbus_core::limits::SESSION_MAX_INPUT_BYTES;
 use nimbus_sandbox::backend::ProcessRef;
 use serde_json::json;
 
+use super::Sessions;
 use super::attach::{AttachKey, Attached};
 use super::target::Channel;
-use super::{Sessions, blocking};
+use crate::blocking;
 
 /// What the `opened` frame of an attachment reports.
 #[derive(Debug, Clone, PartialEq, Eq)]

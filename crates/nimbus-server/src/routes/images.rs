@@ -25,9 +25,7 @@ async fn blocking<T: Send + 'static>(
     operation: impl FnOnce(&ImageStore) -> Result<T, nimbus_sandbox::image::ImageError> + Send + 'static,
 ) -> Result<T, NimbusError> {
     let store = store.clone();
-    tokio::task::spawn_blocking(move || operation(&store).map_err(NimbusError::from))
-        .await
-        .map_err(|_| NimbusError::internal())?
+    nimbus_compute::blocking(move || operation(&store).map_err(NimbusError::from)).await?
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), NimbusError> {

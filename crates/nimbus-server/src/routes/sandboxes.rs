@@ -131,9 +131,7 @@ pub async fn logs(State(state): State<AppState>, params: PathParams, query: Quer
     let first = {
         let (tenant, id) = (tenant.clone(), id.clone());
         let sandboxes = sandboxes.clone();
-        tokio::task::spawn_blocking(move || sandboxes.read_logs(&tenant, &id, tail))
-            .await
-            .map_err(|_| NimbusError::internal())??
+        nimbus_compute::blocking(move || sandboxes.read_logs(&tenant, &id, tail)).await??
     };
     let body = if follow && !first.ended {
         Body::from_stream(follow_stream(sandboxes, tenant, id, first))

@@ -33,9 +33,7 @@ pub async fn capabilities(State(state): State<AppState>) -> Json<Value> {
 pub async fn rotate_token(State(state): State<AppState>, body: RawBody) -> ApiResult<Json<Value>> {
     body.optional_json::<Value>()?;
     let auth = state.auth.clone();
-    let generation = tokio::task::spawn_blocking(move || auth.rotate())
-        .await
-        .map_err(|_| nimbus_core::NimbusError::internal())??;
+    let generation = nimbus_compute::blocking(move || auth.rotate()).await??;
     Ok(Json(json!({ "generation": generation })))
 }
 

@@ -25,10 +25,7 @@ fn path_param(query: &QueryParams) -> Result<String, NimbusError> {
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, NimbusError> + Send + 'static,
 ) -> Result<T, NimbusError> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| {
-        tracing::error!(error = %e, "a blocking file task failed");
-        NimbusError::internal()
-    })?
+    nimbus_compute::blocking(work).await?
 }
 
 fn mode_text(mode: u32) -> String {
