@@ -5,7 +5,9 @@
 //! and 32, (c) Nimbus HTTP point reads, and prints ops/s with the ratios.
 //!
 //! `nimbus-bench realtime <path to nimbus>` measures write→push latency over `/ws` with 1, 100
-//! and 1,000 subscribers and the server's RSS with 5,000 idle sockets.
+//! and 1,000 subscribers and the server's RSS with 5,000 idle sockets;
+//! `nimbus-bench realtime-fanout <path to nimbus> <subscribers>` measures only one fan-out size
+//! (for profiling).
 //!
 //! `nimbus-bench sandbox <path to nimbus> <path to runc>` measures (a) the raw runtime (runc)
 //! starting `/bin/true` on the same unpacked image root, (b) Nimbus sandbox create→ready, (c) the
@@ -29,8 +31,9 @@ fn main() -> ExitCode {
         match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
             ["store", nimbus] => store::run(nimbus),
             ["realtime", nimbus] => realtime::run(nimbus),
+            ["realtime-fanout", nimbus, subscribers] => realtime::fanout(nimbus, subscribers),
             ["sandbox", nimbus, runc] => sandbox::run(nimbus, runc),
-            _ => Err("usage: nimbus-bench store <nimbus binary> | nimbus-bench realtime <nimbus binary> | nimbus-bench sandbox <nimbus binary> <runc binary>"
+            _ => Err("usage: nimbus-bench store <nimbus binary> | nimbus-bench realtime <nimbus binary> | nimbus-bench realtime-fanout <nimbus binary> <subscribers> | nimbus-bench sandbox <nimbus binary> <runc binary>"
                 .to_owned()),
         };
     match result {

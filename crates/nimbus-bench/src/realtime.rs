@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tungstenite::client::IntoClientRequest;
+use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 
 use crate::server::Server;
@@ -43,7 +44,11 @@ fn connect(server: &Server, tenant: &str) -> Result<Socket, String> {
     let stream = TcpStream::connect(&server.address).map_err(|e| e.to_string())?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     stream.set_read_timeout(Some(Duration::from_secs(60))).map_err(|e| e.to_string())?;
-    let (mut socket, _) = tungstenite::client::client(request, stream).map_err(|e| e.to_string())?;
+    // A small read buffer: tungstenite zero-fills its whole read buffer on every read, which at
+    // the default 128 KiB costs the client more than the frames it reads.
+    let config = WebSocketConfig::default().read_buffer_size(4096);
+    let (mut socket, _) =
+        tungstenite::client::client_with_config(request, stream, Some(config)).map_err(|e| e.to_string())?;
     read_json(&mut socket)?;
     socket
         .send(Message::text(json!({ "type": "client_hello", "protocol": "nimbus.v2" }).to_string()))
@@ -63,7 +68,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 /// and waits until every subscriber has seen it; a sample is (push received − insert sent).
 fn latency(server: &Server, tenant: &str, subscribers: usize, rounds: usize) -> Result<Vec<Duration>, String> {
     let starts: Arc<Mutex<Vec<Instant>>> = Arc::new(Mutex::new(Vec::new()));
-    let (samples, received) = mpsc::channel::<(usize, Duration)>();
+    let (samples, received) = mpsc::channel::<Vec<(usize, Duration)>>();
     let query = json!({ "table": "bench", "filters": [{ "field": "seq", "op": "gte", "value": 0 }],
                         "order": { "field": "seq", "direction": "desc" }, "limit": 1 });
     let mut sockets = Vec::with_capacity(subscribers);
@@ -92,11 +97,13 @@ fn latency(server: &Server, tenant: &str, subscribers: usize, rounds: usize) -> 
         )?;
         let mut seen = 0;
         while seen < subscribers {
-            let (got, sample) = received.recv_timeout(Duration::from_secs(60)).map_err(|e| e.to_string())?;
-            if got == seq {
-                seen += 1;
-                if seq > 0 {
-                    all.push(sample);
+            let batch = received.recv_timeout(Duration::from_secs(60)).map_err(|e| e.to_string())?;
+            for (got, sample) in batch {
+                if got == seq {
+                    seen += 1;
+                    if seq > 0 {
+                        all.push(sample);
+                    }
                 }
             }
         }
@@ -107,54 +114,117 @@ fn latency(server: &Server, tenant: &str, subscribers: usize, rounds: usize) -> 
     Ok(all)
 }
 
-/// Reads every socket's frames as they arrive (poll(2) over all of them) and reports, for each
-/// `subscription_result`, the time since its write was sent. Ends when every socket has closed
-/// or the receiver is gone.
-fn read_all(mut sockets: Vec<Socket>, starts: &Mutex<Vec<Instant>>, samples: &mpsc::Sender<(usize, Duration)>) {
+/// Reads every socket's frames as they arrive (one epoll set over all of them) and reports, for
+/// each `subscription_result`, the time since its write was sent, one batch per wake-up (a
+/// message per sample would wake the main thread a thousand times a round). Ends when every socket has
+/// closed or the receiver is gone. Past the handshake it reads the raw TCP stream and scans the
+/// server's unmasked frames itself: a full WebSocket and JSON parse per frame would make the
+/// client, which shares the machine's cores with the server, the larger part of what is timed.
+fn read_all(sockets: Vec<Socket>, starts: &Mutex<Vec<Instant>>, samples: &mpsc::Sender<Vec<(usize, Duration)>>) {
+    use std::io::Read;
     use std::os::fd::AsRawFd;
-    let mut fds: Vec<libc::pollfd> = sockets
-        .iter()
-        .map(|s| libc::pollfd { fd: s.get_ref().as_raw_fd(), events: libc::POLLIN, revents: 0 })
-        .collect();
-    while fds.iter().any(|fd| fd.fd >= 0) {
-        if poll(&mut fds) < 0 {
-            return;
-        }
-        for (fd, socket) in fds.iter_mut().zip(sockets.iter_mut()) {
-            if fd.revents == 0 {
-                continue;
-            }
-            loop {
-                match socket.read() {
-                    Ok(Message::Text(text)) => {
-                        let Ok(frame) = serde_json::from_str::<Value>(text.as_str()) else { continue };
-                        let Some(seq) = frame["data"][0]["seq"].as_u64() else { continue };
-                        let now = Instant::now();
-                        let start = starts.lock().ok().and_then(|s| s.get(seq as usize).copied());
-                        if let Some(start) = start
-                            && samples.send((seq as usize, now - start)).is_err()
-                        {
-                            return;
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    Err(_) => {
-                        fd.fd = -1;
-                        break;
-                    }
+    let mut streams: Vec<(TcpStream, Vec<u8>)> = sockets.into_iter().map(|s| (s.into_inner(), Vec::new())).collect();
+    let Some(epoll) = Epoll::new(streams.iter().map(|(s, _)| s.as_raw_fd())) else { return };
+    let mut open = streams.len();
+    let mut ready = vec![0usize; 256];
+    let mut chunk = vec![0u8; 64 * 1024];
+    while open > 0 {
+        let Some(count) = epoll.wait(&mut ready) else { return };
+        let mut batch = Vec::new();
+        for &index in &ready[..count] {
+            let (stream, pending) = &mut streams[index];
+            let read = match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => {
+                    epoll.remove(stream.as_raw_fd());
+                    open -= 1;
+                    continue;
                 }
+                Ok(read) => read,
+            };
+            pending.extend_from_slice(&chunk[..read]);
+            let now = Instant::now();
+            let mut consumed = 0;
+            while let Some((payload, length)) = next_frame(&pending[consumed..]) {
+                if let Some(seq) = seq_of(payload)
+                    && let Some(start) = starts.lock().ok().and_then(|s| s.get(seq).copied())
+                {
+                    batch.push((seq, now - start));
+                }
+                consumed += length;
             }
+            pending.drain(..consumed);
+        }
+        if !batch.is_empty() && samples.send(batch).is_err() {
+            return;
         }
     }
 }
 
-/// poll(2) with a 1 s timeout; the number of ready descriptors, or -1.
+/// The payload and total length of the first complete unmasked frame in `bytes`, if any.
+fn next_frame(bytes: &[u8]) -> Option<(&[u8], usize)> {
+    let short = *bytes.get(1)? & 0x7f;
+    let (length, header) = match short {
+        126 => (u16::from_be_bytes(bytes.get(2..4)?.try_into().ok()?) as usize, 4),
+        127 => (u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?) as usize, 10),
+        n => (n as usize, 2),
+    };
+    let payload = bytes.get(header..header + length)?;
+    Some((payload, header + length))
+}
+
+/// The `seq` of the first document in a `subscription_result` frame.
+fn seq_of(payload: &[u8]) -> Option<usize> {
+    const KEY: &[u8] = b"\"seq\":";
+    let at = payload.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let digits = payload[at..].iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&payload[at..at + digits]).ok()?.parse().ok()
+}
+
+/// An epoll set over sockets, each registered (level-triggered, readable) under its index.
+struct Epoll(std::os::fd::OwnedFd);
+
 #[allow(unsafe_code)]
-fn poll(fds: &mut [libc::pollfd]) -> i32 {
-    // SAFETY: `fds` is a valid, exclusively borrowed slice of pollfd for the whole call, and its
-    // length is passed alongside.
-    unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 1000) }
+impl Epoll {
+    fn new(fds: impl Iterator<Item = std::os::fd::RawFd>) -> Option<Self> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: plain syscall; a non-negative result is a new descriptor we then own.
+        let raw = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if raw < 0 {
+            return None;
+        }
+        // SAFETY: `raw` is a fresh, open descriptor owned by nobody else.
+        let epoll = Self(unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) });
+        for (index, fd) in fds.enumerate() {
+            let mut event = libc::epoll_event { events: libc::EPOLLIN as u32, u64: index as u64 };
+            // SAFETY: both descriptors are open; `event` is valid for the call.
+            if unsafe { libc::epoll_ctl(raw, libc::EPOLL_CTL_ADD, fd, &mut event) } < 0 {
+                return None;
+            }
+        }
+        Some(epoll)
+    }
+
+    fn remove(&self, fd: std::os::fd::RawFd) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: both descriptors are open; a null event is allowed for EPOLL_CTL_DEL.
+        unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) };
+    }
+
+    /// Waits up to 1 s; fills `ready` with the indexes of readable sockets and returns how many,
+    /// or `None` on error.
+    fn wait(&self, ready: &mut [usize]) -> Option<usize> {
+        use std::os::fd::AsRawFd;
+        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; ready.len()];
+        // SAFETY: `events` is a valid buffer of `events.len()` entries for the whole call.
+        let count = unsafe { libc::epoll_wait(self.0.as_raw_fd(), events.as_mut_ptr(), events.len() as i32, 1000) };
+        if count < 0 {
+            return (std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted).then_some(0);
+        }
+        for (slot, event) in ready.iter_mut().zip(&events[..count as usize]) {
+            *slot = event.u64 as usize;
+        }
+        Some(count as usize)
+    }
 }
 
 fn rss_kib(pid: u32) -> Result<u64, String> {
@@ -166,25 +236,35 @@ fn rss_kib(pid: u32) -> Result<u64, String> {
         .ok_or_else(|| "no VmRSS".to_owned())
 }
 
+/// Measures and prints one latency row: `subscribers` sockets on a fresh tenant, `rounds` writes.
+fn latency_row(server: &Server, subscribers: usize, rounds: usize) -> Result<(), String> {
+    let tenant = format!("rt{subscribers}");
+    post(server, "/api/tenants", &json!({ "id": tenant }))?;
+    let samples = latency(server, &tenant, subscribers, rounds)?;
+    let (p50, p99) = (percentile(&samples, 50.0), percentile(&samples, 99.0));
+    let target = if subscribers == 1000 {
+        format!("  (target p50 ≤ 2 ms: {}, p99 ≤ 10 ms: {})", met(p50 <= 2.0), met(p99 <= 10.0))
+    } else {
+        String::new()
+    };
+    println!("  {subscribers:>5} subscribers: p50 {p50:.2} ms  p99 {p99:.2} ms  ({} samples){target}", samples.len());
+    Ok(())
+}
+
+/// `realtime-fanout <nimbus> <subscribers>`: only the latency row for one fan-out size (for
+/// profiling one case).
+pub fn fanout(nimbus: &str, subscribers: &str) -> Result<(), String> {
+    let subscribers: usize = subscribers.parse().map_err(|_| format!("not a count: {subscribers}"))?;
+    let server = Server::start(nimbus)?;
+    latency_row(&server, subscribers, 100)
+}
+
 /// Runs the realtime benchmark and prints its figures.
 pub fn run(nimbus: &str) -> Result<(), String> {
     let server = Server::start(nimbus)?;
-    post(&server, "/api/tenants", &json!({ "id": "rt" }))?;
     println!("realtime: write→push latency (HTTP insert sent → subscription_result received)");
     for (subscribers, rounds) in [(1, 300), (100, 200), (1000, 100)] {
-        let tenant = format!("rt{subscribers}");
-        post(&server, "/api/tenants", &json!({ "id": tenant }))?;
-        let samples = latency(&server, &tenant, subscribers, rounds)?;
-        let (p50, p99) = (percentile(&samples, 50.0), percentile(&samples, 99.0));
-        let target = if subscribers == 1000 {
-            format!("  (target p50 ≤ 2 ms: {}, p99 ≤ 10 ms: {})", met(p50 <= 2.0), met(p99 <= 10.0))
-        } else {
-            String::new()
-        };
-        println!(
-            "  {subscribers:>5} subscribers: p50 {p50:.2} ms  p99 {p99:.2} ms  ({} samples){target}",
-            samples.len()
-        );
+        latency_row(&server, subscribers, rounds)?;
     }
     drop(server);
 

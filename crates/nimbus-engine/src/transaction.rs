@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use serde_json::json;
 
 use crate::document::{Document, Fields, check_document_caps, validate_user_fields};
-use crate::policy::Operation;
+use crate::policy::{AccessPolicy, Operation};
 use crate::query::Query;
 use crate::reads;
 use crate::schema::TableSchema;
@@ -58,11 +58,13 @@ pub struct Transaction<'c> {
     conn: &'c Connection,
     now: i64,
     writes: Vec<WriteRecord>,
+    /// Tables whose access policy this transaction changed.
+    policy_changes: Vec<TableName>,
 }
 
 impl<'c> Transaction<'c> {
     pub(crate) fn new(conn: &'c Connection, now: i64) -> Self {
-        Self { conn, now, writes: Vec::new() }
+        Self { conn, now, writes: Vec::new(), policy_changes: Vec::new() }
     }
 
     /// The commit timestamp every write of this transaction carries (epoch ms).
@@ -75,8 +77,16 @@ impl<'c> Transaction<'c> {
         &self.writes
     }
 
-    pub(crate) fn into_writes(self) -> Vec<WriteRecord> {
-        self.writes
+    /// The writes, and the tables whose access policy changed.
+    pub(crate) fn into_parts(self) -> (Vec<WriteRecord>, Vec<TableName>) {
+        (self.writes, self.policy_changes)
+    }
+
+    /// Records that `table`'s access policy goes from `before` to `after`, if it does.
+    fn note_policy(&mut self, table: &TableName, before: Option<&AccessPolicy>, after: Option<&AccessPolicy>) {
+        if before != after && !self.policy_changes.contains(table) {
+            self.policy_changes.push(table.clone());
+        }
     }
 
     /// Reads one document.
@@ -206,6 +216,8 @@ impl<'c> Transaction<'c> {
             ));
         }
         let body = serde_json::to_string(&schema).map_err(|e| reads::serialization_error("schema", e))?;
+        let before = reads::load_schema(self.conn, table.as_str())?;
+        self.note_policy(table, before.as_ref().and_then(|s| s.access_policy.as_ref()), schema.access_policy.as_ref());
         schemas::put(self.conn, table.as_str(), &body)?;
         index_entries::clear_table(self.conn, table.as_str())?;
         for doc in &docs {
@@ -216,6 +228,8 @@ impl<'c> Transaction<'c> {
 
     /// Removes a table's schema and its indexes; documents stay.
     pub fn delete_schema(&mut self, table: &TableName) -> Result<(), NimbusError> {
+        let before = reads::load_schema(self.conn, table.as_str())?;
+        self.note_policy(table, before.as_ref().and_then(|s| s.access_policy.as_ref()), None);
         if !schemas::delete(self.conn, table.as_str())? {
             return Err(NimbusError::schema_not_found(table.as_str()));
         }

@@ -9,6 +9,7 @@
 
 use std::thread::JoinHandle;
 
+use nimbus_core::ids::TableName;
 use nimbus_core::limits::GROUP_COMMIT_MAX_BATCH;
 use nimbus_core::time::now_ms;
 use nimbus_core::{ErrorCode, NimbusError};
@@ -30,6 +31,8 @@ pub struct Commit {
     pub timestamp: i64,
     /// The touched set: every document write, with before and after images.
     pub writes: Vec<WriteRecord>,
+    /// Tables whose access policy changed (live queries on them must be dropped).
+    pub policy_changes: Vec<TableName>,
 }
 
 /// A queued transaction, with its typed result erased so one queue carries every kind.
@@ -86,7 +89,8 @@ where
 /// Queue of transactions for one tenant's writer.
 pub(crate) type WorkQueue = mpsc::Sender<Box<dyn Work>>;
 
-/// Where the writer publishes each durable commit that wrote documents, for realtime observers.
+/// Where the writer publishes each durable commit that wrote documents or changed an access
+/// policy, for realtime observers.
 /// A broadcast send never waits: an observer that falls behind sees `Lagged`, not a stalled
 /// writer.
 pub(crate) type CommitFeed = broadcast::Sender<Arc<Commit>>;
@@ -127,7 +131,8 @@ fn run(mut conn: Connection, mut queue: mpsc::Receiver<Box<dyn Work>>, feed: Com
 }
 
 /// Runs a batch and commits it with one fsync. `head` is the journal's last sequence.
-/// Once durable, each commit that wrote documents is published on `feed` (before its caller is
+/// Once durable, each commit that wrote documents or changed an access policy is published on
+/// `feed` (before its caller is
 /// answered, so an observer never learns of a write later than its writer does).
 fn commit_batch(conn: &mut Connection, head: &mut u64, batch: Vec<Box<dyn Work>>, feed: Option<&CommitFeed>) {
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
@@ -165,7 +170,7 @@ fn commit_batch(conn: &mut Connection, head: &mut u64, batch: Vec<Box<dyn Work>>
             *head = next;
             for (work, commit) in applied {
                 if let Some(feed) = feed.filter(|f| f.receiver_count() > 0)
-                    && commit.sequence.is_some()
+                    && (commit.sequence.is_some() || !commit.policy_changes.is_empty())
                 {
                     // No receiver is not an error: nobody is watching this tenant.
                     let _ = feed.send(Arc::new(commit.clone()));
@@ -192,7 +197,7 @@ fn run_one(
     let savepoint = tx.savepoint().map_err(|e| NimbusError::from(StoreError::new("opening a savepoint", e)))?;
     let mut txn = Transaction::new(&savepoint, now);
     work.run(&mut txn)?;
-    let writes = txn.into_writes();
+    let (writes, policy_changes) = txn.into_parts();
     let sequence = if writes.is_empty() {
         None
     } else {
@@ -201,7 +206,7 @@ fn run_one(
         Some(sequence)
     };
     savepoint.commit().map_err(|e| NimbusError::from(StoreError::new("releasing a savepoint", e)))?;
-    Ok(Commit { sequence, timestamp: now, writes })
+    Ok(Commit { sequence, timestamp: now, writes, policy_changes })
 }
 
 /// Queues `body` on a tenant's writer and waits for its durable outcome. A full queue is 429.

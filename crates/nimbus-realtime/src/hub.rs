@@ -6,7 +6,8 @@
 //! outside the filters that stays outside cannot change the result, whatever the order or
 //! limit). Evaluation is coalesced per query (one in flight; commits arriving meanwhile mark it
 //! dirty for one more run), runs on the tenant's read pool, records the journal sequence its
-//! snapshot saw and never delivers one older than the last delivered.
+//! snapshot saw and never delivers one older than the last delivered. A commit that changes a
+//! table's access policy drops every subscription on that table (the client resubscribes).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +21,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 
 use crate::stats::{Stats, StatsSnapshot};
-use crate::{Render, Subscriber, Update};
+use crate::{DropReason, Render, Subscriber, Update};
 
 /// Identifies a query up to result equality: its fingerprint (table, filters, order) and limit.
 type QueryKey = String;
@@ -109,7 +110,8 @@ impl Hub {
     }
 
     pub(crate) fn stats(&self) -> StatsSnapshot {
-        self.stats.snapshot()
+        let subscriptions = self.registry.lock().unwrap_or_else(PoisonError::into_inner).members_total;
+        StatsSnapshot { subscriptions, ..self.stats.snapshot() }
     }
 
     /// Registers a subscription and arranges its first result: the group's current result when
@@ -185,6 +187,9 @@ impl Hub {
     /// Marks the queries a commit could affect and schedules their evaluation.
     fn on_commit(self: &Arc<Self>, commit: &Commit) {
         Stats::add(&self.stats.commits_seen, 1);
+        for table in &commit.policy_changes {
+            self.drop_table(table.as_str(), DropReason::PolicyChanged);
+        }
         let mut dirty: HashMap<*const Group, Arc<Group>> = HashMap::new();
         {
             let registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
@@ -209,6 +214,23 @@ impl Hub {
         }
         for group in dirty.values() {
             self.schedule(group);
+        }
+    }
+
+    /// Removes every subscription on `table`, telling each member why.
+    fn drop_table(&self, table: &str, reason: DropReason) {
+        let groups: Vec<Arc<Group>> = {
+            let mut registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
+            let keys = registry.by_table.remove(table).unwrap_or_default();
+            let removed = registry.members_by_table.remove(table).unwrap_or(0);
+            registry.members_total -= removed;
+            keys.iter().filter_map(|key| registry.groups.remove(key)).collect()
+        };
+        for group in groups {
+            let members = std::mem::take(&mut *group.members.lock().unwrap_or_else(PoisonError::into_inner));
+            for member in members.into_values() {
+                member.subscriber.deliver(member.subscription_id, Update::Dropped(reason));
+            }
         }
     }
 

@@ -7,7 +7,7 @@
 //!
 //! # Layout
 //! - this file: [`Realtime`] (the registry of tenants' hubs), [`TenantSession`], the
-//!   [`Subscription`] handle, [`Subscriber`] and [`Update`].
+//!   [`Subscription`] handle, [`Subscriber`], [`Update`] and [`DropReason`].
 //! - [`hub`]: one tenant's hub: subscriptions indexed by table, shared per identical query, the
 //!   commit loop (precise invalidation) and evaluation (coalesced, monotonic, deduplicated).
 //! - [`stats`]: the invalidation counters.
@@ -45,6 +45,25 @@ pub enum Update {
     /// An evaluation failed; the subscription stays registered and the next successful one
     /// resumes results.
     Failed(NimbusError),
+    /// The registry removed the subscription; nothing more will be delivered for it.
+    Dropped(DropReason),
+}
+
+/// Why the registry removed a subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// The access policy of the subscription's table changed: results computed under the old
+    /// policy may no longer be readable, so the client must subscribe again.
+    PolicyChanged,
+}
+
+impl DropReason {
+    /// The wire name (`session.subscription_error` `detail.reason`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PolicyChanged => "policy_changed",
+        }
+    }
 }
 
 /// Receives a subscription's updates. Called from the registry's tasks: it must not block

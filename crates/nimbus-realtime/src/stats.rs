@@ -34,6 +34,8 @@ pub struct StatsSnapshot {
     pub skipped_other_table: u64,
     /// Results not pushed because they equalled the last one sent on that subscription.
     pub skipped_duplicate: u64,
+    /// Subscriptions registered now (a gauge, not a counter).
+    pub subscriptions: u64,
 }
 
 impl Stats {
@@ -43,7 +45,7 @@ impl Stats {
         }
     }
 
-    /// The counters now.
+    /// The counters now (the `subscriptions` gauge is the hub's to fill in).
     pub fn snapshot(&self) -> StatsSnapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         StatsSnapshot {
@@ -54,6 +56,7 @@ impl Stats {
             skipped_by_filter: get(&self.skipped_by_filter),
             skipped_other_table: get(&self.skipped_other_table),
             skipped_duplicate: get(&self.skipped_duplicate),
+            subscriptions: 0,
         }
     }
 }

@@ -358,3 +358,180 @@ fn deleting_the_tenant_closes_its_sockets_with_4404() {
     assert_eq!(fatal["error"]["code"], "session.tenant_not_found");
     assert_eq!(closed(&mut socket), (4404, "session.tenant_not_found".to_owned()));
 }
+
+/// Polls `condition` until it holds; panics after 60 s (a safety net, not a timing assertion).
+fn until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !condition() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The next frame read from the raw TCP stream (server frames are unmasked): opcode and payload.
+fn raw_frame(stream: &mut TcpStream) -> (u8, Vec<u8>) {
+    use std::io::Read;
+    let mut head = [0u8; 2];
+    stream.read_exact(&mut head).expect("frame header");
+    let length = match head[1] & 0x7f {
+        126 => {
+            let mut n = [0u8; 2];
+            stream.read_exact(&mut n).expect("length");
+            u16::from_be_bytes(n) as usize
+        }
+        127 => {
+            let mut n = [0u8; 8];
+            stream.read_exact(&mut n).expect("length");
+            u64::from_be_bytes(n) as usize
+        }
+        n => n as usize,
+    };
+    let mut payload = vec![0u8; length];
+    stream.read_exact(&mut payload).expect("payload");
+    (head[0] & 0x0f, payload)
+}
+
+fn subscription_error(frame: &Value) -> &Value {
+    assert_eq!(frame["type"], "error", "{frame}");
+    assert_eq!(frame["error"]["code"], "session.subscription_error", "{frame}");
+    &frame["error"]["detail"]
+}
+
+#[test]
+fn a_policy_change_drops_that_tables_subscriptions() {
+    let server = Server::start();
+    server.create_tenant("rt");
+    let mut socket = connect(&server, "rt");
+    let (tasks, _) = subscribe(&mut socket, "r1", table_query("tasks"));
+    let (other, _) = subscribe(&mut socket, "r2", table_query("other"));
+    let allow = json!({ "require_authenticated": false, "predicates": [] });
+    let policy = json!({ "read": allow, "create": allow, "update": allow, "delete": allow });
+    let schema = json!({ "table": "tasks", "fields": [], "indexes": [], "access_policy": policy });
+    server.put_json("/api/tenants/rt/schema/tasks", &schema).expect_status(204);
+
+    let frame = next(&mut socket);
+    assert_eq!(
+        subscription_error(&frame),
+        &json!({ "subscriptionId": tasks, "dropped": true, "reason": "policy_changed" })
+    );
+    assert_eq!(stats(&server, "rt")["subscriptions"], 1);
+    // The dropped subscription is gone; the other table's is untouched.
+    send(&mut socket, json!({ "type": "unsubscribe", "subscription_id": tasks }));
+    assert_eq!(next(&mut socket)["error"]["code"], "session.unsubscribe_failed");
+    let id = server.insert("rt", "other", &json!({ "n": 1 }));
+    let push = next(&mut socket);
+    assert_eq!((&push["subscription_id"], &push["data"][0]["_id"]), (&json!(other), &json!(id)), "{push}");
+
+    // Resubscribing works, and a schema change that keeps the policy drops nothing: the next
+    // frame is the push for the write that follows it.
+    let (again, _) = subscribe(&mut socket, "r3", table_query("tasks"));
+    let schema = json!({ "table": "tasks", "fields": [{ "name": "n", "field_type": "number", "required": false }], "indexes": [],
+                         "access_policy": policy });
+    server.put_json("/api/tenants/rt/schema/tasks", &schema).expect_status(204);
+    let id = server.insert("rt", "tasks", &json!({ "n": 2 }));
+    let push = next(&mut socket);
+    assert_eq!((&push["subscription_id"], &push["data"][0]["_id"]), (&json!(again), &json!(id)), "{push}");
+
+    // Removing the schema removes the policy: dropped again.
+    server.delete("/api/tenants/rt/schema/tasks").expect_status(204);
+    let frame = next(&mut socket);
+    assert_eq!(subscription_error(&frame)["subscriptionId"], again);
+    assert_eq!(subscription_error(&frame)["reason"], "policy_changed");
+}
+
+#[test]
+fn a_result_over_16_mib_is_dropped_with_result_too_large() {
+    let server = Server::start();
+    server.create_tenant("rt");
+    let blob = "x".repeat(1000 * 1024);
+    for i in 0..17 {
+        server.insert("rt", "big", &json!({ "i": i, "blob": blob }));
+    }
+    let mut socket = connect(&server, "rt");
+    send(&mut socket, json!({ "type": "subscribe", "request_id": "r1", "query": table_query("big") }));
+    let frame = next(&mut socket);
+    assert_eq!(
+        subscription_error(&frame),
+        &json!({ "subscriptionId": 1, "dropped": true, "reason": "result_too_large" })
+    );
+    assert_eq!(stats(&server, "rt")["subscriptions"], 0);
+    // The socket goes on serving.
+    let (_, data) = subscribe(&mut socket, "r2", json!({ "table": "big", "filters": [], "limit": 1 }));
+    assert_eq!(data.len(), 1);
+}
+
+#[test]
+fn a_socket_over_16_mib_for_the_grace_period_loses_its_subscriptions_with_notice() {
+    let server = Dirs::new().start_with_env(&[("NIMBUS_TEST_WS_BACKPRESSURE_GRACE_MS", "200")]);
+    server.create_tenant("rt");
+    // 40 subscriptions of ~800 KiB each: 32 MB queued for a client that does not read, more
+    // than the socket buffers and the 16 MiB high-water mark together.
+    const SUBSCRIPTIONS: u64 = 40;
+    let blob = "x".repeat(800 * 1024);
+    for k in 0..SUBSCRIPTIONS {
+        server.insert("rt", "big", &json!({ "k": k, "blob": blob }));
+    }
+    let mut socket = connect(&server, "rt");
+    // A first subscription, registered for sure (its result was read): from here the gauge of
+    // live subscriptions can only reach 0 by the drop.
+    let (first, _) = subscribe(&mut socket, "small", table_query("small"));
+    for k in 0..SUBSCRIPTIONS {
+        let query = json!({ "table": "big", "filters": [{ "field": "k", "op": "eq", "value": k }] });
+        send(&mut socket, json!({ "type": "subscribe", "request_id": format!("r{k}"), "query": query }));
+    }
+    until("the subscriptions to be dropped", || stats(&server, "rt")["subscriptions"] == 0);
+
+    // Reading again: results sent before the drop, then one notice per subscription.
+    let mut dropped = Vec::new();
+    while (dropped.len() as u64) < SUBSCRIPTIONS + 1 {
+        let frame = next(&mut socket);
+        if frame["type"] == "subscription_result" {
+            continue;
+        }
+        let detail = subscription_error(&frame);
+        assert_eq!((&detail["dropped"], &detail["reason"]), (&json!(true), &json!("backpressure")), "{frame}");
+        dropped.push(detail["subscriptionId"].as_u64().expect("id"));
+    }
+    dropped.sort_unstable();
+    assert_eq!(dropped, (first..=first + SUBSCRIPTIONS).collect::<Vec<_>>());
+    sync(&mut socket);
+}
+
+#[test]
+fn an_inbound_frame_over_1_mib_closes_with_1009() {
+    use std::io::Write;
+    let server = Server::start();
+    server.create_tenant("rt");
+    let mut socket = connect(&server, "rt");
+    sync(&mut socket);
+    // A masked text frame header announcing 2 MiB; the server refuses it from the header alone.
+    let mut header = vec![0x81, 0xff];
+    header.extend_from_slice(&(2u64 * 1024 * 1024).to_be_bytes());
+    header.extend_from_slice(&[1, 2, 3, 4]);
+    socket.get_mut().write_all(&header).expect("write the header");
+    assert_eq!(closed(&mut socket), (1009, "message_too_big".to_owned()));
+}
+
+#[test]
+fn a_silent_peer_is_closed_with_4408() {
+    let server =
+        Dirs::new().start_with_env(&[("NIMBUS_TEST_WS_PING_MS", "100"), ("NIMBUS_TEST_WS_DEAD_PEER_MS", "300")]);
+    server.create_tenant("rt");
+    let socket = connect(&server, "rt");
+    // From here the client reads raw bytes and never answers the server's pings.
+    let mut stream = socket.into_inner();
+    let mut pings = 0;
+    loop {
+        let (opcode, payload) = raw_frame(&mut stream);
+        match opcode {
+            0x9 => pings += 1,
+            0x8 => {
+                assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 4408);
+                assert_eq!(&payload[2..], b"heartbeat_timeout");
+                break;
+            }
+            other => panic!("unexpected opcode {other}"),
+        }
+    }
+    assert!(pings >= 1, "the server pings before it gives up");
+}

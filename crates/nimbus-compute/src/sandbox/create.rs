@@ -117,7 +117,9 @@ impl Sandboxes {
             terminal: valid.request.process.terminal,
             resources: valid.resources,
         };
-        let reference = image.references.first().cloned().unwrap_or_else(|| valid.reference.to_string());
+        // The reference the caller asked for (normalized), not whichever name the image was
+        // first stored under: one image may carry several names.
+        let reference = valid.reference.to_string();
         self.update(entry, |record| {
             record.image = Some(ImageRef { reference, digest: image.digest.clone() });
             record.process.argv_count = process.argv.len();

@@ -1,14 +1,17 @@
 //! The error catalog: one enum, [`ErrorCode`], is the only place where a code, its HTTP status,
 //! severity, retryability, remediation, detail shape and meaning are written down.
 //!
-//! `GET /errors` serves [`catalog_json`] and `docs/errors.md` is [`render_markdown`]; a test keeps
-//! the committed file equal to the generated one.
+//! `GET /errors` serves [`catalog_json`], `docs/errors.md` is [`render_markdown`] and the SDK's
+//! error classes (`packages/nimbus/src/errors.generated.ts`) are [`render_typescript`]; a test
+//! keeps the committed files equal to the generated ones.
 
 mod render;
 mod table;
+mod typescript;
 
 pub use render::{catalog_json, render_markdown};
 pub use table::ErrorCode;
+pub use typescript::{render_typescript, typescript_class_name};
 
 use serde::Serialize;
 

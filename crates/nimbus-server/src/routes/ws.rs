@@ -2,14 +2,22 @@
 //! `GET /api/tenants/{t}/realtime/stats` **(ours)**.
 //!
 //! One socket runs two tasks. The reader owns the inbound half: handshake, client frames,
-//! heartbeats, the backpressure deadline. The writer owns the outbound half and drains an
-//! [`Outbox`]: control frames in order, then subscription results from per-subscription slots,
-//! where a newer result replaces an unsent older one. Nothing upstream ever waits for a socket:
-//! a client that stops reading only makes its own slots coalesce.
+//! heartbeats, the backpressure deadline. The writer drains an [`Outbox`]: control frames in
+//! order, then subscription results from per-subscription slots, where a newer result replaces
+//! an unsent older one. Nothing upstream ever waits for a socket: a client that stops reading
+//! only makes its own slots coalesce.
+//!
+//! Fast path: a result delivered to an idle socket (nothing queued, nobody writing) is written
+//! by the delivering task itself with one non-blocking attempt, so a fan-out to many sockets
+//! costs one write each instead of a task wake-up each. Whoever writes holds the outbox's
+//! `writing` token, so frames leave in order; a write that cannot complete at once leaves its
+//! frame to the writer task.
 
 use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use axum::Json;
@@ -20,7 +28,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{Sink, SinkExt, StreamExt};
 use nimbus_core::ids::TenantId;
 use nimbus_core::limits::{
     WS_BACKPRESSURE_GRACE_MS, WS_DEAD_PEER_MS, WS_HELLO_TIMEOUT_MS, WS_MAX_INBOUND_BYTES, WS_MAX_RESULT_BYTES,
@@ -43,6 +51,8 @@ use crate::state::AppState;
 const CLOSE_POLICY: u16 = 1008;
 /// Close code for an inbound frame over the limit.
 const CLOSE_TOO_BIG: u16 = 1009;
+/// Close code when even a drop notice cannot be queued (after `rate.resource_exhausted`).
+const CLOSE_OVERLOADED: u16 = 1013;
 /// Close code when the tenant was deleted **(ours)**.
 const CLOSE_TENANT_GONE: u16 = 4404;
 /// Close code of a dead peer **(ours)**.
@@ -54,13 +64,14 @@ const CLOSE_GOING_AWAY: u16 = 1001;
 const CLOSE_FLUSH: Duration = Duration::from_secs(5);
 
 /// Socket timings: the limits, unless overridden by the **test-only** environment variables
-/// `NIMBUS_TEST_HELLO_TIMEOUT_MS`, `NIMBUS_TEST_WS_PING_MS` and `NIMBUS_TEST_WS_DEAD_PEER_MS`
-/// (read once; they exist so the black-box suite can exercise timeouts quickly and are not part
-/// of the product's interface).
+/// `NIMBUS_TEST_HELLO_TIMEOUT_MS`, `NIMBUS_TEST_WS_PING_MS`, `NIMBUS_TEST_WS_DEAD_PEER_MS` and
+/// `NIMBUS_TEST_WS_BACKPRESSURE_GRACE_MS` (read once; they exist so the black-box suite can
+/// exercise timeouts quickly and are not part of the product's interface).
 struct Timings {
     hello_ms: u64,
     ping: Duration,
     dead_peer: Duration,
+    backpressure_grace: Duration,
 }
 
 static TIMINGS: LazyLock<Timings> = LazyLock::new(|| {
@@ -71,6 +82,10 @@ static TIMINGS: LazyLock<Timings> = LazyLock::new(|| {
         hello_ms: env("NIMBUS_TEST_HELLO_TIMEOUT_MS", WS_HELLO_TIMEOUT_MS),
         ping: Duration::from_millis(env("NIMBUS_TEST_WS_PING_MS", WS_PING_INTERVAL_MS)),
         dead_peer: Duration::from_millis(env("NIMBUS_TEST_WS_DEAD_PEER_MS", WS_DEAD_PEER_MS)),
+        backpressure_grace: Duration::from_millis(env(
+            "NIMBUS_TEST_WS_BACKPRESSURE_GRACE_MS",
+            WS_BACKPRESSURE_GRACE_MS,
+        )),
     }
 });
 
@@ -89,6 +104,7 @@ pub async fn stats(State(state): State<AppState>, params: PathParams) -> ApiResu
         "skipped_by_filter": stats.skipped_by_filter,
         "skipped_other_table": stats.skipped_other_table,
         "skipped_duplicate": stats.skipped_duplicate,
+        "subscriptions": stats.subscriptions,
     })))
 }
 
@@ -165,16 +181,24 @@ struct OutboxState {
     closing: bool,
     /// The reader has ended: the writer finishes what is queued and stops.
     finished: bool,
+    /// The token for writing to the socket: held by the writer task while it sends, or by a
+    /// delivering task during a fast-path write. Nothing else touches the sink meanwhile.
+    writing: bool,
+    /// A fast-path write left a frame in the sink's buffer: the writer task must flush it.
+    flush: bool,
 }
 
 /// What the writer sends next.
 enum Next {
     Control(Control),
     Update(u64, Update, Option<String>),
+    /// Finish a fast-path write.
+    Flush,
 }
 
+type WsSink = SplitSink<WebSocket, Message>;
+
 /// One socket's outbound queue, shared by the reader, the writer and the realtime registry.
-#[derive(Default)]
 struct Outbox {
     /// A std mutex: held only to queue or take a frame, never across an await.
     state: Mutex<OutboxState>,
@@ -182,16 +206,28 @@ struct Outbox {
     ready: Notify,
     /// Wakes the reader when the queue crosses the high-water mark.
     pressure: Notify,
+    /// The outbound half. Only the holder of `OutboxState::writing` locks it, so locking never
+    /// waits; an async mutex because the writer task holds it across its sends.
+    sink: tokio::sync::Mutex<WsSink>,
 }
 
 fn update_bytes(update: &Update) -> usize {
     match update {
         Update::Result { data, .. } => data.len(),
-        Update::Failed(_) => 256,
+        Update::Failed(_) | Update::Dropped(_) => 256,
     }
 }
 
 impl Outbox {
+    fn new(sink: WsSink) -> Self {
+        Self {
+            state: Mutex::new(OutboxState::default()),
+            ready: Notify::new(),
+            pressure: Notify::new(),
+            sink: tokio::sync::Mutex::new(sink),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, OutboxState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -233,19 +269,38 @@ impl Outbox {
         self.push(Control::Close(close, error.code.as_str().to_owned()));
     }
 
-    fn take(&self) -> Option<Next> {
+    /// The writer task's next frame, taking the writing token with it; `None` (token released
+    /// if `held`) when nothing is queued or a fast-path write holds the token.
+    fn take(&self, held: bool) -> Option<Next> {
         let mut state = self.lock();
+        if held {
+            state.writing = false;
+        }
+        if state.writing {
+            return None;
+        }
+        let next = Self::next(&mut state);
+        if next.is_some() {
+            state.writing = true;
+            self.account(&mut state);
+        }
+        next
+    }
+
+    /// Pops the next queued frame, oldest control first, then pending results in order.
+    fn next(state: &mut OutboxState) -> Option<Next> {
+        if std::mem::take(&mut state.flush) {
+            return Some(Next::Flush);
+        }
         if let Some(control) = state.control.pop_front() {
             if let Control::Text(text) = &control {
                 state.bytes -= text.len();
             }
-            self.account(&mut state);
             return Some(Next::Control(control));
         }
         while let Some(id) = state.order.pop_front() {
             let Some(update) = state.slots.remove(&id) else { continue };
             state.bytes -= update_bytes(&update);
-            self.account(&mut state);
             let request_id = state.live.get_mut(&id).and_then(|live| live.request_id.take());
             return Some(Next::Update(id, update, request_id));
         }
@@ -269,7 +324,20 @@ impl Outbox {
 impl Subscriber for Outbox {
     fn deliver(&self, subscription_id: u64, update: Update) {
         let mut state = self.lock();
-        if state.closing || !state.live.contains_key(&subscription_id) {
+        let Some(live) = state.live.get(&subscription_id) else { return };
+        if state.closing {
+            return;
+        }
+        let idle = !state.writing && state.control.is_empty() && state.order.is_empty() && !state.flush;
+        if idle
+            && live.request_id.is_none()
+            && let Update::Result { data, .. } = &update
+            && data.len() <= WS_MAX_RESULT_BYTES
+        {
+            state.writing = true;
+            drop(state);
+            let frame = wire::subscription_result(subscription_id, None, data);
+            self.write_now(frame);
             return;
         }
         state.bytes += update_bytes(&update);
@@ -284,11 +352,47 @@ impl Subscriber for Outbox {
     }
 }
 
+impl Outbox {
+    /// One non-blocking attempt to write `frame`, by a delivering task holding the writing
+    /// token; releases the token and leaves whatever is unfinished (the frame itself if the sink
+    /// was not ready, a flush if it was not done) to the writer task.
+    fn write_now(&self, frame: String) {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut unsent = None;
+        let mut flush = false;
+        match self.sink.try_lock() {
+            Err(_) => unsent = Some(frame),
+            Ok(mut sink) => match Pin::new(&mut *sink).poll_ready(&mut cx) {
+                Poll::Ready(Ok(())) => {
+                    if Pin::new(&mut *sink).start_send(Message::Text(frame.into())).is_ok() {
+                        flush = !matches!(Pin::new(&mut *sink).poll_flush(&mut cx), Poll::Ready(_));
+                    }
+                }
+                // Not ready: the writer task retries and notices a broken socket.
+                Poll::Pending | Poll::Ready(Err(_)) => unsent = Some(frame),
+            },
+        }
+        let mut state = self.lock();
+        state.writing = false;
+        state.flush |= flush;
+        if let Some(frame) = unsent {
+            state.bytes += frame.len();
+            state.control.push_back(Control::Text(frame));
+            self.account(&mut state);
+        }
+        let wake = state.flush || !state.control.is_empty() || !state.order.is_empty() || state.finished;
+        drop(state);
+        if wake {
+            self.ready.notify_one();
+        }
+    }
+}
+
 /// Serves one upgraded socket until either side ends it.
 async fn run(socket: WebSocket, state: AppState, tenant_id: TenantId, session: TenantSession) {
     let (sink, mut stream) = socket.split();
-    let outbox = Arc::new(Outbox::default());
-    let writer = tokio::spawn(write_loop(sink, outbox.clone()));
+    let outbox = Arc::new(Outbox::new(sink));
+    let writer = tokio::spawn(write_loop(outbox.clone()));
     let abort = writer.abort_handle();
     outbox.text(wire::hello(SESSIONS.fetch_add(1, Ordering::Relaxed)));
     if handshake(&mut stream, &outbox).await {
@@ -366,7 +470,7 @@ impl Socket {
         let mut last_heard = Instant::now();
         let mut ping = tokio::time::interval_at(Instant::now() + timings.ping, timings.ping);
         loop {
-            let deadline = self.outbox.lock().over_since.map(|t| t + Duration::from_millis(WS_BACKPRESSURE_GRACE_MS));
+            let deadline = self.outbox.lock().over_since.map(|t| t + timings.backpressure_grace);
             tokio::select! {
                 message = stream.next() => {
                     last_heard = Instant::now();
@@ -405,27 +509,44 @@ impl Socket {
                     return;
                 }
                 _ = self.outbox.pressure.notified() => {}
-                _ = sleep_until_some(deadline) => self.drop_for_backpressure(),
+                _ = sleep_until_some(deadline) => {
+                    if self.drop_for_backpressure() {
+                        return;
+                    }
+                }
             }
         }
     }
 
     /// The queue stayed above the high-water mark for the grace period: every subscription is
-    /// removed, each with a `session.subscription_error` naming it.
-    fn drop_for_backpressure(&self) {
+    /// removed, each with a `session.subscription_error` naming it. If what remains queued
+    /// without them (frames that are never coalesced) is still above the mark, even those
+    /// notices cannot be queued: the socket ends with `rate.resource_exhausted` and Close 1013.
+    /// Returns whether the socket must close.
+    fn drop_for_backpressure(&self) -> bool {
         let ids: Vec<u64> = {
             let state = self.outbox.lock();
             match state.over_since {
-                Some(since) if since.elapsed() >= Duration::from_millis(WS_BACKPRESSURE_GRACE_MS) => {
-                    state.live.keys().copied().collect()
+                Some(since) if since.elapsed() >= TIMINGS.backpressure_grace => {
+                    let mut ids: Vec<u64> = state.live.keys().copied().collect();
+                    ids.sort_unstable();
+                    ids
                 }
-                _ => return,
+                _ => return false,
             }
         };
-        for id in ids {
+        for &id in &ids {
             drop(self.outbox.end(id));
+        }
+        if self.outbox.lock().bytes > WS_OUTBOUND_HIGH_WATER_BYTES {
+            let limit = WS_OUTBOUND_HIGH_WATER_BYTES as u64;
+            self.outbox.fatal(&NimbusError::resource_exhausted("ws_outbound_bytes", limit, None), CLOSE_OVERLOADED);
+            return true;
+        }
+        for id in ids {
             self.outbox.text(wire::session_error(&wire::subscription_error(id, true, "backpressure", None)));
         }
+        false
     }
 
     /// Applies one client frame after the handshake.
@@ -494,16 +615,29 @@ async fn sleep_until_some(deadline: Option<Instant>) {
 
 /// Drains the outbox onto the socket until a close is sent, the reader finishes or the client
 /// goes away.
-async fn write_loop(mut sink: SplitSink<WebSocket, Message>, outbox: Arc<Outbox>) {
+async fn write_loop(outbox: Arc<Outbox>) {
+    let mut held = false;
     loop {
-        let Some(next) = outbox.take() else {
-            if outbox.lock().finished {
-                break;
+        let Some(next) = outbox.take(held) else {
+            held = false;
+            {
+                let state = outbox.lock();
+                if state.finished && !state.writing {
+                    break;
+                }
             }
             outbox.ready.notified().await;
             continue;
         };
+        held = true;
+        let mut sink = outbox.sink.lock().await;
         let message = match next {
+            Next::Flush => {
+                if sink.flush().await.is_err() {
+                    break;
+                }
+                continue;
+            }
             Next::Control(Control::Text(text)) => Message::Text(text.into()),
             Next::Control(Control::Ping) => Message::Ping(Bytes::new()),
             Next::Control(Control::Close(code, reason)) => {
@@ -522,6 +656,7 @@ async fn write_loop(mut sink: SplitSink<WebSocket, Message>, outbox: Arc<Outbox>
     let mut state = outbox.lock();
     state.closing = true;
     state.finished = true;
+    state.writing = false;
 }
 
 /// The frame for a subscription's update; ends the subscription when the update does.
@@ -539,6 +674,10 @@ fn render(outbox: &Outbox, id: u64, update: Update, request_id: Option<String>) 
         }
         (Update::Failed(error), None) => {
             Some(wire::session_error(&wire::subscription_error(id, false, "evaluation_failed", Some(&error))))
+        }
+        (Update::Dropped(reason), _) => {
+            drop(outbox.end(id)?);
+            Some(wire::session_error(&wire::subscription_error(id, true, reason.as_str(), None)))
         }
     }
 }

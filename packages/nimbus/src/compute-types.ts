@@ -1,0 +1,416 @@
+/**
+ * Wire types of the compute surface (docs/sandboxes.md, services.md, sessions.md, images.md):
+ * the resources exactly as the server renders them, and the request shapes the SDK sends.
+ *
+ * Command lines and environments are never echoed by the server: they come back as
+ * {@link Redacted} counts.
+ */
+
+/** RFC 3339 UTC with three fractional digits, e.g. `2026-11-28T13:23:49.831Z`. */
+export type Timestamp = string;
+
+/** What the server shows instead of a command line or an environment. */
+export interface Redacted {
+  redacted: true;
+  valueCount: number;
+}
+
+/** A resource condition (`Ready` for sandboxes, `Admitted` for definitions, `Open` for sessions). */
+export interface Condition {
+  type: string;
+  status: "True" | "False";
+  reason: string;
+  message: string;
+  observedGeneration: number;
+  lastTransitionTime: Timestamp;
+}
+
+/** `metadata` of a paginated collection; `nextPageToken` is present while items remain. */
+export interface CollectionMetadata {
+  tenantId: string;
+  resourceVersion: string;
+  limit: number;
+  remainingCount: number;
+  nextPageToken?: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sandboxes
+
+export type SandboxProfile = "worker" | "desktop";
+export type SandboxBackend = "container" | "krun";
+export type SandboxLifecycleState = "starting" | "ready" | "not_ready" | "stopping" | "stopped" | "failed";
+export type TerminationReason =
+  | "exited"
+  | "killed"
+  | "oom_killed"
+  | "stopped_by_request"
+  | "start_failed"
+  | "server_restart_lost";
+
+/** `spec.root`: only images named by reference are open to callers. */
+export interface SandboxRoot {
+  kind: "oci_image";
+  source: { kind: "reference"; reference: string };
+}
+
+export interface SandboxOwner {
+  kind: "standalone" | "service";
+  /** Standalone only: the slug of the sandbox id is made from it. */
+  displayName?: string;
+  /** Service only; defaults to the service's name. */
+  serviceName?: string;
+}
+
+/** `spec.process` as sent. `argv` wins over `entrypoint` + `command`. */
+export interface SandboxProcessSpec {
+  argv?: string[];
+  /** Alias of `argv`. */
+  args?: string[];
+  entrypoint?: string[];
+  command?: string[];
+  /** `KEY=VALUE` strings laid over the image's `Env`. */
+  env?: string[];
+  cwd?: string;
+  /** `uid`, `uid:gid`, `name` or `name:group`. */
+  user?: string;
+  /** Run on a pty (stdout and stderr become one stream). */
+  terminal?: boolean;
+}
+
+export interface SandboxResources {
+  cpuCount?: number;
+  memoryLimitBytes?: number;
+  pidsLimit?: number;
+}
+
+/** A sandbox spec as sent (`spec` of a create, `spec.backend.sandbox` of a service). */
+export interface SandboxSpec {
+  tenantId?: string;
+  owner?: SandboxOwner;
+  backend?: SandboxBackend;
+  root: SandboxRoot;
+  process?: SandboxProcessSpec;
+  resources?: SandboxResources;
+}
+
+/** `spec.process` as echoed: command lines and environment counted, never shown. */
+export interface SandboxProcessEcho {
+  argv: Redacted;
+  environment: Redacted;
+  entrypoint?: Redacted;
+  command?: Redacted;
+  cwd?: string;
+  user?: string;
+  terminal: boolean;
+}
+
+export interface SandboxSpecEcho {
+  tenantId: string;
+  owner: SandboxOwner;
+  backend: SandboxBackend;
+  root: SandboxRoot;
+  process: SandboxProcessEcho;
+  resources: Required<SandboxResources>;
+}
+
+/** The `Sandbox` resource (sandboxes.md §3). */
+export interface Sandbox {
+  metadata: {
+    tenantId: string;
+    id: string;
+    generation: number;
+    resourceVersion: string;
+    createdAt: Timestamp;
+    updatedAt: Timestamp;
+    labels: Record<string, string>;
+  };
+  spec: { profile: SandboxProfile; sandbox: SandboxSpecEcho };
+  status: {
+    lifecycleState: SandboxLifecycleState;
+    readiness: string;
+    health: string;
+    backend: SandboxBackend;
+    endpoints: unknown[];
+    conditions: Condition[];
+    image: { reference: string; digest: string } | null;
+    startedAt: Timestamp | null;
+    finishedAt: Timestamp | null;
+    exitCode: number | null;
+    terminationReason: TerminationReason | null;
+    message: string | null;
+    retainedUntil: Timestamp | null;
+  };
+}
+
+export interface SandboxCollection {
+  metadata: CollectionMetadata;
+  items: Sandbox[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Services
+
+export type RestartPolicy = "never" | "on_failure" | "always";
+
+/** A readiness probe; `argv` of an `exec` probe comes back redacted. */
+export type ReadinessProbe = (
+  | { kind: "tcp"; port: number }
+  | { kind: "http"; port: number; path: string }
+  | { kind: "exec"; argv: string[] }
+) & { intervalMs?: number; timeoutMs?: number; failureThreshold?: number };
+
+/** `spec.backend` of a service as sent (services.md §2). */
+export type ServiceBackendSpec =
+  | {
+      kind: "sandbox";
+      /** `owner.kind` must be `"service"`. */
+      sandbox: SandboxSpec;
+      readiness?: ReadinessProbe;
+      startTimeoutMs?: number;
+      restartPolicy?: RestartPolicy;
+      maxRestarts?: number;
+    }
+  | { kind: "builtIn"; provider: "loadBalancer" | "serviceDiscovery" | "browser" | "modelGateway" }
+  | {
+      kind: "external";
+      endpoint: { url: string };
+      auth?: { kind: "none" };
+      health: { kind: "http"; path: string; intervalMs?: number; timeoutMs?: number; failureThreshold?: number };
+    };
+
+/**
+ * The `ServiceDefinition` resource (services.md §3). `spec.backend` is the stored backend with
+ * defaults filled in and command lines redacted, so it is not a valid create or update body.
+ */
+export interface ServiceDefinition {
+  metadata: {
+    tenantId: string;
+    name: string;
+    generation: number;
+    resourceVersion: string;
+    createdAt: Timestamp;
+    updatedAt: Timestamp;
+    labels: Record<string, string>;
+    source: "dynamic" | "staticCatalog";
+  };
+  spec: { backend: Record<string, unknown> & { kind: ServiceBackendSpec["kind"] } };
+  status: {
+    backend: ServiceBackendSpec["kind"];
+    lifecycleState: string;
+    readiness: string;
+    health: string;
+    conditions: Condition[];
+  };
+}
+
+export interface ServiceDefinitionCollection {
+  metadata: CollectionMetadata;
+  items: ServiceDefinition[];
+}
+
+export type ServiceState = "stopped" | "starting" | "ready" | "not_ready" | "stopping" | "failed";
+
+/** The runtime view of a service (services.md §5): what runs now. */
+export interface Service {
+  tenantId: string;
+  name: string;
+  state: ServiceState;
+  lifecycleState: ServiceState;
+  readiness: "ready" | "not_ready" | "stopped" | "failed";
+  health: "healthy" | "unhealthy" | "unknown";
+  endpoints: unknown[];
+  /** The generation the current run started from; `null` before any run. */
+  definitionGeneration: number | null;
+  restartCount: number;
+  lastTermination: {
+    sandboxId: string;
+    exitCode: number | null;
+    terminationReason: TerminationReason;
+    finishedAt: Timestamp;
+  } | null;
+  /** The current run's sandbox, when there is one. */
+  sandboxId?: string;
+  backend?: SandboxBackend;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions
+
+export type SessionChannel = "stdio" | "exec" | "files" | "cdp" | "page";
+export type SessionState = "open" | "closed" | "expired";
+export type SessionTarget = { sandbox: { id: string } } | { service: { name: string } };
+
+/** The `Session` resource (sessions.md §3). */
+export interface Session {
+  metadata: {
+    tenantId: string;
+    id: string;
+    generation: number;
+    resourceVersion: string;
+    createdAt: Timestamp;
+    updatedAt: Timestamp;
+  };
+  spec: {
+    target: SessionTarget;
+    targetSnapshot:
+      | { sandbox: { id: string; generation: number; profile: SandboxProfile; backend: SandboxBackend } }
+      | {
+          service: {
+            name: string;
+            generation: number;
+            backend: "sandbox" | "builtIn" | "external";
+            provider?: string;
+            sandboxId?: string;
+          };
+        };
+    channels: SessionChannel[];
+    expiresAt: Timestamp;
+  };
+  status: {
+    lifecycleState: SessionState;
+    expiresAt: Timestamp;
+    conditions: Condition[];
+    closedAt?: Timestamp;
+    /** Your reason or `client_close`, `expired`, `target_stopped`, `service_force_deleted`, … */
+    closeReason?: string;
+  };
+}
+
+export interface SessionCollection {
+  metadata: CollectionMetadata;
+  items: Session[];
+}
+
+/** The `Process` resource of an exec (sessions.md §7). */
+export interface ProcessInfo {
+  processId: string;
+  state: "running" | "exited";
+  tty: boolean;
+  startedAt: Timestamp;
+  finishedAt: Timestamp | null;
+  exitCode: number | null;
+  /** A name such as `"SIGTERM"` when a signal ended it. */
+  signal: string | null;
+  timedOut: boolean;
+}
+
+/** A finished command: the answer of `exec?wait=true`, and of `Process.wait()`. */
+export interface ExecResult {
+  processId: string;
+  exitCode: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  durationMs: number;
+  /** UTF-8 text; bytes that are not UTF-8 become U+FFFD. */
+  stdout: string;
+  stderr: string;
+  /** Some output is missing (cut at 1 MiB per stream, or older than what the server retains). */
+  truncated: boolean;
+}
+
+/** Signals a session may send to a process, with or without the `SIG` prefix. */
+export type ProcessSignal =
+  | "HUP" | "INT" | "QUIT" | "KILL" | "USR1" | "USR2" | "TERM" | "CONT" | "STOP" | "WINCH"
+  | "SIGHUP" | "SIGINT" | "SIGQUIT" | "SIGKILL" | "SIGUSR1" | "SIGUSR2" | "SIGTERM" | "SIGCONT" | "SIGSTOP"
+  | "SIGWINCH";
+
+export type FileType = "file" | "dir" | "symlink" | "other";
+
+/** A directory entry. `mode` is a 4-digit octal string such as `"0644"`. */
+export interface FileEntry {
+  name: string;
+  type: FileType;
+  size: number;
+  mode: string;
+  modifiedAt: Timestamp;
+}
+
+/** A file's metadata: an entry with its `path` and, for symlinks, `target`. */
+export interface FileInfo extends FileEntry {
+  path: string;
+  target?: string;
+}
+
+export interface FileList {
+  path: string;
+  /** Sorted by name; at most 10 000. */
+  entries: FileEntry[];
+  truncated: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stream frames: sandbox logs and session attachments
+
+/** Output of a process. `data` is text, or base64 when `encoding` says so (see `frameBytes`). */
+export interface OutputFrame {
+  kind: "stdout" | "stderr";
+  data: string;
+  encoding?: "base64";
+  /** Attachments: output buffered before this attach. */
+  replay?: boolean;
+  /** Logs: when the record was written. */
+  time?: Timestamp;
+}
+
+/** First frame of an attachment. */
+export interface OpenedFrame {
+  kind: "opened";
+  channel: SessionChannel;
+  targetGeneration: number;
+  processId?: string;
+}
+
+/**
+ * The process ended. Logs carry `terminationReason`; process attachments carry `signal` and
+ * `timedOut`.
+ */
+export interface ExitFrame {
+  kind: "exit";
+  code: number | null;
+  terminationReason?: TerminationReason;
+  signal?: string | null;
+  timedOut?: boolean;
+}
+
+/** Last frame of an attachment. */
+export interface ClosedFrame {
+  kind: "closed";
+  reason: "source_closed" | "backpressure" | "replaced" | "session_closed" | "session_expired" | "target_stopped";
+}
+
+export interface HeartbeatFrame {
+  kind: "heartbeat";
+  time: Timestamp;
+}
+
+/** Logs: older output was dropped. */
+export interface TruncatedFrame {
+  kind: "truncated";
+  droppedBytes: number;
+}
+
+export type StreamFrame =
+  | OutputFrame
+  | OpenedFrame
+  | ExitFrame
+  | ClosedFrame
+  | HeartbeatFrame
+  | TruncatedFrame;
+
+// ---------------------------------------------------------------------------------------------
+// Images
+
+/** An image of the server-wide store (images.md). */
+export interface Image {
+  digest: string;
+  /** Normalized names, e.g. `docker.io/library/busybox:latest`. */
+  references: string[];
+  os: string;
+  architecture: string;
+  sizeBytes: number;
+  source: "pull" | "import";
+  storedAt: Timestamp;
+  /** Sandboxes (not yet removed) that use it. */
+  usedBy: number;
+}

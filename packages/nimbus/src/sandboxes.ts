@@ -1,0 +1,115 @@
+/**
+ * `nimbus.sandboxes`: isolated execution worlds for one task (docs/sandboxes.md), under
+ * `/api/tenants/{tenant}/sandboxes`.
+ */
+
+import { NimbusError } from "./errors.js";
+import type { Transport } from "./transport.js";
+import type {
+  Sandbox,
+  SandboxCollection,
+  SandboxLifecycleState,
+  SandboxProfile,
+  SandboxSpec,
+  StreamFrame,
+} from "./compute-types.js";
+
+/** The server's longest single long-poll (`WAIT_MAX_TIMEOUT_MS`); longer waits are chained. */
+const SERVER_WAIT_MAX_MS = 60_000;
+/** The server's default wait. */
+const DEFAULT_WAIT_MS = 30_000;
+
+export class Sandboxes {
+  constructor(private readonly transport: Transport) {}
+
+  /**
+   * Creates and starts a sandbox; synchronous through the image pull and the spawn, so the
+   * answer is usually `ready` (or `failed` with `start_failed` when the command cannot run).
+   */
+  async create(options: {
+    tenantId?: string;
+    profile: SandboxProfile;
+    spec: SandboxSpec;
+    labels?: Record<string, string>;
+  }): Promise<Sandbox> {
+    const { tenantId, profile, spec, labels } = options;
+    return this.transport.json<Sandbox>("POST", this.path(tenantId), { body: { profile, spec, labels } });
+  }
+
+  async get(options: { id: string; tenantId?: string }): Promise<Sandbox> {
+    return this.transport.json<Sandbox>("GET", this.path(options.tenantId, options.id));
+  }
+
+  /** One page, sorted by id; pass the previous page's `metadata.nextPageToken` as `pageToken`. */
+  async list(
+    options: {
+      tenantId?: string;
+      limit?: number;
+      pageToken?: string;
+      status?: SandboxLifecycleState;
+      labelKey?: string;
+      labelValue?: string;
+    } = {},
+  ): Promise<SandboxCollection> {
+    const { tenantId, limit, pageToken, status, labelKey, labelValue } = options;
+    return this.transport.json<SandboxCollection>("GET", this.path(tenantId), {
+      query: { limit, pageToken, status, labelKey, labelValue },
+    });
+  }
+
+  /** SIGTERM to the main process, SIGKILL after the server's grace period; resolves once `stopped`. */
+  async stop(options: { id: string; tenantId?: string }): Promise<Sandbox> {
+    return this.transport.json<Sandbox>("POST", this.path(options.tenantId, options.id, "stop"));
+  }
+
+  /** Kills and removes the sandbox from any state, with everything it holds. */
+  async delete(options: { id: string; tenantId?: string }): Promise<void> {
+    await this.transport.json<void>("DELETE", this.path(options.tenantId, options.id));
+  }
+
+  /**
+   * Long-polls on the server until the sandbox is `ready`, or `stopped`/`failed` for
+   * `until: "stopped"`. Throws the server's `op.wait_timeout` (408) after `timeoutMs` (default
+   * 30 s; waits beyond the server's 60 s maximum are chained) and `op.wait_unsatisfiable` (409)
+   * at once when the condition can no longer hold.
+   */
+  async wait(options: {
+    id: string;
+    tenantId?: string;
+    until: "ready" | "stopped";
+    timeoutMs?: number;
+  }): Promise<Sandbox> {
+    const { id, tenantId, until } = options;
+    const path = this.path(tenantId, id);
+    const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_WAIT_MS);
+    for (;;) {
+      const timeoutMs = Math.max(0, Math.min(SERVER_WAIT_MAX_MS, deadline - Date.now()));
+      try {
+        return await this.transport.json<Sandbox>("GET", path, { query: { waitFor: until, timeoutMs } });
+      } catch (error) {
+        const more = deadline - Date.now() > 0;
+        if (!(error instanceof NimbusError && error.code === "op.wait_timeout" && more)) throw error;
+      }
+    }
+  }
+
+  /**
+   * The main process's output as frames (`stdout`, `stderr`, maybe a first `truncated`, and
+   * `exit` once the sandbox ended). `tail` keeps the last N records; `follow` keeps the stream
+   * open (with `heartbeat`s) until the exit. Nothing is sent until iteration starts; leaving
+   * the loop closes the request.
+   */
+  async *logs(options: {
+    id: string;
+    tenantId?: string;
+    tail?: number;
+    follow?: boolean;
+  }): AsyncGenerator<StreamFrame> {
+    const { id, tenantId, tail, follow } = options;
+    yield* this.transport.ndjson<StreamFrame>("GET", this.path(tenantId, id, "logs"), { query: { tail, follow } });
+  }
+
+  private path(tenantId: string | undefined, ...rest: string[]): string {
+    return this.transport.tenantPath(tenantId, "sandboxes", ...rest);
+  }
+}
