@@ -114,15 +114,19 @@ export interface SandboxSpecEcho {
   resources: Required<SandboxResources>;
 }
 
+/** The metadata every sandbox and session carries. */
+export interface ResourceMetadata {
+  tenantId: string;
+  id: string;
+  generation: number;
+  resourceVersion: string;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
 /** The `Sandbox` resource (sandboxes.md §3). */
 export interface Sandbox {
-  metadata: {
-    tenantId: string;
-    id: string;
-    generation: number;
-    resourceVersion: string;
-    createdAt: Timestamp;
-    updatedAt: Timestamp;
+  metadata: ResourceMetadata & {
     labels: Record<string, string>;
   };
   spec: { profile: SandboxProfile; sandbox: SandboxSpecEcho };
@@ -243,14 +247,7 @@ export type SessionTarget = { sandbox: { id: string } } | { service: { name: str
 
 /** The `Session` resource (sessions.md §3). */
 export interface Session {
-  metadata: {
-    tenantId: string;
-    id: string;
-    generation: number;
-    resourceVersion: string;
-    createdAt: Timestamp;
-    updatedAt: Timestamp;
-  };
+  metadata: ResourceMetadata;
   spec: {
     target: SessionTarget;
     targetSnapshot:

@@ -11,10 +11,10 @@ import {
   BUSYBOX_REFERENCE,
   BUSYBOX_TAG,
   Cleanup,
-  assertNothingLeft,
   busyboxArchive,
   busyboxSpec,
   tar,
+  tearDown,
 } from "./fixtures/busybox.js";
 
 let server: TestServer;
@@ -26,13 +26,7 @@ before(async () => {
   nimbus = server.client(await freshTenant(server));
 });
 
-after(async () => {
-  try {
-    for (const id of await cleanup.run()) assertNothingLeft(id);
-  } finally {
-    await server.stop();
-  }
-});
+after(() => tearDown(server, cleanup));
 
 function hostArch(): string {
   return process.arch === "x64" ? "amd64" : process.arch;

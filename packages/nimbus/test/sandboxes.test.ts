@@ -15,6 +15,7 @@ import {
   importBusybox,
   outputOf,
   readUntil,
+  tearDown,
 } from "./fixtures/busybox.js";
 
 let server: TestServer;
@@ -27,13 +28,7 @@ before(async () => {
   await importBusybox(nimbus);
 });
 
-after(async () => {
-  try {
-    for (const id of await cleanup.run()) assertNothingLeft(id);
-  } finally {
-    await server.stop();
-  }
-});
+after(() => tearDown(server, cleanup));
 
 async function create(
   argv: string[],

@@ -14,7 +14,7 @@ import {
 } from "../src/index.js";
 import type { ServiceBackendSpec } from "../src/compute-types.js";
 import { freshTenant, startServer, type TestServer } from "./harness.js";
-import { BUSYBOX_TAG, Cleanup, assertNothingLeft, importBusybox } from "./fixtures/busybox.js";
+import { BUSYBOX_TAG, Cleanup, importBusybox, tearDown } from "./fixtures/busybox.js";
 
 let server: TestServer;
 let nimbus: Nimbus;
@@ -26,13 +26,7 @@ before(async () => {
   await importBusybox(nimbus);
 });
 
-after(async () => {
-  try {
-    for (const id of await cleanup.run()) assertNothingLeft(id);
-  } finally {
-    await server.stop();
-  }
-});
+after(() => tearDown(server, cleanup));
 
 /** An HTTP server on :8080 inside the sandbox, ready once it answers `GET /`. */
 function web(page = "hello"): ServiceBackendSpec {

@@ -19,7 +19,7 @@ import {
 import type { Session, StreamFrame } from "../src/compute-types.js";
 import type { Attachment } from "../src/stream.js";
 import { freshTenant, startServer, type TestServer } from "./harness.js";
-import { Cleanup, assertNothingLeft, busyboxSpec, importBusybox, outputOf, readUntil } from "./fixtures/busybox.js";
+import { Cleanup, busyboxSpec, importBusybox, outputOf, readUntil, tearDown } from "./fixtures/busybox.js";
 
 let server: TestServer;
 let nimbus: Nimbus;
@@ -33,13 +33,7 @@ before(async () => {
   await importBusybox(nimbus);
 });
 
-after(async () => {
-  try {
-    for (const id of await cleanup.run()) assertNothingLeft(id);
-  } finally {
-    await server.stop();
-  }
-});
+after(() => tearDown(server, cleanup));
 
 /** A ready sandbox running `argv`. */
 async function sandbox(argv: string[], terminal = false): Promise<string> {
