@@ -43,19 +43,20 @@ const EMITTED: &[&str] = &[
     "protocol.unsupported_message_type",
     "protocol.unsupported_version",
     "protocol.unsupported_binary",
+    "session.subscription_error",
 ];
 
 /// Codes emitted by the engine but only reachable deterministically from a unit test (the
 /// writer's queue can be held full there), with the file whose tests assert them.
 const UNIT_TESTED: &[(&str, &str)] = &[];
 
-/// Codes of surfaces not in this build (realtime, functions, sandboxes, services, sessions,
-/// scheduling, registry pulls); storage failures with no safe way to cause them here; and `op.cancelled`, which
-/// only ever goes to a caller that already left, so no client can observe it.
+/// Codes of surfaces not in this build (functions and their runtime); failures with no safe way
+/// to cause them here (`op.failed`, `service.unavailable`, storage I/O and transient errors,
+/// `service.internal`); and `op.cancelled`, which only ever goes to a caller that already left,
+/// so no client can observe it.
 const NOT_EMITTED_YET: &[&str] = &[
     "op.cancelled",
     "op.failed",
-    "session.subscription_error",
     "service.unavailable",
     "service.storage_transient",
     "service.storage_io",

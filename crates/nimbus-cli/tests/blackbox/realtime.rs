@@ -535,3 +535,37 @@ fn a_silent_peer_is_closed_with_4408() {
     }
     assert!(pings >= 1, "the server pings before it gives up");
 }
+
+#[test]
+fn a_failed_re_run_is_reported_and_the_next_one_resumes_results() {
+    let server = Server::start();
+    server.create_tenant("rt");
+    let mut socket = connect(&server, "rt");
+    let (sub, _) = subscribe(&mut socket, "r1", table_query("tasks"));
+    let bad = server.insert("rt", "tasks", &json!({ "n": 1 }));
+    assert_eq!(next(&mut socket)["data"].as_array().map(Vec::len), Some(1));
+
+    // Damage the stored document behind the server's back, as another process could.
+    let file = server.dirs().data().join("tenants/rt.sqlite3");
+    let conn = rusqlite::Connection::open(&file).expect("open the tenant file");
+    conn.busy_timeout(Duration::from_secs(10)).expect("busy timeout");
+    let fields: String =
+        conn.query_row("SELECT fields FROM documents WHERE id = ?1", [&bad], |row| row.get(0)).expect("row");
+    conn.execute("UPDATE documents SET fields = '{not json' WHERE id = ?1", [&bad]).expect("corrupt");
+
+    // A write re-runs the query, which now fails: reported, the subscription kept.
+    server.insert("rt", "tasks", &json!({ "n": 2 }));
+    let frame = next(&mut socket);
+    let detail = subscription_error(&frame);
+    assert_eq!((&detail["subscriptionId"], &detail["dropped"]), (&json!(sub), &json!(false)), "{frame}");
+    assert_eq!(detail["reason"], "evaluation_failed");
+    assert_eq!(detail["cause"]["code"], "service.serialization", "{frame}");
+    assert_eq!(stats(&server, "rt")["subscriptions"], 1);
+
+    // Repaired, the next write's re-run succeeds and results resume.
+    conn.execute("UPDATE documents SET fields = ?1 WHERE id = ?2", [&fields, &bad]).expect("repair");
+    server.insert("rt", "tasks", &json!({ "n": 3 }));
+    let push = next(&mut socket);
+    assert_eq!(push["subscription_id"], sub, "{push}");
+    assert_eq!(push["data"].as_array().map(Vec::len), Some(3), "{push}");
+}
