@@ -375,3 +375,72 @@ fn crashes_around_a_job_apply_it_exactly_once() {
         server.stop();
     }
 }
+
+/// The pending-job and cron caps, and the purge of finished jobs past their retention. The
+/// tenant file is filled to the caps behind the server's back (100,000 jobs through HTTP would
+/// take minutes), then the server is started on it again.
+#[test]
+fn the_caps_hold_and_finished_jobs_past_retention_are_purged() {
+    const MAX_PENDING: i64 = 100_000;
+    const MAX_CRONS: i64 = 1_000;
+    const DAY_MS: i64 = 86_400_000;
+    let dirs = Dirs::new();
+    let mut server = dirs.start();
+    server.create_tenant("caps");
+    let insert = json!({ "type": "insert", "table": "t", "fields": { "k": 1 } });
+    let seed = schedule(&server, "caps", DAY_MS as u64, insert.clone());
+    let (old, recent) = (schedule(&server, "caps", 0, insert.clone()), schedule(&server, "caps", 0, insert.clone()));
+    wait_finished(&server, "caps", &old);
+    wait_finished(&server, "caps", &recent);
+    let cron =
+        |name: &str| json!({ "name": name, "schedule": { "type": "interval", "seconds": 86_400 }, "mutation": insert });
+    server.post_json("/api/tenants/caps/crons", &cron("c0")).expect_status(201);
+    server.stop();
+
+    {
+        let conn = rusqlite::Connection::open(dirs.data().join("tenants/caps.sqlite3")).expect("open");
+        let copies = conn
+            .execute(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1) \
+                 INSERT INTO scheduled_jobs (id, run_at, state, mutation, created_at, started_at, finished_at, \
+                 attempts, error, error_code, value) \
+                 SELECT printf('copy%06d', i), run_at, state, mutation, created_at, started_at, finished_at, \
+                 attempts, error, error_code, value FROM n, scheduled_jobs WHERE id = ?2",
+                rusqlite::params![MAX_PENDING - 1, seed],
+            )
+            .expect("fill pending jobs");
+        assert_eq!(copies as i64, MAX_PENDING - 1);
+        conn.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1) \
+             INSERT INTO crons (name, schedule, mutation, enabled, last_run, next_run, created_at) \
+             SELECT printf('copy%04d', i), schedule, mutation, enabled, last_run, next_run, created_at \
+             FROM n, crons WHERE name = 'c0'",
+            [MAX_CRONS - 2],
+        )
+        .expect("fill crons");
+        let aged = conn
+            .execute(
+                "UPDATE scheduled_jobs SET finished_at = finished_at - 8 * ?1 WHERE id = ?2",
+                rusqlite::params![DAY_MS, old],
+            )
+            .expect("age a finished job");
+        assert_eq!(aged, 1);
+    }
+    let server = dirs.start();
+
+    // Finished more than 7 days ago: purged at start-up; the recent one stays.
+    server.get(&format!("/api/tenants/caps/schedule/{old}")).expect_error(404, "op.scheduled_job_not_found");
+    assert_eq!(job(&server, "caps", &recent)["state"], "completed");
+
+    let body = json!({ "run_after_ms": DAY_MS, "mutation": insert });
+    let full = server.post_json("/api/tenants/caps/schedule", &body);
+    full.expect_error(429, "rate.resource_exhausted");
+    assert_eq!(full.detail()["limit"], MAX_PENDING, "{full}");
+    server.delete(&format!("/api/tenants/caps/schedule/{seed}")).expect_status(204);
+    server.post_json("/api/tenants/caps/schedule", &body).expect_status(201);
+
+    server.post_json("/api/tenants/caps/crons", &cron("last")).expect_status(201);
+    let over = server.post_json("/api/tenants/caps/crons", &cron("one-too-many"));
+    over.expect_error(400, "op.cap_exceeded");
+    assert_eq!(over.detail()["limit"], MAX_CRONS, "{over}");
+}
