@@ -329,6 +329,10 @@ limits! {
     /// Longest the scheduler sleeps, in ms, when nothing is due; a safety net for wake-ups
     /// that nothing signals (e.g. a clock step).
     pub const SCHEDULER_MAX_SLEEP_MS: u64 = 60_000, "60 s";
+    /// Runs of one job that may end in an infrastructure error (storage, a full write queue)
+    /// before the job fails with it: such errors are retried (they are not the target's fault),
+    /// but a persistent one (a damaged row) must not retry forever.
+    pub const SCHEDULER_MAX_INFRA_ATTEMPTS: u32 = 5, "5";
 }
 
 /// Renders the limits table as Markdown (the body of `docs/limits.md`).

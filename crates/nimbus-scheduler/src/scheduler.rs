@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use nimbus_core::NimbusError;
 use nimbus_core::ids::TenantId;
-use nimbus_core::limits::{FINISHED_JOB_RETENTION_MS, SCHEDULER_JOBS_PER_PASS, SCHEDULER_MAX_SLEEP_MS};
+use nimbus_core::limits::{
+    FINISHED_JOB_RETENTION_MS, SCHEDULER_JOBS_PER_PASS, SCHEDULER_MAX_INFRA_ATTEMPTS, SCHEDULER_MAX_SLEEP_MS,
+};
 use nimbus_engine::tenant::{Cron, Firing, Target, is_transient};
 use nimbus_engine::{Engine, Tenant};
 use tokio::sync::Notify;
@@ -306,7 +308,7 @@ impl Scheduler {
                     self.fault.hit(Fault::CrashAfterCommit);
                     tenant.finish_job(&job.id, Ok(()), self.now_ms()).await?;
                 }
-                Err(e) if is_transient(&e) => {
+                Err(e) if is_transient(&e) && job.attempts < SCHEDULER_MAX_INFRA_ATTEMPTS => {
                     tenant.release_job(&job.id).await?;
                     return Err(e);
                 }

@@ -444,3 +444,23 @@ fn the_caps_hold_and_finished_jobs_past_retention_are_purged() {
     over.expect_error(400, "op.cap_exceeded");
     assert_eq!(over.detail()["limit"], MAX_CRONS, "{over}");
 }
+
+/// An infrastructure error (here a stored document damaged behind the server's back) is not the
+/// target's fault, so the job is retried; a persistent one fails it after the limit of runs.
+#[test]
+fn a_persistent_storage_error_fails_a_job_after_its_retries() {
+    const MAX_INFRA_ATTEMPTS: i64 = 5;
+    let server = Server::start();
+    server.create_tenant("infra");
+    let doc = server.insert("infra", "items", &json!({ "n": 1 }));
+    let conn = rusqlite::Connection::open(server.dirs().data().join("tenants/infra.sqlite3")).expect("open");
+    conn.busy_timeout(Duration::from_secs(10)).expect("busy timeout");
+    conn.execute("UPDATE documents SET fields = '{not json' WHERE id = ?1", [&doc]).expect("corrupt");
+
+    let id =
+        schedule(&server, "infra", 0, json!({ "type": "update", "table": "items", "id": doc, "patch": { "n": 2 } }));
+    let job = wait_finished(&server, "infra", &id);
+    assert_eq!(job["state"], "failed", "{job}");
+    assert_eq!(job["error_code"], "service.serialization", "{job}");
+    assert_eq!(job["attempts"], MAX_INFRA_ATTEMPTS, "{job}");
+}
