@@ -8,7 +8,7 @@ use nimbus_core::NimbusError;
 use nimbus_core::ids::TenantId;
 use nimbus_core::time::now_ms;
 use nimbus_store::connection::open_system;
-use nimbus_store::system;
+use nimbus_store::{records, system};
 use rusqlite::Connection;
 
 use crate::tenant::Tenant;
@@ -29,6 +29,12 @@ pub enum OpenError {
     #[error("cannot open storage: {0}")]
     Storage(NimbusError),
 }
+
+/// Record kind (system database) of a tenant that may hold scheduled work; key `""`.
+const SCHEDULING: &str = "scheduling";
+/// Record kind of the marker saying the scheduling marks are complete (written once, after
+/// marking every tenant of an older data directory).
+const SCHEDULING_INDEX: &str = "scheduling_index";
 
 /// The registry of tenants under one data directory.
 pub struct Engine {
@@ -125,9 +131,43 @@ impl Engine {
         }
         tokio::task::block_in_place(|| {
             let system = self.system.lock().unwrap_or_else(PoisonError::into_inner);
-            system::delete_tenant(&system, id.as_str())
+            system::delete_tenant(&system, id.as_str())?;
+            records::delete(&system, SCHEDULING, id.as_str(), "")
         })?;
         remove_files(&tenant_file(&self.tenants_dir, id.as_str()));
+        Ok(())
+    }
+
+    /// Tenants that may hold scheduled work (jobs or crons), so the scheduler's start-up opens
+    /// only those. On a data directory from before this index existed, every tenant is marked
+    /// first (the scheduler then clears those it finds empty).
+    pub fn scheduling_tenants(&self) -> Result<Vec<String>, NimbusError> {
+        let system = self.system.lock().unwrap_or_else(PoisonError::into_inner);
+        if records::list(&system, SCHEDULING_INDEX)?.is_empty() {
+            for id in self.tenant_ids() {
+                records::put(&system, SCHEDULING, &id, "", "{}")?;
+            }
+            records::put(&system, SCHEDULING_INDEX, "", "", "{}")?;
+        }
+        let registered = self.tenants.read().unwrap_or_else(PoisonError::into_inner);
+        let marked = records::list(&system, SCHEDULING)?;
+        Ok(marked.into_iter().map(|row| row.tenant_id).filter(|id| registered.contains_key(id)).collect())
+    }
+
+    /// Marks a tenant as holding scheduled work. Called before the work is written, so a crash
+    /// can leave a mark without work (cleared at the next start) but never work without a mark.
+    pub fn mark_scheduling(&self, id: &TenantId) -> Result<(), NimbusError> {
+        tokio::task::block_in_place(|| {
+            let system = self.system.lock().unwrap_or_else(PoisonError::into_inner);
+            records::put(&system, SCHEDULING, id.as_str(), "", "{}")
+        })?;
+        Ok(())
+    }
+
+    /// Clears the mark of a tenant found holding no job and no cron.
+    pub fn clear_scheduling(&self, id: &str) -> Result<(), NimbusError> {
+        let system = self.system.lock().unwrap_or_else(PoisonError::into_inner);
+        records::delete(&system, SCHEDULING, id, "")?;
         Ok(())
     }
 
@@ -170,4 +210,33 @@ fn remove_orphans(dir: &Path, registered: &[String]) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(id: &str) -> TenantId {
+        TenantId::parse(id, "tenant_id").expect("valid id")
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_scheduling_index_starts_with_every_tenant_then_follows_marks() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        {
+            // A data directory from before the index: tenants, no marks.
+            let engine = Engine::open(dir.path()).expect("open");
+            engine.create_tenant(tenant("a")).await.expect("create a");
+            engine.create_tenant(tenant("b")).await.expect("create b");
+            engine.shutdown().await;
+        }
+        let engine = Engine::open(dir.path()).expect("reopen");
+        assert_eq!(engine.scheduling_tenants().expect("index"), ["a", "b"], "an old directory marks all");
+        engine.clear_scheduling("a").expect("clear");
+        engine.create_tenant(tenant("c")).await.expect("create c");
+        assert_eq!(engine.scheduling_tenants().expect("index"), ["b"], "once built, only marks count");
+        engine.mark_scheduling(&tenant("c")).expect("mark");
+        engine.delete_tenant(&tenant("b")).await.expect("delete b");
+        assert_eq!(engine.scheduling_tenants().expect("index"), ["c"], "a deleted tenant leaves the index");
+    }
 }

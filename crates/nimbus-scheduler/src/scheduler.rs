@@ -76,6 +76,8 @@ pub struct Scheduler {
     active: Mutex<BTreeSet<String>>,
     /// Tenants that had scheduling rows since start-up (retention runs over them).
     known: Mutex<BTreeSet<String>>,
+    /// Tenants marked in the engine's scheduling index (so creating work marks once).
+    marked: Mutex<BTreeSet<String>>,
     wake: Notify,
     stopping: AtomicBool,
     task: Mutex<Option<JoinHandle<()>>>,
@@ -91,6 +93,7 @@ impl Scheduler {
             clock,
             active: Mutex::new(BTreeSet::new()),
             known: Mutex::new(BTreeSet::new()),
+            marked: Mutex::new(BTreeSet::new()),
             wake: Notify::new(),
             stopping: AtomicBool::new(false),
             task: Mutex::new(None),
@@ -103,12 +106,19 @@ impl Scheduler {
         self.clock.now_ms()
     }
 
-    /// Recovery, before serving: every tenant's `running` jobs go back to `pending` with
-    /// `run_at = now`, finished jobs past retention are purged, and tenants with pending jobs
-    /// or enabled crons are remembered. A tenant that cannot be opened is logged and skipped.
+    /// Recovery, before serving, over the tenants the engine's scheduling index names (not
+    /// every tenant: start-up stays flat in the number of tenants without scheduled work): their
+    /// `running` jobs go back to `pending` with `run_at = now`, finished jobs past retention are
+    /// purged, tenants with pending jobs or enabled crons are remembered, and a tenant found
+    /// with no job and no cron leaves the index. A tenant that cannot be opened is logged and
+    /// skipped.
     pub async fn recover(&self) {
         let now = self.now_ms();
-        for id in self.engine.tenant_ids() {
+        let candidates = tokio::task::block_in_place(|| self.engine.scheduling_tenants()).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot read the scheduling index; looking at every tenant");
+            self.engine.tenant_ids()
+        });
+        for id in candidates {
             let Some(tenant) = self.open(&id) else { continue };
             let recovered = async {
                 let moved = tenant.recover_jobs(now).await?;
@@ -116,14 +126,20 @@ impl Scheduler {
                     tracing::info!(tenant = %id, jobs = moved, "interrupted scheduled jobs will run again");
                 }
                 tenant.purge_finished_jobs(now - FINISHED_JOB_RETENTION_MS).await?;
-                tenant.next_due().await
+                Ok::<_, NimbusError>((tenant.next_due().await?, tenant.has_scheduling_rows().await?))
             };
             match recovered.await {
-                Ok(Some(_)) => {
-                    self.lock(&self.active).insert(id.clone());
-                    self.lock(&self.known).insert(id);
+                Ok((due, has_rows)) => {
+                    if due.is_some() {
+                        self.lock(&self.active).insert(id.clone());
+                    }
+                    if has_rows {
+                        self.lock(&self.known).insert(id.clone());
+                        self.lock(&self.marked).insert(id);
+                    } else if let Err(e) = tokio::task::block_in_place(|| self.engine.clear_scheduling(&id)) {
+                        tracing::warn!(tenant = %id, error = %e, "cannot clear the scheduling mark");
+                    }
                 }
-                Ok(None) => {}
                 Err(e) => tracing::error!(tenant = %id, error = %e, "cannot recover scheduled work"),
             }
         }
@@ -154,6 +170,7 @@ impl Scheduler {
     ) -> Result<String, NimbusError> {
         let now = self.now_ms();
         let run_at = now.saturating_add(i64::try_from(run_after_ms).unwrap_or(i64::MAX));
+        self.mark(tenant)?;
         let id = tenant.schedule_job(target, run_at, now).await?;
         self.touch(tenant);
         Ok(id)
@@ -182,6 +199,7 @@ impl Scheduler {
             last_run: None,
             created_at: now,
         };
+        self.mark(tenant)?;
         tenant.create_cron(cron).await?;
         self.touch(tenant);
         Ok(())
@@ -190,6 +208,7 @@ impl Scheduler {
     /// Changes a cron. Re-enabling it or changing its schedule recomputes `next_run` from now.
     pub async fn update_cron(&self, tenant: &Tenant, name: &str, change: CronChange) -> Result<Cron, NimbusError> {
         let now = self.now_ms();
+        self.mark(tenant)?;
         let cron = tenant
             .update_cron(name, move |cron| {
                 let re_enabled = change.enabled == Some(true) && !cron.enabled;
@@ -215,6 +234,26 @@ impl Scheduler {
             .await?;
         self.touch(tenant);
         Ok(cron)
+    }
+
+    /// Forgets a deleted tenant (the engine dropped its scheduling mark with it), so a tenant
+    /// created again under the same id is marked again by its first job or cron.
+    pub fn forget_tenant(&self, id: &str) {
+        self.lock(&self.marked).remove(id);
+        self.lock(&self.active).remove(id);
+        self.lock(&self.known).remove(id);
+    }
+
+    /// Marks the tenant in the engine's scheduling index before its first job or cron is
+    /// written (once per tenant and server run).
+    fn mark(&self, tenant: &Tenant) -> Result<(), NimbusError> {
+        let id = tenant.id().as_str();
+        if self.lock(&self.marked).contains(id) {
+            return Ok(());
+        }
+        self.engine.mark_scheduling(tenant.id())?;
+        self.lock(&self.marked).insert(id.to_owned());
+        Ok(())
     }
 
     fn touch(&self, tenant: &Tenant) {

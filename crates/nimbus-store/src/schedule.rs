@@ -250,6 +250,14 @@ pub fn next_due(conn: &Connection) -> StoreResult<Option<i64>> {
     .context("reading the next due time")
 }
 
+/// Whether the tenant holds any job or cron at all (finished jobs included: they still await
+/// their purge).
+pub fn has_any(conn: &Connection) -> StoreResult<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM scheduled_jobs) OR EXISTS (SELECT 1 FROM crons)")
+        .and_then(|mut stmt| stmt.query_row([], |r| r.get::<_, bool>(0)))
+        .context("looking for scheduling rows")
+}
+
 /// One cron run row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CronRunRow {

@@ -464,3 +464,53 @@ fn a_persistent_storage_error_fails_a_job_after_its_retries() {
     assert_eq!(job["error_code"], "service.serialization", "{job}");
     assert_eq!(job["attempts"], MAX_INFRA_ATTEMPTS, "{job}");
 }
+
+/// The names of the server's tenant writer threads (`writer-<tenant>`): a tenant has one once
+/// its database is open.
+fn open_tenants(server: &Server) -> Vec<String> {
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", server.pid())).expect("the server's threads");
+    let mut names: Vec<String> = tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter_map(|comm| comm.trim().strip_prefix("writer-").map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Start-up recovery opens only the tenants that hold scheduled work, and a tenant deleted and
+/// created again is tracked again from its first job.
+#[test]
+fn start_up_opens_only_tenants_with_scheduled_work() {
+    let dirs = Dirs::new();
+    let insert = json!({ "type": "insert", "table": "t", "fields": {} });
+    {
+        let mut server = dirs.start();
+        for tenant in ["sw", "sx", "sy", "sz"] {
+            server.create_tenant(tenant);
+        }
+        schedule(&server, "sw", 86_400_000, insert.clone());
+        let cron =
+            json!({ "name": "daily", "schedule": { "type": "interval", "seconds": 86_400 }, "mutation": insert });
+        server.post_json("/api/tenants/sx/crons", &cron).expect_status(201);
+        server.insert("sy", "t", &json!({ "n": 1 }));
+        // sz: a job, then the tenant deleted and created again with a job of its own.
+        schedule(&server, "sz", 86_400_000, insert.clone());
+        server.delete("/api/tenants/sz").expect_status(204);
+        server.create_tenant("sz");
+        schedule(&server, "sz", 86_400_000, insert.clone());
+        server.stop();
+    }
+    let mut server = dirs.start();
+    assert_eq!(open_tenants(&server), ["sw", "sx", "sz"]);
+    assert_eq!(server.get("/api/tenants/sz/schedule").json["jobs"].as_array().map(Vec::len), Some(1));
+
+    // A tenant whose crons are all gone is looked at once more, found empty and dropped from the
+    // index: the start after that does not open it.
+    server.delete("/api/tenants/sx/crons/daily").expect_status(204);
+    server.stop();
+    let mut server = dirs.start();
+    assert_eq!(open_tenants(&server), ["sw", "sx", "sz"]);
+    server.stop();
+    let server = dirs.start();
+    assert_eq!(open_tenants(&server), ["sw", "sz"]);
+}

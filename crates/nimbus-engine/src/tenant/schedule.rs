@@ -501,6 +501,11 @@ impl Tenant {
         Ok(removed)
     }
 
+    /// Whether the tenant holds any job (finished ones included) or cron.
+    pub async fn has_scheduling_rows(&self) -> Result<bool, NimbusError> {
+        self.read(|conn| Ok(rows::has_any(conn)?)).await
+    }
+
     /// The earliest due time of any pending job or enabled cron.
     pub async fn next_due(&self) -> Result<Option<i64>, NimbusError> {
         self.read(|conn| Ok(rows::next_due(conn)?)).await
