@@ -337,7 +337,7 @@ impl Subscriber for Outbox {
             state.writing = true;
             drop(state);
             let frame = wire::subscription_result(subscription_id, None, data);
-            self.write_now(frame);
+            self.write_now(subscription_id, update, frame);
             return;
         }
         state.bytes += update_bytes(&update);
@@ -353,15 +353,17 @@ impl Subscriber for Outbox {
 }
 
 impl Outbox {
-    /// One non-blocking attempt to write `frame`, by a delivering task holding the writing
-    /// token; releases the token and leaves whatever is unfinished (the frame itself if the sink
-    /// was not ready, a flush if it was not done) to the writer task.
-    fn write_now(&self, frame: String) {
+    /// One non-blocking attempt to write `frame` (subscription `id`'s `update`, rendered), by a
+    /// delivering task holding the writing token; releases the token and leaves whatever is
+    /// unfinished to the writer task: a flush if it was not done, or, if the sink was not ready,
+    /// the update back in its subscription's slot (unless a newer one is already there), where it
+    /// coalesces and ends with the subscription like any pending result.
+    fn write_now(&self, id: u64, update: Update, frame: String) {
         let mut cx = Context::from_waker(Waker::noop());
         let mut unsent = None;
         let mut flush = false;
         match self.sink.try_lock() {
-            Err(_) => unsent = Some(frame),
+            Err(_) => unsent = Some(update),
             Ok(mut sink) => match Pin::new(&mut *sink).poll_ready(&mut cx) {
                 Poll::Ready(Ok(())) => {
                     if Pin::new(&mut *sink).start_send(Message::Text(frame.into())).is_ok() {
@@ -369,15 +371,19 @@ impl Outbox {
                     }
                 }
                 // Not ready: the writer task retries and notices a broken socket.
-                Poll::Pending | Poll::Ready(Err(_)) => unsent = Some(frame),
+                Poll::Pending | Poll::Ready(Err(_)) => unsent = Some(update),
             },
         }
         let mut state = self.lock();
         state.writing = false;
         state.flush |= flush;
-        if let Some(frame) = unsent {
-            state.bytes += frame.len();
-            state.control.push_back(Control::Text(frame));
+        if let Some(update) = unsent
+            && state.live.contains_key(&id)
+            && !state.slots.contains_key(&id)
+        {
+            state.bytes += update_bytes(&update);
+            state.slots.insert(id, update);
+            state.order.push_back(id);
             self.account(&mut state);
         }
         let wake = state.flush || !state.control.is_empty() || !state.order.is_empty() || state.finished;
