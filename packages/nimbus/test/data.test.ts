@@ -1,7 +1,7 @@
 // Tenants, documents, queries, pagination, schemas and the journal against a real server.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 
 import {
   NimbusAlreadyExistsError,
@@ -13,20 +13,12 @@ import {
   NimbusTenantNotFoundError,
   type Nimbus,
 } from "../src/index.js";
-import { freshTenant, startServer, type TestServer } from "./harness.js";
+import { fileServer, freshTenant } from "./harness.js";
 
-let server: TestServer;
-
-before(async () => {
-  server = await startServer();
-});
-
-after(async () => {
-  await server?.stop();
-});
+const server = fileServer();
 
 test("tenants: create, list, delete; duplicates and unknown tenants are typed errors", async () => {
-  const nimbus = server.client();
+  const nimbus = server().client();
   const id = `tenant-${Date.now().toString(36)}`;
   assert.deepEqual(await nimbus.tenants.create({ id }), { id });
   assert.ok((await nimbus.tenants.list()).includes(id));
@@ -51,8 +43,8 @@ test("tenants: create, list, delete; duplicates and unknown tenants are typed er
 });
 
 test("documents: insert, get, patch, list with cursors, delete", async () => {
-  const tenant = await freshTenant(server);
-  const nimbus = server.client(tenant);
+  const tenant = await freshTenant(server());
+  const nimbus = server().client(tenant);
 
   const { id } = await nimbus.documents.insert({ table: "tasks", fields: { title: "write spec", priority: 2, owner: { team: "infra" } } });
   assert.match(id, /^[0-9a-z]{26}$/);
@@ -96,9 +88,9 @@ test("documents: insert, get, patch, list with cursors, delete", async () => {
 });
 
 test("a call's tenantId overrides the client's default", async () => {
-  const a = await freshTenant(server);
-  const b = await freshTenant(server);
-  const nimbus = server.client(a);
+  const a = await freshTenant(server());
+  const b = await freshTenant(server());
+  const nimbus = server().client(a);
   const { id } = await nimbus.documents.insert({ tenantId: b, table: "notes", fields: { n: 1 } });
   assert.equal((await nimbus.documents.get({ tenantId: b, table: "notes", id })).n, 1);
   await assert.rejects(nimbus.documents.get({ table: "notes", id }), NimbusDocumentNotFoundError);
@@ -106,7 +98,7 @@ test("a call's tenantId overrides the client's default", async () => {
 });
 
 test("validation errors carry the server's field path", async () => {
-  const nimbus = server.client(await freshTenant(server));
+  const nimbus = server().client(await freshTenant(server()));
   await assert.rejects(nimbus.documents.insert({ table: "tasks", fields: { _secret: 1 } }), (error: unknown) => {
     assert.ok(error instanceof NimbusInvalidInputError);
     assert.equal(error.status, 400);
@@ -136,7 +128,7 @@ async function seed(nimbus: Nimbus): Promise<string[]> {
 }
 
 test("query: filters, dot paths, order and limit", async () => {
-  const nimbus = server.client(await freshTenant(server));
+  const nimbus = server().client(await freshTenant(server()));
   const ids = await seed(nimbus);
 
   const open = await nimbus.query({
@@ -159,7 +151,7 @@ test("query: filters, dot paths, order and limit", async () => {
 });
 
 test("paginate and paginateAll walk a query in keyset pages", async () => {
-  const nimbus = server.client(await freshTenant(server));
+  const nimbus = server().client(await freshTenant(server()));
   const ids = await seed(nimbus);
   const query = { table: "tasks", order: { field: "priority", direction: "asc" as const } };
   const byPriority = [ids[0], ids[4], ids[2], ids[3], ids[1]];
@@ -191,7 +183,7 @@ test("paginate and paginateAll walk a query in keyset pages", async () => {
 });
 
 test("schemas: put with an index, get, list, violations, delete", async () => {
-  const nimbus = server.client(await freshTenant(server));
+  const nimbus = server().client(await freshTenant(server()));
   await nimbus.documents.insert({ table: "tasks", fields: { title: "ok", priority: 1 } });
   await nimbus.schemas.put({
     table: "tasks",
@@ -232,7 +224,7 @@ test("schemas: put with an index, get, list, violations, delete", async () => {
 });
 
 test("journal: records of every write, and a bootstrap snapshot to resume after", async () => {
-  const nimbus = server.client(await freshTenant(server));
+  const nimbus = server().client(await freshTenant(server()));
   const { id } = await nimbus.documents.insert({ table: "tasks", fields: { title: "a" } });
   await nimbus.documents.patch({ table: "tasks", id, patch: { title: "b" } });
   await nimbus.documents.delete({ table: "tasks", id });
@@ -261,7 +253,7 @@ test("journal: records of every write, and a bootstrap snapshot to resume after"
 });
 
 test("errors are NimbusError with the envelope's fields", async () => {
-  const nimbus = server.client("no-such-tenant");
+  const nimbus = server().client("no-such-tenant");
   const error = await nimbus.query({ table: "tasks" }).then(
     () => assert.fail("query on a missing tenant succeeded"),
     (e: unknown) => e,

@@ -4,28 +4,19 @@
 // with `function.not_found`.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 
 import { Nimbus, NimbusError, NimbusFunctionNotFoundError, NimbusRouteNotFoundError } from "../src/index.js";
-import { freshTenant, startServer, type TestServer } from "./harness.js";
+import { fileServer, freshTenant } from "./harness.js";
 
-let server: TestServer;
 let tenant: string;
-
-before(async () => {
-  server = await startServer();
-  tenant = await freshTenant(server);
-});
-
-after(async () => {
-  await server?.stop();
-});
+const server = fileServer({ ready: async (s) => void (tenant = await freshTenant(s)) });
 
 /** A client of the test server that records every URL it fetches. */
 function recordingClient(urls: string[]): Nimbus {
   return new Nimbus({
-    endpoint: server.endpoint,
-    token: server.token,
+    endpoint: server().endpoint,
+    token: server().token,
     tenantId: tenant,
     fetch: (input, init) => {
       urls.push(String(input));
@@ -53,23 +44,23 @@ test("functions.deploy sends PUT /api/tenants/{t}/functions and surfaces the ser
   const modules = { "messages.ts": "export const list = 1;" };
   await assert.rejects(nimbus.functions.deploy({ modules }), routeNotFound("PUT", `/api/tenants/${tenant}/functions`));
   await assert.rejects(nimbus.functions.deploy({ modules, dryRun: true }), routeNotFound("PUT", `/api/tenants/${tenant}/functions`));
-  assert.deepEqual(urls, [`${server.endpoint}/api/tenants/${tenant}/functions`, `${server.endpoint}/api/tenants/${tenant}/functions?dryRun=true`]);
+  assert.deepEqual(urls, [`${server().endpoint}/api/tenants/${tenant}/functions`, `${server().endpoint}/api/tenants/${tenant}/functions?dryRun=true`]);
 });
 
 test("functions.list sends GET /api/tenants/{t}/functions", async () => {
-  const nimbus = server.client(tenant);
+  const nimbus = server().client(tenant);
   await assert.rejects(nimbus.functions.list(), routeNotFound("GET", `/api/tenants/${tenant}/functions`));
-  const other = await freshTenant(server);
+  const other = await freshTenant(server());
   await assert.rejects(nimbus.functions.list({ tenantId: other }), routeNotFound("GET", `/api/tenants/${other}/functions`));
 });
 
 test("functions.call sends POST /api/tenants/{t}/functions/call", async () => {
-  const nimbus = server.client(tenant);
+  const nimbus = server().client(tenant);
   await assert.rejects(nimbus.functions.call({ name: "messages:list", args: { channel: "general" } }), routeNotFound("POST", `/api/tenants/${tenant}/functions/call`));
 });
 
 test("a function subscription ends with function.not_found", async () => {
-  const sub = server.client(tenant).subscribe({ function: { name: "messages:list", args: {} } });
+  const sub = server().client(tenant).subscribe({ function: { name: "messages:list", args: {} } });
   await assert.rejects(sub.done, (error: unknown) => {
     assert.ok(error instanceof NimbusFunctionNotFoundError);
     assert.equal(error.code, "function.not_found");

@@ -6,6 +6,7 @@
 // exits (or is interrupted) is killed by its pid.
 
 import { spawn, type ChildProcess } from "node:child_process";
+import { after, before } from "node:test";
 import { chmod, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -239,4 +240,30 @@ export async function eventually<T>(what: string, probe: () => Promise<T | undef
     await new Promise((resolve) => setTimeout(resolve, delay));
     delay = Math.min(delay * 2, 100);
   }
+}
+
+/**
+ * One server for a test file: started before the file's tests (then `ready` runs), stopped after
+ * them (after `beforeStop`, even when that throws). Returns the server; call it only inside
+ * tests and hooks.
+ */
+export function fileServer(
+  hooks: { ready?: (server: TestServer) => Promise<void>; beforeStop?: () => Promise<void> } = {},
+): () => TestServer {
+  let server: TestServer | undefined;
+  before(async () => {
+    server = await startServer();
+    await hooks.ready?.(server);
+  });
+  after(async () => {
+    try {
+      await hooks.beforeStop?.();
+    } finally {
+      await server?.stop();
+    }
+  });
+  return () => {
+    if (server === undefined) throw new Error("the file's server is not started yet");
+    return server;
+  };
 }

@@ -2,11 +2,11 @@
 // gzip, streamed), names, idempotence, listing, usage counts and a refused archive.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { gzipSync } from "node:zlib";
 
 import { NimbusError, type Nimbus } from "../src/index.js";
-import { freshTenant, startServer, type TestServer } from "./harness.js";
+import { fileServer, freshTenant } from "./harness.js";
 import {
   BUSYBOX_REFERENCE,
   BUSYBOX_TAG,
@@ -14,19 +14,14 @@ import {
   busyboxArchive,
   busyboxSpec,
   tar,
-  tearDown,
 } from "./fixtures/busybox.js";
 
-let server: TestServer;
 let nimbus: Nimbus;
 const cleanup = new Cleanup();
-
-before(async () => {
-  server = await startServer();
-  nimbus = server.client(await freshTenant(server));
+const server = fileServer({
+  ready: async (s) => void (nimbus = s.client(await freshTenant(s))),
+  beforeStop: () => cleanup.verify(),
 });
-
-after(() => tearDown(server, cleanup));
 
 function hostArch(): string {
   return process.arch === "x64" ? "amd64" : process.arch;

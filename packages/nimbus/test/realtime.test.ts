@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 
 import {
   NimbusClientError,
@@ -14,17 +14,9 @@ import {
   type Doc,
   type Subscription,
 } from "../src/index.js";
-import { freshTenant, startServer, type TestServer } from "./harness.js";
+import { fileServer, freshTenant, startServer } from "./harness.js";
 
-let server: TestServer;
-
-before(async () => {
-  server = await startServer();
-});
-
-after(async () => {
-  await server?.stop();
-});
+const server = fileServer();
 
 /** The next result of a subscription's iterator that satisfies `predicate`. */
 async function nextMatching<T>(iterator: AsyncIterator<T>, predicate: (value: T) => boolean): Promise<T> {
@@ -36,7 +28,7 @@ async function nextMatching<T>(iterator: AsyncIterator<T>, predicate: (value: T)
 }
 
 test("a query subscription yields the complete result on every matching change", async () => {
-  const nimbus = server.client(await freshTenant(server));
+  const nimbus = server().client(await freshTenant(server()));
   const sub = nimbus.subscribe<{ title: string; status: string }>({
     query: { table: "tasks", filters: [{ field: "status", op: "eq", value: "open" }], order: { field: "title", direction: "asc" } },
   });
@@ -66,7 +58,7 @@ test("a query subscription yields the complete result on every matching change",
 });
 
 test("the callback form receives every result; breaking out of a loop closes the subscription", async () => {
-  const nimbus = server.client(await freshTenant(server));
+  const nimbus = server().client(await freshTenant(server()));
   const seen: Doc[][] = [];
   let notify: () => void = () => undefined;
   const sub = nimbus.subscribe({ query: { table: "events" } }, (docs) => {
@@ -95,7 +87,7 @@ test("the callback form receives every result; breaking out of a loop closes the
 });
 
 test("two subscriptions of one tenant are independent; closing one keeps the other", async () => {
-  const nimbus = server.client(await freshTenant(server));
+  const nimbus = server().client(await freshTenant(server()));
   const red = nimbus.subscribe({ query: { table: "items", filters: [{ field: "color", op: "eq", value: "red" }] } });
   const all = nimbus.subscribe({ query: { table: "items" } });
   const redResults = red[Symbol.asyncIterator]();
@@ -110,7 +102,7 @@ test("two subscriptions of one tenant are independent; closing one keeps the oth
 });
 
 test("a bad query ends the subscription with the server's op.error", async () => {
-  const nimbus = server.client(await freshTenant(server));
+  const nimbus = server().client(await freshTenant(server()));
   const errors: unknown[] = [];
   const sub = nimbus.subscribe({
     query: { table: "tasks", filters: [{ field: "a..b", op: "eq", value: 1 }] },
@@ -133,7 +125,7 @@ test("a bad query ends the subscription with the server's op.error", async () =>
 });
 
 test("subscribing to a missing tenant fails with the refused upgrade's error", async () => {
-  const sub = server.client("no-such-tenant").subscribe({ query: { table: "tasks" } });
+  const sub = server().client("no-such-tenant").subscribe({ query: { table: "tasks" } });
   await assert.rejects(sub.done, (error: unknown) => {
     assert.ok(error instanceof NimbusTenantNotFoundError);
     assert.equal(error.status, 404);
@@ -143,14 +135,14 @@ test("subscribing to a missing tenant fails with the refused upgrade's error", a
 });
 
 test("a subscription without a tenant throws before connecting", () => {
-  const nimbus = server.client();
+  const nimbus = server().client();
   assert.throws(() => nimbus.subscribe({ query: { table: "tasks" } }), NimbusClientError);
   assert.throws(() => nimbus.subscribe({ tenantId: " ", query: { table: "tasks" } }), NimbusClientError);
 });
 
 test("deleting the tenant ends its subscriptions with session.tenant_not_found", async () => {
-  const tenant = await freshTenant(server);
-  const nimbus = server.client(tenant);
+  const tenant = await freshTenant(server());
+  const nimbus = server().client(tenant);
   const sub = nimbus.subscribe({ query: { table: "tasks" } });
   const results = sub[Symbol.asyncIterator]();
   assert.deepEqual((await results.next()).value, []);
@@ -164,7 +156,7 @@ test("deleting the tenant ends its subscriptions with session.tenant_not_found",
 });
 
 test("a result over the server's limit surfaces session.subscription_error and ends the subscription", async () => {
-  const nimbus = server.client(await freshTenant(server));
+  const nimbus = server().client(await freshTenant(server()));
   const errors: NimbusError[] = [];
   const sub = nimbus.subscribe({ query: { table: "blobs" }, onError: (error) => errors.push(error as NimbusError) });
   const results = sub[Symbol.asyncIterator]();
@@ -230,10 +222,10 @@ console.log(JSON.stringify(report));
 `;
 
 test("with a global WebSocket (node --experimental-websocket) the SDK uses it, authenticated", async () => {
-  const tenant = await freshTenant(server);
+  const tenant = await freshTenant(server());
   const sdkUrl = new URL("../src/index.js", import.meta.url).href;
   const child = spawn(process.execPath, ["--experimental-websocket", "--no-warnings", "--input-type=module", "-e", GLOBAL_WEBSOCKET_CHILD], {
-    env: { ...process.env, SDK_URL: sdkUrl, NIMBUS_ENDPOINT: server.endpoint, NIMBUS_TOKEN: server.token, NIMBUS_TENANT: tenant },
+    env: { ...process.env, SDK_URL: sdkUrl, NIMBUS_ENDPOINT: server().endpoint, NIMBUS_TOKEN: server().token, NIMBUS_TENANT: tenant },
     stdio: ["ignore", "pipe", "inherit"],
   });
   let output = "";

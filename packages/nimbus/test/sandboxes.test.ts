@@ -2,33 +2,27 @@
 // lifecycle and exit codes, logs (plain, tail, follow), waits, listing, stop and delete.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 
 import { NimbusClientError, NimbusError, NimbusNotFoundError, type Nimbus } from "../src/index.js";
 import type { Sandbox, StreamFrame } from "../src/compute-types.js";
-import { freshTenant, startServer, type TestServer } from "./harness.js";
+import { fileServer, freshTenant } from "./harness.js";
 import {
   BUSYBOX_REFERENCE,
   Cleanup,
   assertNothingLeft,
   busyboxSpec,
-  importBusybox,
   outputOf,
   readUntil,
-  tearDown,
+  busyboxClient,
 } from "./fixtures/busybox.js";
 
-let server: TestServer;
 let nimbus: Nimbus;
 const cleanup = new Cleanup();
-
-before(async () => {
-  server = await startServer();
-  nimbus = server.client(await freshTenant(server));
-  await importBusybox(nimbus);
+const server = fileServer({
+  ready: async (s) => void (nimbus = await busyboxClient(s)),
+  beforeStop: () => cleanup.verify(),
 });
-
-after(() => tearDown(server, cleanup));
 
 async function create(
   argv: string[],
@@ -139,8 +133,8 @@ test("leaving a follow loop early ends the request", async () => {
 });
 
 test("list filters by label and status and paginates", async () => {
-  const tenant = await freshTenant(server);
-  const client = server.client(tenant);
+  const tenant = await freshTenant(server());
+  const client = server().client(tenant);
   const a = await create(["sleep", "300"], { labels: { purpose: "a" }, client });
   const b = await create(["sleep", "300"], { labels: { purpose: "b" }, client });
   const c = await create(["true"], { labels: { other: "x" }, client });
@@ -201,7 +195,7 @@ test("delete removes a running sandbox with everything it held; it is then not f
 });
 
 test("calls without a tenant or with an empty id throw before sending", async () => {
-  const untenanted = server.client();
+  const untenanted = server().client();
   await assert.rejects(untenanted.sandboxes.list(), NimbusClientError);
   await assert.rejects(untenanted.sandboxes.create({ profile: "worker", spec: busyboxSpec(["true"]) }), NimbusClientError);
   await assert.rejects(nimbus.sandboxes.get({ id: "  " }), NimbusClientError);

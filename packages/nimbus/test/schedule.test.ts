@@ -2,7 +2,7 @@
 // live subscription on the table it writes (the write is the signal), then its record.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 
 import {
   NimbusAlreadyExistsError,
@@ -14,17 +14,9 @@ import {
   type Doc,
   type Nimbus,
 } from "../src/index.js";
-import { eventually, freshTenant, startServer, type TestServer } from "./harness.js";
+import { eventually, fileServer, freshTenant } from "./harness.js";
 
-let server: TestServer;
-
-before(async () => {
-  server = await startServer();
-});
-
-after(async () => {
-  await server?.stop();
-});
+const server = fileServer();
 
 const HOUR_MS = 3_600_000;
 
@@ -40,7 +32,7 @@ async function untilTable(nimbus: Nimbus, table: string, predicate: (docs: Doc[]
 }
 
 test("schedule: create, get, list, cancel; a cancelled job cannot be cancelled again", async () => {
-  const nimbus = server.client(await freshTenant(server));
+  const nimbus = server().client(await freshTenant(server()));
   const mutation = { type: "insert" as const, table: "later", fields: { title: "later" } };
   const { job_id } = await nimbus.schedule.create({ runAfterMs: HOUR_MS, mutation });
   assert.match(job_id, /^[0-9a-z]{26}$/);
@@ -70,7 +62,7 @@ test("schedule: create, get, list, cancel; a cancelled job cannot be cancelled a
 });
 
 test("schedule: runAt is converted to a delay; a due job runs and records its result", async () => {
-  const nimbus = server.client(await freshTenant(server));
+  const nimbus = server().client(await freshTenant(server()));
   const at = Date.now() + HOUR_MS;
   const later = await nimbus.schedule.create({ runAt: new Date(at), mutation: { type: "delete", table: "t", id: "01j9z3m0a1b2c3d4e5f6g7h8j9" } });
   const laterJob = await nimbus.schedule.get({ id: later.job_id });
@@ -88,7 +80,7 @@ test("schedule: runAt is converted to a delay; a due job runs and records its re
 });
 
 test("schedule: a failing target is recorded with its error code", async () => {
-  const nimbus = server.client(await freshTenant(server));
+  const nimbus = server().client(await freshTenant(server()));
   const { id } = await nimbus.documents.insert({ table: "tasks", fields: {} });
   const { job_id } = await nimbus.schedule.create({ runAfterMs: 0, mutation: { type: "insert", table: "tasks", id, fields: {} } });
   const result = await eventually("the job's result", () => nimbus.schedule.result({ id: job_id }).catch(() => undefined));
@@ -97,7 +89,7 @@ test("schedule: a failing target is recorded with its error code", async () => {
 });
 
 test("schedule: invalid input is refused by the client or the server", async () => {
-  const nimbus = server.client(await freshTenant(server));
+  const nimbus = server().client(await freshTenant(server()));
   await assert.rejects(
     nimbus.schedule.create({ mutation: { type: "insert", table: "t", fields: {} } } as never),
     NimbusClientError,
@@ -117,7 +109,7 @@ test("schedule: invalid input is refused by the client or the server", async () 
 });
 
 test("crons: create, get, list, update, runs, delete", async () => {
-  const nimbus = server.client(await freshTenant(server));
+  const nimbus = server().client(await freshTenant(server()));
   const name = "nightly report";
   const mutation = { type: "insert" as const, table: "reports", fields: { kind: "nightly" } };
   await nimbus.crons.create({ name, schedule: { type: "cron", expression: "0 8 * * MON-FRI", timezone: "Europe/Berlin" }, mutation });
@@ -166,7 +158,7 @@ test("crons: create, get, list, update, runs, delete", async () => {
 });
 
 test("crons: an interval cron fires and records its run", async () => {
-  const nimbus = server.client(await freshTenant(server));
+  const nimbus = server().client(await freshTenant(server()));
   await nimbus.crons.create({ name: "tick", schedule: { type: "interval", seconds: 1 }, mutation: { type: "insert", table: "ticks", fields: {} } });
   await untilTable(nimbus, "ticks", (docs) => docs.length >= 1);
   const runs = await eventually("a recorded cron run", async () => {

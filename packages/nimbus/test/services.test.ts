@@ -2,7 +2,7 @@
 // the lifecycle verbs with `waitUntil`, the runtime view and the client-side wait, forced deletes.
 
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 
 import {
   NimbusClientError,
@@ -13,20 +13,15 @@ import {
   type Nimbus,
 } from "../src/index.js";
 import type { ServiceBackendSpec } from "../src/compute-types.js";
-import { freshTenant, startServer, type TestServer } from "./harness.js";
-import { BUSYBOX_TAG, Cleanup, importBusybox, tearDown } from "./fixtures/busybox.js";
+import { fileServer, freshTenant } from "./harness.js";
+import { BUSYBOX_TAG, Cleanup, busyboxClient } from "./fixtures/busybox.js";
 
-let server: TestServer;
 let nimbus: Nimbus;
 const cleanup = new Cleanup();
-
-before(async () => {
-  server = await startServer();
-  nimbus = server.client(await freshTenant(server));
-  await importBusybox(nimbus);
+const server = fileServer({
+  ready: async (s) => void (nimbus = await busyboxClient(s)),
+  beforeStop: () => cleanup.verify(),
 });
-
-after(() => tearDown(server, cleanup));
 
 /** An HTTP server on :8080 inside the sandbox, ready once it answers `GET /`. */
 function web(page = "hello"): ServiceBackendSpec {
@@ -47,7 +42,7 @@ function web(page = "hello"): ServiceBackendSpec {
 }
 
 test("definitions are created, read, listed and updated against their generation", async () => {
-  const client = server.client(await freshTenant(server));
+  const client = server().client(await freshTenant(server()));
   const created = await client.services.create({ name: "web", backend: web(), labels: { tier: "dev" } });
   cleanup.service(client, "web");
   assert.equal(created.metadata.name, "web");
@@ -213,7 +208,7 @@ test("a start that cannot become ready fails the wait with the observed state", 
 });
 
 test("service calls without a tenant or name throw before sending", async () => {
-  const untenanted = server.client();
+  const untenanted = server().client();
   await assert.rejects(untenanted.services.list(), NimbusClientError);
   await assert.rejects(nimbus.services.get({ name: "" }), NimbusClientError);
 });

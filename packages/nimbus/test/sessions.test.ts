@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 
 import {
   NimbusClientError,
@@ -18,22 +18,19 @@ import {
 } from "../src/index.js";
 import type { Session, StreamFrame } from "../src/compute-types.js";
 import type { Attachment } from "../src/stream.js";
-import { freshTenant, startServer, type TestServer } from "./harness.js";
-import { Cleanup, busyboxSpec, importBusybox, outputOf, readUntil, tearDown } from "./fixtures/busybox.js";
+import { fileServer, freshTenant } from "./harness.js";
+import { Cleanup, busyboxClient, busyboxSpec, outputOf, readUntil } from "./fixtures/busybox.js";
 
-let server: TestServer;
 let nimbus: Nimbus;
 let tenant: string;
 const cleanup = new Cleanup();
-
-before(async () => {
-  server = await startServer();
-  tenant = await freshTenant(server);
-  nimbus = server.client(tenant);
-  await importBusybox(nimbus);
+const server = fileServer({
+  ready: async (s) => {
+    nimbus = await busyboxClient(s);
+    tenant = nimbus.tenantId ?? "";
+  },
+  beforeStop: () => cleanup.verify(),
 });
-
-after(() => tearDown(server, cleanup));
 
 /** A ready sandbox running `argv`. */
 async function sandbox(argv: string[], terminal = false): Promise<string> {
@@ -80,11 +77,11 @@ test("sessions open, renew (never shorter), list by state and close", async () =
   assert.equal(read.metadata.id, sid);
   assert.equal(read.metadata.generation, session.metadata.generation);
   // The client's tenant is sent: another tenant's client cannot see the session.
-  const other = server.client(await freshTenant(server));
+  const other = server().client(await freshTenant(server()));
   await assert.rejects(other.sessions.get({ id: sid }), NimbusNotFoundError);
   await assert.rejects(other.sessions.close({ id: sid }), NimbusNotFoundError);
   // Without any tenant the server takes it from the session.
-  assert.equal((await server.client().sessions.get({ id: sid })).metadata.id, sid);
+  assert.equal((await server().client().sessions.get({ id: sid })).metadata.id, sid);
 
   const renewed = await nimbus.sessions.renew({ id: sid, requestedTtlMs: 3_600_000 });
   assert.ok(Date.parse(renewed.status.expiresAt) > Date.parse(session.status.expiresAt));
@@ -133,7 +130,7 @@ test("opening needs a ready target and a tenant", async () => {
     return true;
   });
   await assert.rejects(open("no-such-sandbox", ["exec"]), NimbusNotFoundError);
-  const untenanted = server.client();
+  const untenanted = server().client();
   await assert.rejects(
     untenanted.sessions.open({ target: { sandbox: { id: ended.metadata.id } }, channels: ["exec"] }),
     NimbusClientError,
