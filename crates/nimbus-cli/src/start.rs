@@ -1,9 +1,13 @@
 //! `nimbus start`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
-use nimbus_core::limits::{DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT};
+use nimbus_core::limits::{
+    ACTION_CPU_MS, DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, FUNCTION_CPU_MS, FUNCTION_MAX_NESTED_CALLS,
+    FUNCTION_MEMORY_BYTES, FUNCTION_WALL_MS,
+};
 use nimbus_server::ServerConfig;
 use nimbus_server::auth::token_file;
 
@@ -25,17 +29,51 @@ pub struct StartArgs {
     /// read-only service definitions, validated at start (an invalid file fails the start).
     #[arg(long, env = "NIMBUS_SERVICE_CATALOG")]
     service_catalog: Option<PathBuf>,
+    /// Memory limit of one function isolate, MiB.
+    #[arg(long, env = "NIMBUS_FUNCTION_MEMORY_MB", default_value_t = (FUNCTION_MEMORY_BYTES / (1024 * 1024)) as u64)]
+    function_memory_mb: u64,
+    /// CPU time of one query or mutation invocation, ms.
+    #[arg(long, env = "NIMBUS_FUNCTION_CPU_MS", default_value_t = FUNCTION_CPU_MS)]
+    function_cpu_ms: u64,
+    /// CPU time of one action invocation, ms.
+    #[arg(long, env = "NIMBUS_ACTION_CPU_MS", default_value_t = ACTION_CPU_MS)]
+    action_cpu_ms: u64,
+    /// Wall-clock limit of any invocation, ms.
+    #[arg(long, env = "NIMBUS_FUNCTION_WALL_MS", default_value_t = FUNCTION_WALL_MS)]
+    function_wall_ms: u64,
+    /// Deepest nested call of ctx.runQuery/runMutation/runAction.
+    #[arg(long, env = "NIMBUS_FUNCTION_MAX_NESTED_CALLS", default_value_t = FUNCTION_MAX_NESTED_CALLS)]
+    function_max_nested_calls: u32,
+    /// Invocations of one tenant running at once (default: the number of CPUs).
+    #[arg(long, env = "NIMBUS_FUNCTION_CONCURRENCY")]
+    function_concurrency: Option<usize>,
+}
+
+/// The function limits the flags set (a zero is raised to the smallest working value).
+fn function_limits(args: &StartArgs) -> nimbus_functions::Limits {
+    let defaults = nimbus_functions::Limits::default();
+    nimbus_functions::Limits {
+        memory_bytes: usize::try_from(args.function_memory_mb.max(1).saturating_mul(1024 * 1024)).unwrap_or(usize::MAX),
+        cpu: Duration::from_millis(args.function_cpu_ms.max(1)),
+        action_cpu: Duration::from_millis(args.action_cpu_ms.max(1)),
+        wall: Duration::from_millis(args.function_wall_ms.max(1)),
+        max_nested_calls: args.function_max_nested_calls,
+        concurrency: args.function_concurrency.unwrap_or(defaults.concurrency).max(1),
+        queue: defaults.queue,
+    }
 }
 
 /// Runs the server until it is asked to stop.
 pub fn run(args: StartArgs) -> Result<(), Failure> {
     let token_path = token_file::default_path().map_err(|e| Failure::failed(e.to_string()))?;
+    let functions = function_limits(&args);
     let config = ServerConfig {
         host: args.host,
         port: args.port,
         data_dir: args.data_dir,
         token_path,
         service_catalog: args.service_catalog,
+        functions,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -333,6 +333,54 @@ limits! {
     /// before the job fails with it: such errors are retried (they are not the target's fault),
     /// but a persistent one (a damaged row) must not retry forever.
     pub const SCHEDULER_MAX_INFRA_ATTEMPTS: u32 = 5, "5";
+    /// Default memory limit of one function isolate (QuickJS runtime limit), in bytes; operator
+    /// setting `--function-memory-mb`. Contract default (functions.md §8).
+    pub const FUNCTION_MEMORY_BYTES: usize = 64 * 1024 * 1024, "64 MiB";
+    /// Default CPU time of one query or mutation invocation, in ms (JavaScript only, host
+    /// operations excluded); `--function-cpu-ms`. Contract default.
+    pub const FUNCTION_CPU_MS: u64 = 1_000, "1 s";
+    /// Default CPU time of one action invocation, in ms; `--action-cpu-ms`. Contract default.
+    pub const ACTION_CPU_MS: u64 = 30_000, "30 s";
+    /// Default wall-clock limit of any invocation, in ms (host operations and timers included);
+    /// `--function-wall-ms`. Contract default.
+    pub const FUNCTION_WALL_MS: u64 = 60_000, "60 s";
+    /// Deepest call tree of nested `ctx.run*` calls; `--function-max-nested-calls`. Contract
+    /// default.
+    pub const FUNCTION_MAX_NESTED_CALLS: u32 = 16, "16";
+    /// Invocations of one tenant waiting for a slot beyond those running; past it a call gets
+    /// 429 `rate.resource_exhausted` (`function_slots`) instead of queueing without bound.
+    /// Contract value.
+    pub const FUNCTION_QUEUE_PER_TENANT: usize = 256, "256";
+    /// Documents one invocation may read. Contract value.
+    pub const FUNCTION_MAX_DOCUMENTS_READ: usize = 16_384, "16 384";
+    /// Documents one mutation may write. Contract value.
+    pub const FUNCTION_MAX_DOCUMENTS_WRITTEN: usize = 8_192, "8 192";
+    /// Largest JSON encoding of a function's return value. Contract value.
+    pub const FUNCTION_MAX_RETURN_BYTES: usize = 16 * 1024 * 1024, "16 MiB";
+    /// Jobs one invocation may schedule. Contract value (scheduling.md).
+    pub const FUNCTION_MAX_SCHEDULED_JOBS: usize = 1_000, "1 000";
+    /// Most modules in one deploy. Contract value.
+    pub const FUNCTION_MAX_MODULES: usize = 256, "256";
+    /// Largest module source, in bytes. Contract value.
+    pub const FUNCTION_MAX_MODULE_BYTES: usize = 1024 * 1024, "1 MiB";
+    /// Largest deploy (all module sources), in bytes. Contract value.
+    pub const FUNCTION_MAX_DEPLOY_BYTES: usize = 8 * 1024 * 1024, "8 MiB";
+    /// CPU time of evaluating a deploy's modules to discover their functions, in ms: top-level
+    /// code must be cheap and pure. Contract value.
+    pub const FUNCTION_DISCOVERY_CPU_MS: u64 = 1_000, "1 s";
+    /// Log lines of a failed invocation returned in `detail.logs`. Contract value.
+    pub const FUNCTION_LOG_LINES_KEPT: usize = 50, "50";
+    /// Longest log line kept for `detail.logs`, in bytes; a longer line is cut, so one
+    /// `console.log` of a huge value cannot bloat an error response.
+    pub const FUNCTION_LOG_LINE_BYTES: usize = 4096, "4 KiB";
+    /// Idle isolates kept per tenant for reuse (each holds its evaluated modules); more are
+    /// dropped after their invocation. Two cores here: a few cover the concurrency.
+    pub const FUNCTION_IDLE_ISOLATES_PER_TENANT: usize = 4, "4";
+    /// JavaScript stack of an isolate, in bytes: deep recursion ends with a RangeError well
+    /// before the worker thread's own stack (8 MiB) could overflow.
+    pub const FUNCTION_STACK_BYTES: usize = 1024 * 1024, "1 MiB";
+    /// How long an idle function worker thread waits for work before it exits, in ms.
+    pub const FUNCTION_WORKER_IDLE_MS: u64 = 60_000, "60 s";
 }
 
 /// Renders the limits table as Markdown (the body of `docs/limits.md`).

@@ -10,6 +10,8 @@
 //! - [`schema`], [`policy`]: table schemas, their indexes and access policies.
 //! - [`document`], [`value`], [`index_key`]: documents, JSON value semantics, index key encoding.
 //! - [`journal`]: journal records and their integrity hash.
+//! - [`read_set`], [`reader`]: what an evaluation read (for function subscriptions) and the
+//!   reads a function makes on a snapshot or inside the writer's transaction.
 //!
 //! The engine knows nothing of HTTP: it takes validated ids and typed requests and returns
 //! documents or catalogued errors.
@@ -20,6 +22,8 @@ pub mod index_key;
 pub mod journal;
 pub mod policy;
 pub mod query;
+pub mod read_set;
+pub mod reader;
 mod reads;
 pub mod schema;
 pub mod tenant;

@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use crate::document::{Document, Fields};
 use crate::policy::Operation;
-use crate::query::Query;
 use crate::query::plan::{self, Plan};
+use crate::query::{Query, cursor};
 use crate::schema::TableSchema;
 
 /// 500 `service.serialization`: a stored row could not be decoded.
@@ -50,6 +50,11 @@ pub(crate) fn encode_document(doc: &Document, fields: String) -> StoredDocument 
 /// Loads one document.
 pub(crate) fn load_document(conn: &Connection, table: &TableName, id: &str) -> Result<Option<Document>, NimbusError> {
     documents::get(conn, table.as_str(), id)?.map(decode_document).transpose()
+}
+
+/// Loads the document with this id, whatever its table.
+pub(crate) fn load_document_by_id(conn: &Connection, id: &str) -> Result<Option<Document>, NimbusError> {
+    documents::find_by_id(conn, id)?.map(decode_document).transpose()
 }
 
 /// Loads a table's schema.
@@ -129,6 +134,27 @@ pub(crate) fn candidates(
 /// Runs a query to completion (filters, order, limit).
 pub(crate) fn run_query(conn: &Connection, query: &Query) -> Result<Vec<Document>, NimbusError> {
     Ok(query.run(readable_candidates(conn, query)?))
+}
+
+/// Returns the page of `query` that follows `after` (a previous page's cursor for the same
+/// query; 400 `op.invalid_input` on `after` otherwise).
+pub(crate) fn run_page(
+    conn: &Connection,
+    query: &Query,
+    page_size: usize,
+    after: Option<&str>,
+) -> Result<crate::tenant::DocumentPage, NimbusError> {
+    let fingerprint = query.fingerprint();
+    let position = match after {
+        Some(c) => Some(
+            cursor::decode_query_cursor(c, &fingerprint)
+                .map_err(|reason| NimbusError::invalid_input("after", reason))?,
+        ),
+        None => None,
+    };
+    let page = query.page(readable_candidates(conn, query)?, position.as_ref(), page_size);
+    let next_cursor = page.next.as_ref().map(|pos| cursor::encode_query_cursor(&fingerprint, pos));
+    Ok(crate::tenant::DocumentPage { documents: page.documents, next_cursor, has_more: page.has_more })
 }
 
 /// The readable candidates of a query, after the table's policy allows reads at all.

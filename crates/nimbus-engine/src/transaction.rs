@@ -60,11 +60,23 @@ pub struct Transaction<'c> {
     writes: Vec<WriteRecord>,
     /// Tables whose access policy this transaction changed.
     policy_changes: Vec<TableName>,
+    /// The execution id this transaction recorded (its journal record carries it).
+    execution_id: Option<String>,
+    /// Whether this transaction replaced the tenant's function set.
+    functions_changed: bool,
+}
+
+/// What a finished transaction hands the writer: its writes and the facts observers need.
+pub(crate) struct TransactionParts {
+    pub(crate) writes: Vec<WriteRecord>,
+    pub(crate) policy_changes: Vec<TableName>,
+    pub(crate) execution_id: Option<String>,
+    pub(crate) functions_changed: bool,
 }
 
 impl<'c> Transaction<'c> {
     pub(crate) fn new(conn: &'c Connection, now: i64) -> Self {
-        Self { conn, now, writes: Vec::new(), policy_changes: Vec::new() }
+        Self { conn, now, writes: Vec::new(), policy_changes: Vec::new(), execution_id: None, functions_changed: false }
     }
 
     /// The commit timestamp every write of this transaction carries (epoch ms).
@@ -77,9 +89,14 @@ impl<'c> Transaction<'c> {
         &self.writes
     }
 
-    /// The writes, and the tables whose access policy changed.
-    pub(crate) fn into_parts(self) -> (Vec<WriteRecord>, Vec<TableName>) {
-        (self.writes, self.policy_changes)
+    /// The writes and what observers need to know of this transaction.
+    pub(crate) fn into_parts(self) -> TransactionParts {
+        TransactionParts {
+            writes: self.writes,
+            policy_changes: self.policy_changes,
+            execution_id: self.execution_id,
+            functions_changed: self.functions_changed,
+        }
     }
 
     /// Records that `table`'s access policy goes from `before` to `after`, if it does.
@@ -126,8 +143,34 @@ impl<'c> Transaction<'c> {
     /// Records an execution id (`scheduled:<job_id>`, `cron:<name>:<scheduled_at>`) in this
     /// transaction. `Ok(true)` means it was already recorded: the work it names committed
     /// before and must not write again.
+    /// The journal record of this transaction then carries the id as `scheduled_execution_id`.
     pub fn record_execution(&mut self, id: &str) -> Result<bool, NimbusError> {
-        Ok(!nimbus_store::schedule::record_execution(self.conn, id, self.now)?)
+        let recorded_before = !nimbus_store::schedule::record_execution(self.conn, id, self.now)?;
+        if !recorded_before {
+            self.execution_id = Some(id.to_owned());
+        }
+        Ok(recorded_before)
+    }
+
+    /// Reads the document with this id in whichever table holds it (the one-argument id
+    /// forms of functions; ids are unique per tenant).
+    pub fn get_by_id(&self, id: &str) -> Result<Option<Document>, NimbusError> {
+        reads::load_document_by_id(self.conn, id)
+    }
+
+    /// The tenant's deployed function set, `None` before the first deploy.
+    pub fn function_set(&self) -> Result<Option<nimbus_store::functions::StoredFunctionSet>, NimbusError> {
+        Ok(nimbus_store::functions::get(self.conn)?)
+    }
+
+    /// Replaces the tenant's function set with `body` and returns its version (the previous
+    /// version + 1). Observers of the commit see `functions_changed`.
+    pub fn put_function_set(&mut self, body: String) -> Result<i64, NimbusError> {
+        let version = nimbus_store::functions::version(self.conn)? + 1;
+        let set = nimbus_store::functions::StoredFunctionSet { version, deployed_at: self.now, body };
+        nimbus_store::functions::put(self.conn, &set)?;
+        self.functions_changed = true;
+        Ok(version)
     }
 
     /// The transaction's connection, for the engine's own non-document rows (scheduling).
@@ -161,6 +204,21 @@ impl<'c> Transaction<'c> {
         for (key, value) in patch {
             doc.fields.insert(key, value);
         }
+        self.update(table, previous, doc)
+    }
+
+    /// Replaces a document's user fields, keeping `_id` and `_creationTime`.
+    pub fn replace(&mut self, table: &TableName, id: &str, fields: Fields) -> Result<Document, NimbusError> {
+        validate_user_fields(&fields, "fields")?;
+        let previous = self.get(table, id)?.ok_or_else(|| NimbusError::document_not_found(table.as_str(), id))?;
+        let mut doc = previous.clone();
+        doc.fields = fields;
+        self.update(table, previous, doc)
+    }
+
+    /// Stores `doc` as the new version of `previous` (validated against the table's schema
+    /// and policy, indexes moved, the write recorded).
+    fn update(&mut self, table: &TableName, previous: Document, mut doc: Document) -> Result<Document, NimbusError> {
         doc.update_time = self.now;
         let stored = check_document_caps(&doc)?;
         let schema = self.schema(table)?;

@@ -33,6 +33,10 @@ pub struct Commit {
     pub writes: Vec<WriteRecord>,
     /// Tables whose access policy changed (live queries on them must be dropped).
     pub policy_changes: Vec<TableName>,
+    /// Whether the tenant's function set was replaced (function subscriptions re-run).
+    pub functions_changed: bool,
+    /// When the batch holding it became durable (observers measure delivery latency from it).
+    pub durable_at: std::time::Instant,
 }
 
 /// A queued transaction, with its typed result erased so one queue carries every kind.
@@ -168,9 +172,11 @@ fn commit_batch(conn: &mut Connection, head: &mut u64, batch: Vec<Box<dyn Work>>
     match tx.commit() {
         Ok(()) => {
             *head = next;
-            for (work, commit) in applied {
+            let durable_at = std::time::Instant::now();
+            for (work, mut commit) in applied {
+                commit.durable_at = durable_at;
                 if let Some(feed) = feed.filter(|f| f.receiver_count() > 0)
-                    && (commit.sequence.is_some() || !commit.policy_changes.is_empty())
+                    && (commit.sequence.is_some() || !commit.policy_changes.is_empty() || commit.functions_changed)
                 {
                     // No receiver is not an error: nobody is watching this tenant.
                     let _ = feed.send(Arc::new(commit.clone()));
@@ -197,16 +203,23 @@ fn run_one(
     let savepoint = tx.savepoint().map_err(|e| NimbusError::from(StoreError::new("opening a savepoint", e)))?;
     let mut txn = Transaction::new(&savepoint, now);
     work.run(&mut txn)?;
-    let (writes, policy_changes) = txn.into_parts();
-    let sequence = if writes.is_empty() {
+    let parts = txn.into_parts();
+    let sequence = if parts.writes.is_empty() {
         None
     } else {
-        let record = build_record(sequence, now, &writes, None)?;
+        let record = build_record(sequence, now, &parts.writes, parts.execution_id.as_deref())?;
         journal_rows::append(&savepoint, sequence, &record)?;
         Some(sequence)
     };
     savepoint.commit().map_err(|e| NimbusError::from(StoreError::new("releasing a savepoint", e)))?;
-    Ok(Commit { sequence, timestamp: now, writes, policy_changes })
+    Ok(Commit {
+        sequence,
+        timestamp: now,
+        writes: parts.writes,
+        policy_changes: parts.policy_changes,
+        functions_changed: parts.functions_changed,
+        durable_at: std::time::Instant::now(),
+    })
 }
 
 /// Queues `body` on a tenant's writer and waits for its durable outcome. A full queue is 429.

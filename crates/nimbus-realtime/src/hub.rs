@@ -13,15 +13,49 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use nimbus_core::NimbusError;
+use nimbus_core::{ErrorCode, NimbusError};
 use nimbus_engine::Tenant;
 use nimbus_engine::query::Query;
+use nimbus_engine::read_set::ReadSet;
 use nimbus_engine::writer::Commit;
+use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 
 use crate::stats::{Stats, StatsSnapshot};
-use crate::{DropReason, Render, Subscriber, Update};
+use crate::{DropReason, FunctionEvaluator, Render, Subscriber, Update};
+
+/// What a subscription evaluates.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A query, invalidated by its filters.
+    Query(Query),
+    /// A query function with its args, invalidated by the read set of its last run.
+    Function {
+        /// The function's name.
+        name: String,
+        /// Its args.
+        args: Value,
+    },
+}
+
+impl Source {
+    /// Identifies the source up to result equality.
+    fn key(&self) -> String {
+        match self {
+            Source::Query(query) => format!("{}:{:?}", query.fingerprint(), query.limit),
+            Source::Function { name, args } => format!("fn:{name}:{}", nimbus_engine::value::canonical_text(args)),
+        }
+    }
+
+    /// The table whose index holds the source (queries only).
+    fn table(&self) -> Option<&str> {
+        match self {
+            Source::Query(query) => Some(query.table.as_str()),
+            Source::Function { .. } => None,
+        }
+    }
+}
 
 /// Identifies a query up to result equality: its fingerprint (table, filters, order) and limit.
 type QueryKey = String;
@@ -48,11 +82,15 @@ struct Eval {
     dirty: bool,
     /// The newest result and the sequence its snapshot saw.
     last: Option<(u64, Arc<str>)>,
+    /// When the oldest commit not yet reflected in a delivered result became durable.
+    since: Option<std::time::Instant>,
 }
 
 /// Subscriptions sharing one query: evaluated once, fanned out to each member.
 struct Group {
-    query: Query,
+    source: Source,
+    /// What the last run of a function read (empty for queries and before the first run).
+    reads: Mutex<ReadSet>,
     /// Members by hub-wide member number. Std mutexes here and below: held briefly, never across
     /// an await, and `Subscriber::deliver` does not block.
     members: Mutex<HashMap<u64, Member>>,
@@ -62,6 +100,8 @@ struct Group {
 #[derive(Default)]
 struct Registry {
     groups: HashMap<QueryKey, Arc<Group>>,
+    /// The function groups (also in `groups`), checked against every commit.
+    functions: HashSet<QueryKey>,
     by_table: HashMap<String, HashSet<QueryKey>>,
     /// Live subscriptions per table, and in all, for the `skipped_other_table` count.
     members_by_table: HashMap<String, u64>,
@@ -72,6 +112,7 @@ struct Registry {
 pub struct Hub {
     tenant: Arc<Tenant>,
     render: Render,
+    functions: Arc<dyn FunctionEvaluator>,
     registry: Mutex<Registry>,
     stats: Stats,
     next_member: AtomicU64,
@@ -84,12 +125,14 @@ impl Hub {
     pub(crate) fn start(
         tenant: Arc<Tenant>,
         render: Render,
+        functions: Arc<dyn FunctionEvaluator>,
         hubs: Arc<Mutex<HashMap<String, Arc<Hub>>>>,
     ) -> Result<Arc<Self>, NimbusError> {
         let feed = tenant.commits().ok_or_else(|| NimbusError::tenant_not_found(tenant.id().as_str()))?;
         let hub = Arc::new(Self {
             tenant,
             render,
+            functions,
             registry: Mutex::new(Registry::default()),
             stats: Stats::default(),
             next_member: AtomicU64::new(1),
@@ -109,6 +152,10 @@ impl Hub {
         self.gone.subscribe()
     }
 
+    pub(crate) fn latency(&self) -> Arc<crate::stats::Latency> {
+        self.stats.latency.clone()
+    }
+
     pub(crate) fn stats(&self) -> StatsSnapshot {
         let subscriptions = self.registry.lock().unwrap_or_else(PoisonError::into_inner).members_total;
         StatsSnapshot { subscriptions, ..self.stats.snapshot() }
@@ -118,12 +165,12 @@ impl Hub {
     /// one is known and no evaluation is in flight, else an evaluation.
     pub(crate) fn add(
         self: &Arc<Self>,
-        query: Query,
+        source: Source,
         subscription_id: u64,
         subscriber: Arc<dyn Subscriber>,
     ) -> MemberKey {
-        let key = format!("{}:{:?}", query.fingerprint(), query.limit);
-        let table = query.table.as_str().to_owned();
+        let key = source.key();
+        let table = source.table().map(str::to_owned);
         let member = self.next_member.fetch_add(1, Ordering::Relaxed);
         let group = {
             let mut registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
@@ -131,11 +178,23 @@ impl Hub {
                 .groups
                 .entry(key.clone())
                 .or_insert_with(|| {
-                    Arc::new(Group { query, members: Mutex::new(HashMap::new()), eval: Mutex::new(Eval::default()) })
+                    Arc::new(Group {
+                        source,
+                        reads: Mutex::new(ReadSet::default()),
+                        members: Mutex::new(HashMap::new()),
+                        eval: Mutex::new(Eval::default()),
+                    })
                 })
                 .clone();
-            registry.by_table.entry(table.clone()).or_default().insert(key.clone());
-            *registry.members_by_table.entry(table).or_default() += 1;
+            match table {
+                Some(table) => {
+                    registry.by_table.entry(table.clone()).or_default().insert(key.clone());
+                    *registry.members_by_table.entry(table).or_default() += 1;
+                }
+                None => {
+                    registry.functions.insert(key.clone());
+                }
+            }
             registry.members_total += 1;
             group
         };
@@ -146,13 +205,13 @@ impl Hub {
         {
             entry.last = Some(data.clone());
             Stats::add(&self.stats.pushes, 1);
-            entry.subscriber.deliver(subscription_id, Update::Result { data, sequence });
+            entry.subscriber.deliver(subscription_id, Update::Result { data, sequence, since: None });
             group.members.lock().unwrap_or_else(PoisonError::into_inner).insert(member, entry);
             return MemberKey { query: key, member };
         }
         group.members.lock().unwrap_or_else(PoisonError::into_inner).insert(member, entry);
         drop(eval);
-        self.schedule(&group);
+        self.schedule(&group, None);
         MemberKey { query: key, member }
     }
 
@@ -167,8 +226,14 @@ impl Hub {
         if !removed {
             return;
         }
-        let table = group.query.table.as_str();
         registry.members_total -= 1;
+        let Some(table) = group.source.table() else {
+            if empty {
+                registry.groups.remove(&key.query);
+                registry.functions.remove(&key.query);
+            }
+            return;
+        };
         if let Some(count) = registry.members_by_table.get_mut(table) {
             *count -= 1;
         }
@@ -202,8 +267,8 @@ impl Hub {
                     let Some(group) = registry.groups.get(key) else { continue };
                     let members = group.members.lock().unwrap_or_else(PoisonError::into_inner).len() as u64;
                     Stats::add(&self.stats.candidates_considered, members);
-                    let touches =
-                        [&write.previous, &write.current].into_iter().flatten().any(|doc| group.query.matches(doc));
+                    let Source::Query(query) = &group.source else { continue };
+                    let touches = [&write.previous, &write.current].into_iter().flatten().any(|doc| query.matches(doc));
                     if touches {
                         dirty.insert(Arc::as_ptr(group), group.clone());
                     } else {
@@ -211,9 +276,25 @@ impl Hub {
                     }
                 }
             }
+            // Function subscriptions: every one re-runs after a redeploy; otherwise only those
+            // whose last run read something a write touched (or a table whose policy changed).
+            for key in &registry.functions {
+                let Some(group) = registry.groups.get(key) else { continue };
+                let touched = commit.functions_changed || {
+                    let reads = group.reads.lock().unwrap_or_else(PoisonError::into_inner);
+                    commit.writes.iter().any(|w| reads.touched_by(w))
+                        || commit.policy_changes.iter().any(|t| reads.reads_table(t))
+                };
+                if touched {
+                    Stats::add(&self.stats.function_invalidations, 1);
+                    dirty.insert(Arc::as_ptr(group), group.clone());
+                } else {
+                    Stats::add(&self.stats.function_skipped, 1);
+                }
+            }
         }
         for group in dirty.values() {
-            self.schedule(group);
+            self.schedule(group, Some(commit.durable_at));
         }
     }
 
@@ -234,20 +315,42 @@ impl Hub {
         }
     }
 
+    /// Removes a function group and tells each member why.
+    fn drop_group(&self, group: &Arc<Group>, reason: DropReason) {
+        let key = group.source.key();
+        let members = {
+            let mut registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
+            if registry.groups.get(&key).is_some_and(|g| Arc::ptr_eq(g, group)) {
+                registry.groups.remove(&key);
+                registry.functions.remove(&key);
+            }
+            let members = std::mem::take(&mut *group.members.lock().unwrap_or_else(PoisonError::into_inner));
+            registry.members_total -= members.len() as u64;
+            members
+        };
+        for member in members.into_values() {
+            member.subscriber.deliver(member.subscription_id, Update::Dropped(reason));
+        }
+    }
+
     /// The feed lagged: any query may be stale.
     fn on_lag(self: &Arc<Self>) {
         let groups: Vec<Arc<Group>> =
             self.registry.lock().unwrap_or_else(PoisonError::into_inner).groups.values().cloned().collect();
         for group in &groups {
-            self.schedule(group);
+            self.schedule(group, None);
         }
     }
 
-    /// Starts an evaluation of `group`, or marks it dirty if one is in flight.
-    fn schedule(self: &Arc<Self>, group: &Arc<Group>) {
+    /// Starts an evaluation of `group`, or marks it dirty if one is in flight. `since` is when
+    /// the commit that made it stale became durable.
+    fn schedule(self: &Arc<Self>, group: &Arc<Group>, since: Option<std::time::Instant>) {
         {
             let mut eval = group.eval.lock().unwrap_or_else(PoisonError::into_inner);
             eval.dirty = true;
+            if eval.since.is_none() {
+                eval.since = since;
+            }
             if eval.running {
                 return;
             }
@@ -257,28 +360,58 @@ impl Hub {
     }
 }
 
-/// Evaluates a query until no commit marked it dirty during the last run.
+/// Evaluates a group until no commit marked it dirty during the last run.
 async fn evaluate(hub: Arc<Hub>, group: Arc<Group>) {
     loop {
-        group.eval.lock().unwrap_or_else(PoisonError::into_inner).dirty = false;
-        Stats::add(&hub.stats.evaluations, 1);
-        let outcome = hub.tenant.query_with_sequence(group.query.clone()).await;
+        let since = {
+            let mut eval = group.eval.lock().unwrap_or_else(PoisonError::into_inner);
+            eval.dirty = false;
+            eval.since.take()
+        };
+        let outcome = match &group.source {
+            Source::Query(query) => {
+                Stats::add(&hub.stats.evaluations, 1);
+                hub.tenant
+                    .query_with_sequence(query.clone())
+                    .await
+                    .map(|(sequence, documents)| (sequence, (hub.render)(&documents)))
+            }
+            Source::Function { name, args } => {
+                Stats::add(&hub.stats.function_evaluations, 1);
+                let run = hub.functions.evaluate(hub.tenant.clone(), name.clone(), args.clone()).await;
+                run.map(|evaluated| {
+                    *group.reads.lock().unwrap_or_else(PoisonError::into_inner) = evaluated.reads;
+                    (evaluated.sequence, evaluated.data)
+                })
+            }
+        };
         match outcome {
-            Ok((sequence, documents)) => {
+            Ok((sequence, rendered)) => {
                 let fresh = {
                     let mut eval = group.eval.lock().unwrap_or_else(PoisonError::into_inner);
                     match &eval.last {
                         Some((seen, _)) if *seen > sequence => None,
                         _ => {
-                            let data: Arc<str> = (hub.render)(&documents).into();
+                            let data: Arc<str> = rendered.into();
                             eval.last = Some((sequence, data.clone()));
                             Some(data)
                         }
                     }
                 };
                 if let Some(data) = fresh {
-                    fan_out(&hub, &group, &data, sequence);
+                    fan_out(&hub, &group, &data, sequence, since);
                 }
+            }
+            // A function a redeploy removed: its subscriptions end with notice (a first run
+            // that finds no function is a failed subscribe instead).
+            Err(error)
+                if error.code == ErrorCode::FunctionNotFound
+                    && group.eval.lock().unwrap_or_else(PoisonError::into_inner).last.is_some() =>
+            {
+                hub.drop_group(&group, DropReason::FunctionRemoved);
+                let mut eval = group.eval.lock().unwrap_or_else(PoisonError::into_inner);
+                eval.running = false;
+                return;
             }
             Err(error) => {
                 if !*hub.gone.borrow() {
@@ -298,7 +431,7 @@ async fn evaluate(hub: Arc<Hub>, group: Arc<Group>) {
 }
 
 /// Hands a result to every member whose last delivered result differs.
-fn fan_out(hub: &Hub, group: &Group, data: &Arc<str>, sequence: u64) {
+fn fan_out(hub: &Hub, group: &Group, data: &Arc<str>, sequence: u64, since: Option<std::time::Instant>) {
     let mut members = group.members.lock().unwrap_or_else(PoisonError::into_inner);
     for member in members.values_mut() {
         if member.last.as_ref().is_some_and(|last| Arc::ptr_eq(last, data) || **last == **data) {
@@ -307,7 +440,7 @@ fn fan_out(hub: &Hub, group: &Group, data: &Arc<str>, sequence: u64) {
         }
         member.last = Some(data.clone());
         Stats::add(&hub.stats.pushes, 1);
-        member.subscriber.deliver(member.subscription_id, Update::Result { data: data.clone(), sequence });
+        member.subscriber.deliver(member.subscription_id, Update::Result { data: data.clone(), sequence, since });
     }
 }
 

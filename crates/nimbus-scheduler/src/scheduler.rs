@@ -7,8 +7,10 @@
 //! created or changed, and leaves it when a pass finds nothing left to do.
 
 use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use nimbus_core::NimbusError;
@@ -16,7 +18,7 @@ use nimbus_core::ids::TenantId;
 use nimbus_core::limits::{
     FINISHED_JOB_RETENTION_MS, SCHEDULER_JOBS_PER_PASS, SCHEDULER_MAX_INFRA_ATTEMPTS, SCHEDULER_MAX_SLEEP_MS,
 };
-use nimbus_engine::tenant::{Cron, Firing, Target, is_transient};
+use nimbus_engine::tenant::{Cron, Firing, Target, cron_execution_id, is_transient, job_execution_id};
 use nimbus_engine::{Engine, Tenant};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -57,6 +59,21 @@ impl Fault {
     }
 }
 
+/// Runs function targets. The scheduler stores and times them; the functions runtime (which
+/// this crate does not know) runs them. A mutation runs with `execution_id` recorded in its own
+/// transaction, so a re-run after a crash finds it and writes nothing twice; an action simply
+/// runs again (at least once).
+pub trait FunctionRunner: Send + Sync {
+    /// Runs function `name` of `tenant` with `args`; resolves to its return value.
+    fn run(
+        &self,
+        tenant: Arc<Tenant>,
+        name: String,
+        args: serde_json::Value,
+        execution_id: String,
+    ) -> Pin<Box<dyn Future<Output = Result<serde_json::Value, NimbusError>> + Send + '_>>;
+}
+
 /// A partial change to a cron (PATCH); `None` leaves a part as it is.
 #[derive(Debug, Default)]
 pub struct CronChange {
@@ -82,6 +99,8 @@ pub struct Scheduler {
     stopping: AtomicBool,
     task: Mutex<Option<JoinHandle<()>>>,
     fault: Fault,
+    /// Runs function targets; set once at start-up (functions are built after the scheduler).
+    functions: OnceLock<Arc<dyn FunctionRunner>>,
 }
 
 impl Scheduler {
@@ -98,7 +117,25 @@ impl Scheduler {
             stopping: AtomicBool::new(false),
             task: Mutex::new(None),
             fault: Fault::from_env(),
+            functions: OnceLock::new(),
         })
+    }
+
+    /// Installs the runner of function targets (once; later calls are ignored).
+    pub fn set_function_runner(&self, runner: Arc<dyn FunctionRunner>) {
+        let _ = self.functions.set(runner);
+    }
+
+    /// Marks `tenant` as one that may hold jobs, before a job is written inside a transaction
+    /// the caller runs itself (a mutation function's `ctx.scheduler`); after that transaction
+    /// commits, call [`Scheduler::jobs_committed`].
+    pub fn prepare_jobs(&self, tenant: &Tenant) -> Result<(), NimbusError> {
+        self.mark(tenant)
+    }
+
+    /// Wakes the loop for jobs a caller's own transaction just committed.
+    pub fn jobs_committed(&self, tenant: &Tenant) {
+        self.touch(tenant);
     }
 
     /// The scheduler's now, epoch ms.
@@ -325,6 +362,21 @@ impl Scheduler {
         }
     }
 
+    /// Runs a function target through the installed runner (500 when none is installed).
+    async fn run_function(
+        &self,
+        tenant: &Arc<Tenant>,
+        name: &str,
+        args: &serde_json::Value,
+        execution_id: String,
+    ) -> Result<serde_json::Value, NimbusError> {
+        let runner = self.functions.get().ok_or_else(|| {
+            tracing::error!(function = name, "a function target is due but no function runner is installed");
+            NimbusError::internal()
+        })?;
+        runner.run(tenant.clone(), name.to_owned(), args.clone(), execution_id).await
+    }
+
     async fn purge(&self, now: i64) {
         let tenants: Vec<String> = self.lock(&self.known).iter().cloned().collect();
         for id in tenants {
@@ -338,14 +390,20 @@ impl Scheduler {
 
     /// One tenant's pass: due jobs in `(run_at, id)` order (at most a batch), then due crons.
     /// Returns the tenant's next due time.
-    async fn pass(&self, tenant: &Tenant, now: i64) -> Result<Option<i64>, NimbusError> {
+    async fn pass(&self, tenant: &Arc<Tenant>, now: i64) -> Result<Option<i64>, NimbusError> {
         for _ in 0..SCHEDULER_JOBS_PER_PASS {
             let Some(job) = tenant.claim_due_job(now).await? else { break };
             self.fault.hit(Fault::CrashAfterClaim);
-            match tenant.run_job_target(&job).await {
-                Ok(_) => {
+            let outcome = match &job.target {
+                Target::Function { name, args } => {
+                    self.run_function(tenant, name, args, job_execution_id(&job.id)).await
+                }
+                _ => tenant.run_job_target(&job).await,
+            };
+            match outcome {
+                Ok(value) => {
                     self.fault.hit(Fault::CrashAfterCommit);
-                    tenant.finish_job(&job.id, Ok(()), self.now_ms()).await?;
+                    tenant.finish_job(&job.id, Ok(value), self.now_ms()).await?;
                 }
                 Err(e) if is_transient(&e) && job.attempts < SCHEDULER_MAX_INFRA_ATTEMPTS => {
                     tenant.release_job(&job.id).await?;
@@ -370,6 +428,18 @@ impl Scheduler {
             // after now. Data targets run synchronously here, so a cron is never still running
             // when its next firing comes due (`skipped` arises only with long-running targets).
             let firing = Firing { scheduled_at, started_at: now, next_run };
+            if let Target::Function { name, args } = &cron.target {
+                let execution = cron_execution_id(&cron.name, scheduled_at);
+                let outcome = self.run_function(tenant, name, args, execution).await.map(|_| ());
+                if let Err(error) = &outcome {
+                    if is_transient(error) {
+                        return Err(error.clone());
+                    }
+                    tracing::warn!(tenant = %tenant.id(), cron = %cron.name, error = %error, "cron run failed");
+                }
+                tenant.record_cron_firing(&cron.name, firing, outcome).await?;
+                continue;
+            }
             if let Some((outcome, Some(error))) = tenant.fire_cron(&cron.name, firing).await? {
                 tracing::warn!(tenant = %tenant.id(), cron = %cron.name, outcome = outcome.as_str(), error = %error, "cron run failed");
             }

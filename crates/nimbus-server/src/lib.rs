@@ -13,6 +13,8 @@
 //! - [`body`], [`params`]: JSON bodies and path/query parameters with contract errors.
 //! - [`envelope`], [`request_id`]: the error envelope and request ids.
 //! - [`auth`]: the admin token file, cookies, origin policy.
+//! - [`functions`]: the functions runtime's host (invocations' data access through the engine
+//!   and the scheduler), the scheduler's runner of function targets, deploys.
 //! - [`capabilities`]: what this build offers; [`discovery`]: `server.json`.
 //!
 //! Only this crate knows HTTP and JSON wire shapes; the engine below it knows neither.
@@ -22,6 +24,7 @@ pub mod body;
 pub mod capabilities;
 pub mod discovery;
 pub mod envelope;
+pub mod functions;
 #[cfg(test)]
 mod generated_docs;
 pub mod health_check;

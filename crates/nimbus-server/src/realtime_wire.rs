@@ -97,8 +97,8 @@ pub enum ClientFrame {
 pub enum SubscribeTarget {
     /// A query, as JSON (validated by the caller).
     Query(Value),
-    /// A function's name.
-    Function(String),
+    /// A query function's name and args (default `{}`).
+    Function(String, Value),
 }
 
 /// A session-scoped `protocol.invalid_json` with a reason **(ours)**.
@@ -127,7 +127,10 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, NimbusError> {
             let target = match (query, function) {
                 (Some(query), None) => Ok(SubscribeTarget::Query(query.clone())),
                 (None, Some(function)) => match function.get("name").and_then(Value::as_str) {
-                    Some(name) => Ok(SubscribeTarget::Function(name.to_owned())),
+                    Some(name) => {
+                        let args = function.get("args").filter(|a| !a.is_null()).cloned().unwrap_or_else(|| json!({}));
+                        Ok(SubscribeTarget::Function(name.to_owned(), args))
+                    }
                     None => Err(NimbusError::invalid_input("function.name", "must be a string")),
                 },
                 _ => Err(NimbusError::invalid_input("query", "a subscribe carries exactly one of query or function")),

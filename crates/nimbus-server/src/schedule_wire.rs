@@ -2,9 +2,9 @@
 //! validation (field paths in `detail.field`), and the `ScheduledJob`, `JobStatus`,
 //! `ScheduledJobResult`, `CronJob` and `CronRun` resources. Fields are snake_case.
 
+use nimbus_core::NimbusError;
 use nimbus_core::ids::{DocumentId, TableName};
 use nimbus_core::limits::{MAX_CRON_NAME_CHARS, MAX_RUN_AFTER_MS};
-use nimbus_core::{ErrorCode, NimbusError};
 use nimbus_engine::document::{Fields, validate_user_fields};
 use nimbus_engine::tenant::{Cron, CronRun, Job, Target};
 use nimbus_scheduler::{CronChange, Schedule};
@@ -104,18 +104,20 @@ fn user_fields(obj: &Map<String, Value>, key: &str, field: &str) -> Result<Field
     Ok(fields)
 }
 
-/// Validates a job or cron target (`mutation`). A `function` target answers 404
-/// `function.not_found`: this build has no functions.
+/// Validates a job or cron target (`mutation`). A `function` target's shape is checked here;
+/// that the function exists, is a mutation or action and takes these args is checked against
+/// the tenant's deployment by [`crate::functions::check_target`].
 pub fn parse_target(value: &Value) -> Result<Target, NimbusError> {
     let obj = object(value, "mutation")?;
     let kind = string(obj, "type", "mutation.type")?;
     if kind == "function" {
-        let name = obj.get("name").and_then(Value::as_str).unwrap_or("");
-        return Err(NimbusError::new(
-            ErrorCode::FunctionNotFound,
-            format!("no function '{name}' (this server has no functions)"),
-            Some(json!({ "name": name })),
-        ));
+        let name = string(obj, "name", "mutation.name")?.to_owned();
+        let args = match obj.get("args") {
+            None | Some(Value::Null) => json!({}),
+            Some(args @ Value::Object(_)) => args.clone(),
+            Some(_) => return Err(NimbusError::invalid_input("mutation.args", "must be an object")),
+        };
+        return Ok(Target::Function { name, args });
     }
     if !matches!(kind, "insert" | "update" | "delete") {
         return Err(NimbusError::invalid_input("mutation.type", "must be insert, update, delete or function"));
@@ -220,7 +222,9 @@ mod tests {
         assert!(field(json!({"type": "insert", "table": "t", "fields": {"_id": 1}})).starts_with("mutation.fields"));
         assert_eq!(field(json!({"type": "update", "table": "t", "patch": {}})), "mutation.id");
         assert_eq!(field(json!({"type": "delete", "table": "t", "id": "a/b"})), "mutation.id");
-        assert_eq!(field(json!({"type": "function", "name": "x:y", "args": {}})), "function.not_found");
+        assert_eq!(field(json!({"type": "function", "args": {}})), "mutation.name");
+        assert_eq!(field(json!({"type": "function", "name": "x:y", "args": []})), "mutation.args");
+        assert!(parse_target(&json!({"type": "function", "name": "x:y"})).is_ok());
         assert!(parse_target(&json!({"type": "insert", "table": "t", "fields": {}, "id": null})).is_ok());
     }
 

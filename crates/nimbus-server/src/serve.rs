@@ -41,6 +41,8 @@ pub struct ServerConfig {
     pub token_path: PathBuf,
     /// The operator's service catalog (`--service-catalog`): read-only service definitions.
     pub service_catalog: Option<PathBuf>,
+    /// Function limits (`--function-*` flags).
+    pub functions: nimbus_functions::Limits,
 }
 
 /// Why the server could not start.
@@ -154,19 +156,22 @@ pub async fn run(config: ServerConfig) -> Result<(), StartError> {
 
     // Before serving: interrupted jobs go back to pending, then the scheduler starts.
     let scheduler = nimbus_scheduler::Scheduler::new(engine.clone(), Arc::new(nimbus_scheduler::SystemClock));
+    // Functions before the scheduler starts: due function targets need their runner.
+    let functions = crate::functions::NimbusHost::start(engine.clone(), scheduler.clone(), config.functions.clone());
     scheduler.recover().await;
     scheduler.start();
     let shutdown = Arc::new(Notify::new());
     let auth = AuthState::new(config.token_path.clone(), token, local.port());
     let state = AppState {
         engine: engine.clone(),
-        realtime: crate::routes::realtime_registry(engine.clone()),
+        realtime: crate::routes::realtime_registry(engine.clone(), &functions),
         images,
         sandboxes: sandboxes.clone(),
         services: services.clone(),
         sessions: sessions.clone(),
         auth,
         scheduler: scheduler.clone(),
+        functions,
         shutdown: shutdown.clone(),
     };
     let retention = tokio::spawn(sandboxes.retain());

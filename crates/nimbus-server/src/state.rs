@@ -34,6 +34,8 @@ pub struct AppState {
     pub auth: Arc<AuthState>,
     /// The scheduler of one-shot jobs and crons.
     pub scheduler: Arc<Scheduler>,
+    /// Tenants' deployed functions and their runtime.
+    pub functions: Arc<crate::functions::NimbusFunctions>,
     /// Notified by `POST /api/system/shutdown`.
     pub shutdown: Arc<Notify>,
 }

@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS documents (
     fields TEXT NOT NULL,
     PRIMARY KEY (tbl, id)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS documents_by_id ON documents (id);
 CREATE TABLE IF NOT EXISTS index_entries (
     tbl TEXT NOT NULL,
     index_name TEXT NOT NULL,
@@ -73,6 +74,12 @@ CREATE TABLE IF NOT EXISTS executions (
     id TEXT PRIMARY KEY,
     executed_at INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS function_set (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+    version INTEGER NOT NULL,
+    deployed_at INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
 ";
 
 /// Tables of the system database.

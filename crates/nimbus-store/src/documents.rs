@@ -39,6 +39,16 @@ pub fn get(conn: &Connection, table: &str, id: &str) -> StoreResult<Option<Store
         .context("reading a document")
 }
 
+/// Reads the document with this id in whichever table holds it (ids are unique per tenant;
+/// `documents_by_id` makes this an index lookup). With several rows (ids chosen by clients may
+/// repeat across tables) the first table in name order wins.
+pub fn find_by_id(conn: &Connection, id: &str) -> StoreResult<Option<StoredDocument>> {
+    let sql = format!("SELECT {COLUMNS} FROM documents WHERE id = ?1 ORDER BY tbl LIMIT 1");
+    conn.prepare_cached(&sql)
+        .and_then(|mut stmt| stmt.query_row(params![id], from_row).optional())
+        .context("reading a document by id")
+}
+
 /// Reads documents of `table` with ids strictly after `after_id` (all when `None`), in id order,
 /// at most `limit` (all when `None`).
 pub fn list(

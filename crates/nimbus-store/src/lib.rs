@@ -6,6 +6,7 @@
 //! - [`documents`], [`index_entries`], [`schemas`], [`journal`]: the row-level operations on a
 //!   tenant database, each a plain function over a `rusqlite::Connection`.
 //! - [`schedule`]: a tenant's scheduled jobs, crons, cron runs and execution ids.
+//! - [`functions`]: a tenant's deployed function set (one row, replaced by each deploy).
 //! - [`system`]: the system database (the tenant registry).
 //! - [`records`]: the system database's records of agents resources (sandboxes; later services
 //!   and sessions), one JSON row per resource.
@@ -17,6 +18,7 @@
 pub mod connection;
 pub mod documents;
 pub mod error;
+pub mod functions;
 pub mod index_entries;
 pub mod journal;
 pub mod records;

@@ -1,6 +1,9 @@
 // `nimbus.functions`: deploy, list and call a tenant's functions (the functions contract's
-// routes). A server without functions answers these routes with its own error (in this
-// build 404 `service.route_not_found`), which is thrown as that code's `NimbusError` subclass.
+// routes, docs/functions.md). Failures are the server's envelopes as typed errors:
+// `NimbusFunctionDeployFailedError`, `NimbusFunctionNotFoundError`,
+// `NimbusFunctionInvalidArgsError`, `NimbusFunctionThrownError` (a thrown error's `data` in
+// `detail.data`), `NimbusForbiddenError` for an internal function, the `runtime.*` limits.
+// Modules are written against `@nimbus/nimbus/server` (src/server.ts, types only outside Nimbus).
 
 import type { Transport } from "./transport.js";
 import type { DeployResult, FunctionSet, TenantScoped } from "./types.js";
@@ -24,7 +27,7 @@ export class Functions {
     return this.transport.json("GET", this.transport.tenantPath(args.tenantId, "functions"));
   }
 
-  /** Calls a public function and resolves to its return value. */
+  /** Calls a public function (any kind) and resolves to its return value (`undefined` → `null`). */
   async call<T = unknown>(args: TenantScoped & { name: string; args?: Record<string, unknown> }): Promise<T> {
     const answer = await this.transport.json<{ value: T }>("POST", this.transport.tenantPath(args.tenantId, "functions", "call"), {
       body: { name: args.name, args: args.args ?? {} },

@@ -21,7 +21,12 @@ export interface ReconnectOptions {
   maxAttempts?: number;
 }
 
-/** A live function (the functions contract; `function.not_found` on a server without functions). */
+/**
+ * A live query function (realtime contract §6): results are its return value (any JSON). A
+ * redeploy that removes it ends the subscription with `NimbusSubscriptionError`
+ * (`detail.reason: "function_removed"`); a mutation or action → `NimbusInvalidInputError`, an
+ * internal one → `NimbusForbiddenError`, an unknown one → `NimbusFunctionNotFoundError`.
+ */
 export interface FunctionRef {
   name: string;
   args?: Record<string, unknown>;
@@ -107,7 +112,8 @@ class SubscriptionImpl implements Subscription<unknown> {
 
   deliver(value: unknown): void {
     if (this.closed) return;
-    const key = JSON.stringify(value);
+    // A function's value may be any JSON (`null` included); a frame without one counts as `null`.
+    const key = JSON.stringify(value ?? null);
     if (key === this.lastKey) return;
     this.lastKey = key;
     this.latest = value;
@@ -434,7 +440,9 @@ class TenantSocket {
   }
 
   private onResult(frame: Frame): void {
-    const value = "data" in frame ? frame.data : frame.value;
+    // Query results carry `data`; function results carry their value in `value` (realtime
+    // contract §4) or, on the Convex-compatible socket, `data`.
+    const value = "data" in frame ? frame.data : "value" in frame ? frame.value : null;
     const serverId = typeof frame.subscription_id === "number" ? frame.subscription_id : undefined;
     let sub: SubscriptionImpl | undefined;
     if (typeof frame.request_id === "string") {

@@ -242,23 +242,35 @@ export interface CronRun {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Functions (docs/functions.md; not served by this server build)
+// Functions (docs/functions.md)
 // ---------------------------------------------------------------------------------------------
 
+/** One deployed function: `<module path without extension>:<export name>`. */
 export interface FunctionInfo {
   name: string;
   kind: "query" | "mutation" | "action";
   visibility: "public" | "internal";
 }
 
+/** A tenant's function set (`version: 0`, `deployedAt: null` before the first deploy). */
 export interface FunctionSet {
   version: number;
+  /** RFC 3339, or `null` before the first deploy. */
   deployedAt: string | null;
+  /** Sorted by name. */
   functions: FunctionInfo[];
 }
 
+/** A pending job or cron whose function the deployed (or dry-run) set no longer has. */
+export interface DeployWarning {
+  kind: "scheduled_function_missing" | (string & {});
+  name: string;
+  count: number;
+}
+
+/** The answer of a deploy; with `dryRun`, `version` is the one the deploy would get. */
 export interface DeployResult extends FunctionSet {
-  warnings: Array<{ kind: string; name: string; count: number }>;
+  warnings: DeployWarning[];
 }
 
 // ---------------------------------------------------------------------------------------------

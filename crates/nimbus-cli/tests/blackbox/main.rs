@@ -9,6 +9,7 @@ mod crash;
 mod documents;
 mod errors;
 mod faults;
+mod functions;
 mod images;
 mod journal;
 mod query;

@@ -2,14 +2,22 @@
 //! operations live in the sibling files, one concern each.
 
 mod documents;
+mod functions;
 mod journal;
+mod lend;
 mod queries;
 mod read_pool;
 mod schedule;
 mod schemas;
+mod snapshot;
 
 pub use journal::JournalPage;
-pub use schedule::{Cron, CronRun, Firing, Job, JobState, RunOutcome, Target, is_transient, job_not_found};
+pub use lend::LentTransaction;
+pub use schedule::{
+    Cron, CronRun, Firing, Job, JobState, RunOutcome, Target, cron_execution_id, is_transient, job_execution_id,
+    job_not_found,
+};
+pub use snapshot::Snapshot;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -5,7 +5,6 @@ use nimbus_core::NimbusError;
 use super::{DocumentPage, Tenant};
 use crate::document::Document;
 use crate::query::Query;
-use crate::query::cursor;
 use crate::reads;
 
 impl Tenant {
@@ -23,20 +22,7 @@ impl Tenant {
         page_size: usize,
         after: Option<String>,
     ) -> Result<DocumentPage, NimbusError> {
-        let fingerprint = query.fingerprint();
-        let position = match &after {
-            Some(c) => Some(
-                cursor::decode_query_cursor(c, &fingerprint)
-                    .map_err(|reason| NimbusError::invalid_input("after", reason))?,
-            ),
-            None => None,
-        };
-        self.read(move |conn| {
-            let page = query.page(reads::readable_candidates(conn, &query)?, position.as_ref(), page_size);
-            let next_cursor = page.next.as_ref().map(|pos| cursor::encode_query_cursor(&fingerprint, pos));
-            Ok(DocumentPage { documents: page.documents, next_cursor, has_more: page.has_more })
-        })
-        .await
+        self.read(move |conn| reads::run_page(conn, &query, page_size, after.as_deref())).await
     }
 }
 

@@ -17,7 +17,7 @@ use crate::document::Fields;
 use crate::reads::serialization_error;
 use crate::transaction::Transaction;
 
-/// What a job or cron runs: a data target, in its contract (and storage) form.
+/// What a job or cron runs: a data target or a function, in its contract (and storage) form.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Target {
     /// Insert a document, with a fresh id or the chosen one.
@@ -45,6 +45,14 @@ pub enum Target {
         /// Document.
         id: DocumentId,
     },
+    /// Call a mutation or action function. The engine stores it; the scheduler runs it through
+    /// the functions runtime, never through [`Target::apply`].
+    Function {
+        /// Function name (`module:export`).
+        name: String,
+        /// Arguments (a JSON object).
+        args: Value,
+    },
 }
 
 impl Target {
@@ -59,6 +67,7 @@ impl Target {
                 json!({ "type": "update", "table": table.as_str(), "id": id.as_str(), "patch": patch })
             }
             Target::Delete { table, id } => json!({ "type": "delete", "table": table.as_str(), "id": id.as_str() }),
+            Target::Function { name, args } => json!({ "type": "function", "name": name, "args": args }),
         }
     }
 
@@ -71,6 +80,10 @@ impl Target {
             tracing::error!("a stored scheduled target is malformed");
             NimbusError::internal()
         };
+        if value.get("type").and_then(Value::as_str) == Some("function") {
+            let name = str_of("name").ok_or_else(bad)?;
+            return Ok(Target::Function { name, args: value.get("args").cloned().unwrap_or_else(|| json!({})) });
+        }
         let table = str_of("table").and_then(|t| TableName::parse(&t, "table").ok()).ok_or_else(bad)?;
         let id = str_of("id").map(DocumentId::from_stored);
         match value.get("type").and_then(Value::as_str) {
@@ -81,13 +94,21 @@ impl Target {
         }
     }
 
-    /// Applies the target inside a transaction, exactly as the HTTP document routes do.
-    pub fn apply(&self, tx: &mut Transaction<'_>) -> Result<(), NimbusError> {
+    /// Applies a data target inside a transaction, exactly as the HTTP document routes do, and
+    /// returns its result value: the new id for an insert, `null` otherwise. A function target
+    /// is not applied here (500 if it is).
+    pub fn apply(&self, tx: &mut Transaction<'_>) -> Result<Value, NimbusError> {
         match self.clone() {
-            Target::Insert { table, fields, id: Some(id) } => tx.insert_with_id(&table, id, fields).map(|_| ()),
-            Target::Insert { table, fields, id: None } => tx.insert(&table, fields).map(|_| ()),
-            Target::Update { table, id, patch } => tx.patch(&table, id.as_str(), patch).map(|_| ()),
-            Target::Delete { table, id } => tx.delete(&table, id.as_str()),
+            Target::Insert { table, fields, id: Some(id) } => {
+                tx.insert_with_id(&table, id, fields).map(|id| Value::from(id.as_str()))
+            }
+            Target::Insert { table, fields, id: None } => tx.insert(&table, fields).map(|id| Value::from(id.as_str())),
+            Target::Update { table, id, patch } => tx.patch(&table, id.as_str(), patch).map(|_| Value::Null),
+            Target::Delete { table, id } => tx.delete(&table, id.as_str()).map(|()| Value::Null),
+            Target::Function { name, .. } => {
+                tracing::error!(function = %name, "a function target reached the data-target path");
+                Err(NimbusError::internal())
+            }
         }
     }
 }
@@ -163,7 +184,8 @@ pub struct Job {
     pub error: Option<String>,
     /// Failure catalog code.
     pub error_code: Option<String>,
-    /// Return value (always `None` for data targets).
+    /// Result value: a function's return value, an insert's new id, `null` for other data
+    /// targets; `None` until the job completes.
     pub value: Option<Value>,
 }
 
@@ -329,33 +351,7 @@ fn error_parts(error: &NimbusError) -> (Option<String>, Option<String>) {
 impl Tenant {
     /// Creates a pending job; 429 `rate.resource_exhausted` past the pending-jobs limit.
     pub async fn schedule_job(&self, target: Target, run_at: i64, created_at: i64) -> Result<String, NimbusError> {
-        let (id, _) = self
-            .transact(move |tx| {
-                let pending = rows::count_jobs(tx.conn(), JobState::Pending.as_str())?;
-                if pending >= MAX_PENDING_JOBS_PER_TENANT {
-                    return Err(NimbusError::resource_exhausted(
-                        "pending scheduled jobs",
-                        MAX_PENDING_JOBS_PER_TENANT,
-                        Some(pending),
-                    ));
-                }
-                let job = Job {
-                    id: mint_ulid(),
-                    run_at,
-                    state: JobState::Pending,
-                    target,
-                    created_at,
-                    started_at: None,
-                    finished_at: None,
-                    attempts: 0,
-                    error: None,
-                    error_code: None,
-                    value: None,
-                };
-                rows::insert_job(tx.conn(), &job.to_row())?;
-                Ok(job.id)
-            })
-            .await?;
+        let (id, _) = self.transact(move |tx| tx.schedule_job(target, run_at, created_at)).await?;
         Ok(id)
     }
 
@@ -383,20 +379,7 @@ impl Tenant {
     /// Cancels a pending job; any other state answers 404 with `detail.state`.
     pub async fn cancel_job(&self, job_id: &str, now: i64) -> Result<(), NimbusError> {
         let id = job_id.to_owned();
-        self.transact(move |tx| {
-            let mut job = match rows::get_job(tx.conn(), &id)? {
-                Some(row) => Job::from_row(row)?,
-                None => return Err(job_not_found(&id, None)),
-            };
-            if job.state != JobState::Pending {
-                return Err(job_not_found(&id, Some(job.state)));
-            }
-            job.state = JobState::Cancelled;
-            job.finished_at = Some(now);
-            Ok(rows::update_job(tx.conn(), &job.to_row())?)
-        })
-        .await
-        .map(|_| ())
+        self.transact(move |tx| tx.cancel_job(&id, now)).await.map(|_| ())
     }
 
     /// Claims the first due job (`run_at <= now`, by `run_at` then id): `pending → running`,
@@ -420,26 +403,25 @@ impl Tenant {
 
     /// Runs a claimed job's target in the same transaction as its execution id
     /// `scheduled:<job_id>`. When the id is already recorded (a re-run after a crash), nothing
-    /// is written again. Returns whether the target wrote in this call.
-    pub async fn run_job_target(&self, job: &Job) -> Result<bool, NimbusError> {
-        let (execution, target) = (format!("scheduled:{}", job.id), job.target.clone());
-        let (wrote, _) = self
+    /// is written again. Returns the target's result value (`null` on such a re-run).
+    pub async fn run_job_target(&self, job: &Job) -> Result<Value, NimbusError> {
+        let (execution, target) = (job_execution_id(&job.id), job.target.clone());
+        let (value, _) = self
             .transact(move |tx| {
                 if tx.record_execution(&execution)? {
-                    return Ok(false);
+                    return Ok(Value::Null);
                 }
-                target.apply(tx)?;
-                Ok(true)
+                target.apply(tx)
             })
             .await?;
-        Ok(wrote)
+        Ok(value)
     }
 
     /// Records a running job's outcome: `completed`, or `failed` with the error.
     pub async fn finish_job(
         &self,
         job_id: &str,
-        outcome: Result<(), NimbusError>,
+        outcome: Result<Value, NimbusError>,
         now: i64,
     ) -> Result<(), NimbusError> {
         let id = job_id.to_owned();
@@ -448,7 +430,10 @@ impl Tenant {
             let mut job = Job::from_row(row)?;
             job.finished_at = Some(now);
             match outcome {
-                Ok(()) => job.state = JobState::Completed,
+                Ok(value) => {
+                    job.state = JobState::Completed;
+                    job.value = Some(value);
+                }
                 Err(error) => {
                     job.state = JobState::Failed;
                     (job.error, job.error_code) = error_parts(&error);
@@ -617,7 +602,7 @@ impl Tenant {
             let name = name.to_owned();
             self.transact(move |tx| {
                 let Some(cron) = current_firing(tx, &name, firing)? else { return Ok(false) };
-                if !tx.record_execution(&format!("cron:{name}:{}", firing.scheduled_at))? {
+                if !tx.record_execution(&cron_execution_id(&name, firing.scheduled_at))? {
                     cron.target.apply(tx)?;
                 }
                 advance(tx, cron, firing, RunOutcome::Completed, None)?;
@@ -643,6 +628,30 @@ impl Tenant {
         }
     }
 
+    /// Records the outcome of a firing whose target already ran outside this transaction (a
+    /// function target, run with the execution id [`cron_execution_id`]) and advances the cron.
+    /// A firing whose cron changed since it was read records nothing. Returns whether it
+    /// recorded.
+    pub async fn record_cron_firing(
+        &self,
+        name: &str,
+        firing: Firing,
+        outcome: Result<(), NimbusError>,
+    ) -> Result<bool, NimbusError> {
+        let name = name.to_owned();
+        let (fired, _) = self
+            .transact(move |tx| {
+                let Some(cron) = current_firing(tx, &name, firing)? else { return Ok(false) };
+                match &outcome {
+                    Ok(()) => advance(tx, cron, firing, RunOutcome::Completed, None)?,
+                    Err(error) => advance(tx, cron, firing, RunOutcome::Failed, Some(error))?,
+                }
+                Ok(true)
+            })
+            .await?;
+        Ok(fired)
+    }
+
     /// Records a `skipped` firing (the previous run still running) and advances the cron.
     pub async fn skip_cron(&self, name: &str, firing: Firing) -> Result<bool, NimbusError> {
         let name = name.to_owned();
@@ -655,6 +664,61 @@ impl Tenant {
             .await?;
         Ok(fired)
     }
+}
+
+impl Transaction<'_> {
+    /// Creates a pending job in this transaction (it exists only if the transaction commits);
+    /// 429 `rate.resource_exhausted` past the pending-jobs limit.
+    pub fn schedule_job(&mut self, target: Target, run_at: i64, created_at: i64) -> Result<String, NimbusError> {
+        let pending = rows::count_jobs(self.conn(), JobState::Pending.as_str())?;
+        if pending >= MAX_PENDING_JOBS_PER_TENANT {
+            return Err(NimbusError::resource_exhausted(
+                "pending scheduled jobs",
+                MAX_PENDING_JOBS_PER_TENANT,
+                Some(pending),
+            ));
+        }
+        let job = Job {
+            id: mint_ulid(),
+            run_at,
+            state: JobState::Pending,
+            target,
+            created_at,
+            started_at: None,
+            finished_at: None,
+            attempts: 0,
+            error: None,
+            error_code: None,
+            value: None,
+        };
+        rows::insert_job(self.conn(), &job.to_row())?;
+        Ok(job.id)
+    }
+
+    /// Cancels a pending job in this transaction; any other state answers 404 with
+    /// `detail.state`.
+    pub fn cancel_job(&mut self, job_id: &str, now: i64) -> Result<(), NimbusError> {
+        let mut job = match rows::get_job(self.conn(), job_id)? {
+            Some(row) => Job::from_row(row)?,
+            None => return Err(job_not_found(job_id, None)),
+        };
+        if job.state != JobState::Pending {
+            return Err(job_not_found(job_id, Some(job.state)));
+        }
+        job.state = JobState::Cancelled;
+        job.finished_at = Some(now);
+        Ok(rows::update_job(self.conn(), &job.to_row())?)
+    }
+}
+
+/// The execution id of a job's run: its target commits together with it.
+pub fn job_execution_id(job_id: &str) -> String {
+    format!("scheduled:{job_id}")
+}
+
+/// The execution id of a cron's firing due at `scheduled_at`.
+pub fn cron_execution_id(name: &str, scheduled_at: i64) -> String {
+    format!("cron:{name}:{scheduled_at}")
 }
 
 /// The cron if it is still enabled and still due at `firing.scheduled_at`.

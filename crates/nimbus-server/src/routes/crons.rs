@@ -27,6 +27,7 @@ pub async fn create(State(state): State<AppState>, params: PathParams, body: Raw
     check_cron_name(&request.name, "name")?;
     let schedule = parse_schedule(&request.schedule)?;
     let target = parse_target(&request.mutation)?;
+    crate::functions::check_target(&state.functions, &tenant, &target).await?;
     state.scheduler.create_cron(&tenant, request.name, schedule, target).await?;
     Ok(StatusCode::CREATED)
 }
@@ -52,6 +53,9 @@ pub async fn patch(State(state): State<AppState>, params: PathParams, body: RawB
     let tenant = state.tenant(&params)?;
     let request: PatchCron = body.json()?;
     let change = request.validate()?;
+    if let Some(target) = &change.target {
+        crate::functions::check_target(&state.functions, &tenant, target).await?;
+    }
     let cron = state.scheduler.update_cron(&tenant, &name, change).await?;
     Ok(Json(json!({ "cron": cron_json(&cron) })))
 }

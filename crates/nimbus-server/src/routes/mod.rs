@@ -3,9 +3,10 @@
 mod crons;
 mod docs;
 mod documents;
+mod functions;
 mod images;
 mod journal;
-mod query;
+pub(crate) mod query;
 mod sandboxes;
 mod schedule;
 mod schema;
@@ -57,6 +58,8 @@ fn routes(state: AppState) -> Router {
             get(documents::get).patch(documents::patch).delete(documents::delete),
         )
         .route(&format!("{tenant}/query"), post(query::run))
+        .route(&format!("{tenant}/functions"), get(functions::list).put(functions::deploy))
+        .route(&format!("{tenant}/functions/call"), post(functions::call))
         .route(&format!("{tenant}/realtime/stats"), get(ws::stats))
         .route(&format!("{tenant}/query/paginated"), post(query::paginated))
         .route(&format!("{tenant}/schema"), get(schema::list))
@@ -112,9 +115,13 @@ fn routes(state: AppState) -> Router {
 }
 
 /// The realtime registry, rendering results as the data routes render documents.
-pub fn realtime_registry(engine: std::sync::Arc<nimbus_engine::Engine>) -> std::sync::Arc<nimbus_realtime::Realtime> {
+pub fn realtime_registry(
+    engine: std::sync::Arc<nimbus_engine::Engine>,
+    functions: &std::sync::Arc<crate::functions::NimbusFunctions>,
+) -> std::sync::Arc<nimbus_realtime::Realtime> {
     nimbus_realtime::Realtime::new(
         engine,
         std::sync::Arc::new(|documents| serde_json::Value::from(documents::documents_json(documents)).to_string()),
+        std::sync::Arc::new(crate::functions::SubscriptionRunner(std::sync::Arc::downgrade(functions))),
     )
 }

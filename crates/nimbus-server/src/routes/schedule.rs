@@ -20,6 +20,7 @@ pub async fn create(
     let tenant = state.tenant(&params)?;
     let request: CreateJob = body.json()?;
     let (run_after_ms, target) = request.validate()?;
+    crate::functions::check_target(&state.functions, &tenant, &target).await?;
     let id = state.scheduler.schedule_job(&tenant, target, run_after_ms).await?;
     Ok((StatusCode::CREATED, Json(json!({ "job_id": id }))))
 }

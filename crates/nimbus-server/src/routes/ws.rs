@@ -35,7 +35,8 @@ use nimbus_core::limits::{
     WS_MAX_SUBSCRIPTIONS, WS_OUTBOUND_HIGH_WATER_BYTES, WS_PING_INTERVAL_MS, WS_READ_BUFFER_BYTES,
 };
 use nimbus_core::{ErrorCode, NimbusError};
-use nimbus_realtime::{Subscriber, Subscription, TenantSession, Update};
+use nimbus_realtime::hub::Source;
+use nimbus_realtime::{Latency, Subscriber, Subscription, TenantSession, Update};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -104,6 +105,14 @@ pub async fn stats(State(state): State<AppState>, params: PathParams) -> ApiResu
         "skipped_by_filter": stats.skipped_by_filter,
         "skipped_other_table": stats.skipped_other_table,
         "skipped_duplicate": stats.skipped_duplicate,
+        "function_evaluations": stats.function_evaluations,
+        "function_invalidations": stats.function_invalidations,
+        "function_skipped": stats.function_skipped,
+        "delivery_latency": {
+            "samples": stats.delivery_samples,
+            "p50_us": stats.delivery_p50_us,
+            "p99_us": stats.delivery_p99_us,
+        },
         "subscriptions": stats.subscriptions,
     })))
 }
@@ -209,6 +218,16 @@ struct Outbox {
     /// The outbound half. Only the holder of `OutboxState::writing` locks it, so locking never
     /// waits; an async mutex because the writer task holds it across its sends.
     sink: tokio::sync::Mutex<WsSink>,
+    /// Where each written result's commit-to-write latency goes (the tenant's realtime stats).
+    latency: Arc<Latency>,
+}
+
+/// When the commit behind an update became durable, if it is a result that has one.
+fn since(update: &Update) -> Option<std::time::Instant> {
+    match update {
+        Update::Result { since, .. } => *since,
+        Update::Failed(_) | Update::Dropped(_) => None,
+    }
 }
 
 fn update_bytes(update: &Update) -> usize {
@@ -219,12 +238,20 @@ fn update_bytes(update: &Update) -> usize {
 }
 
 impl Outbox {
-    fn new(sink: WsSink) -> Self {
+    fn new(sink: WsSink, latency: Arc<Latency>) -> Self {
         Self {
             state: Mutex::new(OutboxState::default()),
             ready: Notify::new(),
             pressure: Notify::new(),
             sink: tokio::sync::Mutex::new(sink),
+            latency,
+        }
+    }
+
+    /// Records a written result's latency.
+    fn written(&self, since: Option<std::time::Instant>) {
+        if let Some(since) = since {
+            self.latency.record(since.elapsed());
         }
     }
 
@@ -362,12 +389,14 @@ impl Outbox {
         let mut cx = Context::from_waker(Waker::noop());
         let mut unsent = None;
         let mut flush = false;
+        let started = since(&update);
         match self.sink.try_lock() {
             Err(_) => unsent = Some(update),
             Ok(mut sink) => match Pin::new(&mut *sink).poll_ready(&mut cx) {
                 Poll::Ready(Ok(())) => {
                     if Pin::new(&mut *sink).start_send(Message::Text(frame.into())).is_ok() {
                         flush = !matches!(Pin::new(&mut *sink).poll_flush(&mut cx), Poll::Ready(_));
+                        self.written(started);
                     }
                 }
                 // Not ready: the writer task retries and notices a broken socket.
@@ -397,7 +426,7 @@ impl Outbox {
 /// Serves one upgraded socket until either side ends it.
 async fn run(socket: WebSocket, state: AppState, tenant_id: TenantId, session: TenantSession) {
     let (sink, mut stream) = socket.split();
-    let outbox = Arc::new(Outbox::new(sink));
+    let outbox = Arc::new(Outbox::new(sink, session.latency()));
     let writer = tokio::spawn(write_loop(outbox.clone()));
     let abort = writer.abort_handle();
     outbox.text(wire::hello(SESSIONS.fetch_add(1, Ordering::Relaxed)));
@@ -575,11 +604,11 @@ impl Socket {
     }
 
     fn subscribe(&mut self, request_id: &str, target: Result<SubscribeTarget, NimbusError>) -> Result<(), NimbusError> {
-        let query = match target? {
-            SubscribeTarget::Function(name) => return Err(wire::function_not_found(&name)),
+        let source = match target? {
+            SubscribeTarget::Function(name, args) => Source::Function { name, args },
             SubscribeTarget::Query(value) => {
                 let bytes = serde_json::to_vec(&value).map_err(|_| NimbusError::internal())?;
-                to_query(parse(&bytes).map_err(|e| e.within("query"))?, "query")?
+                Source::Query(to_query(parse(&bytes).map_err(|e| e.within("query"))?, "query")?)
             }
         };
         let id = {
@@ -598,7 +627,10 @@ impl Socket {
             id
         };
         let subscriber: Arc<dyn Subscriber> = self.outbox.clone();
-        let handle = self.session.subscribe(query, id, subscriber);
+        let handle = match source {
+            Source::Query(query) => self.session.subscribe(query, id, subscriber),
+            Source::Function { name, args } => self.session.subscribe_function(name, args, id, subscriber),
+        };
         let mut state = self.outbox.lock();
         match state.live.get_mut(&id) {
             Some(live) => live.handle = Some(handle),
@@ -637,6 +669,7 @@ async fn write_loop(outbox: Arc<Outbox>) {
         };
         held = true;
         let mut sink = outbox.sink.lock().await;
+        let mut started = None;
         let message = match next {
             Next::Flush => {
                 if sink.flush().await.is_err() {
@@ -650,14 +683,18 @@ async fn write_loop(outbox: Arc<Outbox>) {
                 let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
                 break;
             }
-            Next::Update(id, update, request_id) => match render(&outbox, id, update, request_id) {
-                Some(text) => Message::Text(text.into()),
-                None => continue,
-            },
+            Next::Update(id, update, request_id) => {
+                started = since(&update);
+                match render(&outbox, id, update, request_id) {
+                    Some(text) => Message::Text(text.into()),
+                    None => continue,
+                }
+            }
         };
         if sink.send(message).await.is_err() {
             break;
         }
+        outbox.written(started);
     }
     let mut state = outbox.lock();
     state.closing = true;

@@ -1,0 +1,148 @@
+//! [`LentTransaction`]: a transaction on the tenant's writer driven step by step from another
+//! thread (a mutation function's isolate). The writer runs each step as it arrives and commits
+//! when told to, so a mutation is serializable with every other write of the tenant and never
+//! conflicts; the price is that the tenant's other writes wait while the mutation runs.
+
+use std::any::Any;
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::Instant;
+
+use nimbus_core::{ErrorCode, NimbusError};
+
+use super::Tenant;
+use crate::transaction::Transaction;
+use crate::writer::Commit;
+
+/// One step's typed body, erased so one channel carries every kind.
+type StepBody = Box<dyn FnOnce(&mut Transaction<'_>) -> Box<dyn Any + Send> + Send>;
+
+enum Step {
+    Run(StepBody),
+    Commit,
+}
+
+enum Response {
+    Ran(Box<dyn Any + Send>),
+    Done(Result<Commit, NimbusError>),
+}
+
+/// A transaction lent to the caller's thread. Dropping it without [`LentTransaction::commit`]
+/// rolls it back.
+pub struct LentTransaction {
+    steps: Option<Sender<Step>>,
+    responses: Receiver<Response>,
+    deadline: Instant,
+    /// The outcome, once the writer reported it (the transaction ended early).
+    ended: Option<Result<Commit, NimbusError>>,
+}
+
+impl Tenant {
+    /// Queues a transaction on the writer whose body the caller drives with
+    /// [`LentTransaction::run`] until [`LentTransaction::commit`]. The writer gives up waiting
+    /// for the next step at `deadline` and rolls back. `runtime` runs the queued submission.
+    pub fn lend_transaction(self: &Arc<Self>, runtime: &tokio::runtime::Handle, deadline: Instant) -> LentTransaction {
+        let (steps, step_queue) = mpsc::channel::<Step>();
+        let (respond, responses) = mpsc::channel::<Response>();
+        let tenant = self.clone();
+        let ran = respond.clone();
+        runtime.spawn(async move {
+            let outcome = tenant
+                .transact(move |tx| {
+                    loop {
+                        let wait = deadline.saturating_duration_since(Instant::now());
+                        match step_queue.recv_timeout(wait) {
+                            Ok(Step::Run(body)) => {
+                                if ran.send(Response::Ran(body(tx))).is_err() {
+                                    return Err(abandoned());
+                                }
+                            }
+                            Ok(Step::Commit) => return Ok(()),
+                            Err(RecvTimeoutError::Timeout) => return Err(timed_out()),
+                            Err(RecvTimeoutError::Disconnected) => return Err(abandoned()),
+                        }
+                    }
+                })
+                .await;
+            let _ = respond.send(Response::Done(outcome.map(|((), commit)| commit)));
+        });
+        LentTransaction { steps: Some(steps), responses, deadline, ended: None }
+    }
+}
+
+impl LentTransaction {
+    /// Runs `body` in the transaction on the writer thread and returns its result. Blocks
+    /// until the writer has run it. If the transaction already ended (the write queue was
+    /// full, the deadline passed), returns that error.
+    pub fn run<T, F>(&mut self, body: F) -> Result<T, NimbusError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Transaction<'_>) -> Result<T, NimbusError> + Send + 'static,
+    {
+        if let Some(outcome) = &self.ended {
+            return Err(ended_error(outcome));
+        }
+        let erased: StepBody = Box::new(move |tx| Box::new(body(tx)));
+        let sent = self.steps.as_ref().is_some_and(|steps| steps.send(Step::Run(erased)).is_ok());
+        if sent {
+            match self.next_response() {
+                Response::Ran(out) => {
+                    return match out.downcast::<Result<T, NimbusError>>() {
+                        Ok(result) => *result,
+                        Err(_) => Err(NimbusError::internal()),
+                    };
+                }
+                Response::Done(outcome) => self.ended = Some(outcome),
+            }
+        } else {
+            let Response::Done(outcome) = self.next_response() else { return Err(NimbusError::internal()) };
+            self.ended = Some(outcome);
+        }
+        Err(self.ended.as_ref().map(ended_error).unwrap_or_else(NimbusError::internal))
+    }
+
+    /// Commits: returns once the transaction is durable, with what it wrote.
+    pub fn commit(mut self) -> Result<Commit, NimbusError> {
+        if let Some(outcome) = self.ended.take() {
+            return outcome.and_then(|_| Err(NimbusError::internal()));
+        }
+        if let Some(steps) = self.steps.take() {
+            let _ = steps.send(Step::Commit);
+        }
+        loop {
+            if let Response::Done(outcome) = self.next_response() {
+                return outcome;
+            }
+        }
+    }
+
+    /// Waits for the writer's next response. The writer always answers: a step's result, or
+    /// the transaction's end (it stops waiting at the deadline itself).
+    fn next_response(&mut self) -> Response {
+        // The writer gives up at the deadline; the grace covers the commit's fsync.
+        let wait = self.deadline.saturating_duration_since(Instant::now()) + COMMIT_GRACE;
+        match self.responses.recv_timeout(wait) {
+            Ok(response) => response,
+            Err(_) => Response::Done(Err(timed_out())),
+        }
+    }
+}
+
+/// How long past the deadline a caller waits for the writer's last word.
+const COMMIT_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The error a step gets once its transaction has ended.
+fn ended_error(outcome: &Result<Commit, NimbusError>) -> NimbusError {
+    match outcome {
+        Err(error) => error.clone(),
+        Ok(_) => NimbusError::internal(),
+    }
+}
+
+fn abandoned() -> NimbusError {
+    NimbusError::new(ErrorCode::OpCancelled, "the transaction was abandoned before it committed", None)
+}
+
+fn timed_out() -> NimbusError {
+    NimbusError::new(ErrorCode::OpCancelled, "the transaction's caller did not finish before its deadline", None)
+}

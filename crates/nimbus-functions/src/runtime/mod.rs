@@ -1,0 +1,9 @@
+//! The isolate runtime: QuickJS isolates ([`isolate`]), the host object they call
+//! ([`bridge`]), their CPU and wall-clock budget ([`budget`]), module loading ([`loader`]) and
+//! the worker threads they run on ([`workers`]).
+
+pub(crate) mod bridge;
+pub(crate) mod budget;
+pub(crate) mod isolate;
+pub(crate) mod loader;
+pub(crate) mod workers;
