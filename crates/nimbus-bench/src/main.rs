@@ -14,8 +14,13 @@
 //! memory of 100 concurrent idle sandboxes (server plus supervisors), (d) session exec round
 //! trips against `runc exec`, stdio echo over the WebSocket and time to first command, and prints
 //! medians, p99 and ratios.
+//!
+//! `nimbus-bench functions <path to nimbus>` measures tenants' functions against plain HTTP
+//! reads and inserts and against live queries: call throughput, isolate creation and idle
+//! memory, and subscription latency on the client and the server side (`functions.rs`).
 
 mod client;
+mod functions;
 mod realtime;
 mod sandbox;
 mod schedule;
@@ -33,7 +38,8 @@ fn main() -> ExitCode {
             ["realtime", nimbus] => realtime::run(nimbus),
             ["realtime-fanout", nimbus, subscribers] => realtime::fanout(nimbus, subscribers),
             ["sandbox", nimbus, runc] => sandbox::run(nimbus, runc),
-            _ => Err("usage: nimbus-bench store <nimbus binary> | nimbus-bench realtime <nimbus binary> | nimbus-bench realtime-fanout <nimbus binary> <subscribers> | nimbus-bench sandbox <nimbus binary> <runc binary>"
+            ["functions", nimbus] => functions::run(nimbus),
+            _ => Err("usage: nimbus-bench store <nimbus binary> | nimbus-bench realtime <nimbus binary> | nimbus-bench realtime-fanout <nimbus binary> <subscribers> | nimbus-bench sandbox <nimbus binary> <runc binary> | nimbus-bench functions <nimbus binary>"
                 .to_owned()),
         };
     match result {

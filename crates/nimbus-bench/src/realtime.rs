@@ -56,7 +56,7 @@ fn connect(server: &Server, tenant: &str) -> Result<Socket, String> {
     Ok(socket)
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -64,19 +64,39 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[index.min(sorted.len() - 1)].as_secs_f64() * 1000.0
 }
 
-/// Write→push latency with `subscribers` sockets: each round inserts one document over HTTP
-/// and waits until every subscriber has seen it; a sample is (push received − insert sent).
+/// Write→push latency with `subscribers` sockets, each subscribed to the live query below.
 fn latency(server: &Server, tenant: &str, subscribers: usize, rounds: usize) -> Result<Vec<Duration>, String> {
-    let starts: Arc<Mutex<Vec<Instant>>> = Arc::new(Mutex::new(Vec::new()));
-    let (samples, received) = mpsc::channel::<Vec<(usize, Duration)>>();
     let query = json!({ "table": "bench", "filters": [{ "field": "seq", "op": "gte", "value": 0 }],
                         "order": { "field": "seq", "direction": "desc" }, "limit": 1 });
+    latency_of(server, tenant, "bench", &json!({ "query": query }), subscribers, rounds)
+}
+
+/// Write→push latency with `subscribers` sockets, each with one subscription whose frame is
+/// `subscribe` plus a `request_id` (`{"query": …}` or `{"function": …}`; its result must lead
+/// with the newest document of `table` by `seq`): each round inserts one document into `table`
+/// over HTTP and waits until every subscriber has seen it; a sample is (push received − insert
+/// sent). Each round gives up after a minute.
+pub(crate) fn latency_of(
+    server: &Server,
+    tenant: &str,
+    table: &str,
+    subscribe: &Value,
+    subscribers: usize,
+    rounds: usize,
+) -> Result<Vec<Duration>, String> {
+    let starts: Arc<Mutex<Vec<Instant>>> = Arc::new(Mutex::new(Vec::new()));
+    let (samples, received) = mpsc::channel::<Vec<(usize, Duration)>>();
     let mut sockets = Vec::with_capacity(subscribers);
     for i in 0..subscribers {
         let mut socket = connect(server, tenant)?;
-        let subscribe = json!({ "type": "subscribe", "request_id": format!("s{i}"), "query": query });
-        socket.send(Message::text(subscribe.to_string())).map_err(|e| e.to_string())?;
-        read_json(&mut socket)?;
+        let mut frame = subscribe.clone();
+        frame["type"] = json!("subscribe");
+        frame["request_id"] = json!(format!("s{i}"));
+        socket.send(Message::text(frame.to_string())).map_err(|e| e.to_string())?;
+        let first = read_json(&mut socket)?;
+        if first["type"] != "subscription_result" {
+            return Err(format!("subscribe {frame} answered {first}"));
+        }
         socket.get_ref().set_nonblocking(true).map_err(|e| e.to_string())?;
         sockets.push(socket);
     }
@@ -93,11 +113,14 @@ fn latency(server: &Server, tenant: &str, subscribers: usize, rounds: usize) -> 
         post(
             server,
             &format!("/api/tenants/{tenant}/documents"),
-            &json!({ "table": "bench", "fields": { "seq": seq } }),
+            &json!({ "table": table, "fields": { "seq": seq } }),
         )?;
+        let deadline = Instant::now() + Duration::from_secs(60);
         let mut seen = 0;
         while seen < subscribers {
-            let batch = received.recv_timeout(Duration::from_secs(60)).map_err(|e| e.to_string())?;
+            let wait = deadline.saturating_duration_since(Instant::now());
+            let batch =
+                received.recv_timeout(wait).map_err(|e| format!("round {seq}: {seen} of {subscribers} pushes: {e}"))?;
             for (got, sample) in batch {
                 if got == seq {
                     seen += 1;
@@ -108,7 +131,8 @@ fn latency(server: &Server, tenant: &str, subscribers: usize, rounds: usize) -> 
             }
         }
     }
-    // Readers end when the server goes away; they are detached here.
+    // The reader ends (closing its sockets) within a second of the receiver going away.
+    drop(received);
     drop(readers);
     all.sort();
     Ok(all)
@@ -130,6 +154,10 @@ fn read_all(sockets: Vec<Socket>, starts: &Mutex<Vec<Instant>>, samples: &mpsc::
     let mut chunk = vec![0u8; 64 * 1024];
     while open > 0 {
         let Some(count) = epoll.wait(&mut ready) else { return };
+        // A quiet second: check that someone still listens (an empty batch), else stop.
+        if count == 0 && samples.send(Vec::new()).is_err() {
+            return;
+        }
         let mut batch = Vec::new();
         for &index in &ready[..count] {
             let (stream, pending) = &mut streams[index];

@@ -16,14 +16,26 @@ const JOBS: usize = 1000;
 /// How far ahead the jobs come due: long enough to schedule them all first.
 const DUE_IN_MS: u64 = 4000;
 
-struct Http {
+/// A keep-alive HTTP client for a benchmark's setup and serial requests.
+pub(crate) struct Http {
     agent: ureq::Agent,
     base: String,
     auth: String,
 }
 
 impl Http {
-    fn send(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
+    /// A client of `server` with its admin token; any one request gives up after a minute.
+    pub(crate) fn new(server: &Server) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .new_agent();
+        Self { agent, base: format!("http://{}", server.address), auth: format!("Bearer {}", server.token) }
+    }
+
+    /// Sends a request and returns the JSON answer of a 2xx (else an error naming the status).
+    pub(crate) fn send(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
         let uri = format!("{}{path}", self.base);
         let request = ureq::http::Request::builder().method(method).uri(&uri).header("authorization", &self.auth);
         let response = match body {
@@ -45,8 +57,7 @@ impl Http {
 /// Returns (jobs per second, inserts per second).
 pub fn throughput(nimbus: &str) -> Result<(f64, f64), String> {
     let server = Server::start(nimbus)?;
-    let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
-    let http = Http { agent, base: format!("http://{}", server.address), auth: format!("Bearer {}", server.token) };
+    let http = Http::new(&server);
     http.send("POST", "/api/tenants", Some(&json!({ "id": "sched" })))?;
 
     let started = Instant::now();

@@ -1,9 +1,10 @@
-//! The `nimbus` binary: `start`, `auth token`, `token rotate`, `version`.
+//! The `nimbus` binary: `start`, `auth token`, `token rotate`, `image`, `functions`, `version`.
 //!
 //! **API boundary**: the commands, flags, environment variables and exit codes are the CLI
 //! contract (`docs/cli.md`).
 
 mod client;
+mod functions;
 mod image;
 mod start;
 mod supervise;
@@ -53,6 +54,11 @@ enum Command {
     Image {
         #[command(subcommand)]
         command: image::ImageCommand,
+    },
+    /// A tenant's functions (through the running server).
+    Functions {
+        #[command(subcommand)]
+        command: functions::FunctionsCommand,
     },
     /// Internal: a sandbox's supervisor process.
     #[command(name = "__supervise", hide = true)]
@@ -157,6 +163,10 @@ fn main() -> ExitCode {
         Command::Image { command } => {
             let json = command.json();
             (image::run(command), json)
+        }
+        Command::Functions { command } => {
+            let json = command.json();
+            (functions::run(command), json)
         }
         Command::Version { json } => {
             version(json);

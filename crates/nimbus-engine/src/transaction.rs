@@ -62,8 +62,6 @@ pub struct Transaction<'c> {
     policy_changes: Vec<TableName>,
     /// The execution id this transaction recorded (its journal record carries it).
     execution_id: Option<String>,
-    /// Whether this transaction replaced the tenant's function set.
-    functions_changed: bool,
 }
 
 /// What a finished transaction hands the writer: its writes and the facts observers need.
@@ -71,12 +69,11 @@ pub(crate) struct TransactionParts {
     pub(crate) writes: Vec<WriteRecord>,
     pub(crate) policy_changes: Vec<TableName>,
     pub(crate) execution_id: Option<String>,
-    pub(crate) functions_changed: bool,
 }
 
 impl<'c> Transaction<'c> {
     pub(crate) fn new(conn: &'c Connection, now: i64) -> Self {
-        Self { conn, now, writes: Vec::new(), policy_changes: Vec::new(), execution_id: None, functions_changed: false }
+        Self { conn, now, writes: Vec::new(), policy_changes: Vec::new(), execution_id: None }
     }
 
     /// The commit timestamp every write of this transaction carries (epoch ms).
@@ -91,12 +88,7 @@ impl<'c> Transaction<'c> {
 
     /// The writes and what observers need to know of this transaction.
     pub(crate) fn into_parts(self) -> TransactionParts {
-        TransactionParts {
-            writes: self.writes,
-            policy_changes: self.policy_changes,
-            execution_id: self.execution_id,
-            functions_changed: self.functions_changed,
-        }
+        TransactionParts { writes: self.writes, policy_changes: self.policy_changes, execution_id: self.execution_id }
     }
 
     /// Records that `table`'s access policy goes from `before` to `after`, if it does.
@@ -164,12 +156,11 @@ impl<'c> Transaction<'c> {
     }
 
     /// Replaces the tenant's function set with `body` and returns its version (the previous
-    /// version + 1). Observers of the commit see `functions_changed`.
+    /// version + 1).
     pub fn put_function_set(&mut self, body: String) -> Result<i64, NimbusError> {
         let version = nimbus_store::functions::version(self.conn)? + 1;
         let set = nimbus_store::functions::StoredFunctionSet { version, deployed_at: self.now, body };
         nimbus_store::functions::put(self.conn, &set)?;
-        self.functions_changed = true;
         Ok(version)
     }
 

@@ -33,8 +33,6 @@ pub struct Commit {
     pub writes: Vec<WriteRecord>,
     /// Tables whose access policy changed (live queries on them must be dropped).
     pub policy_changes: Vec<TableName>,
-    /// Whether the tenant's function set was replaced (function subscriptions re-run).
-    pub functions_changed: bool,
     /// When the batch holding it became durable (observers measure delivery latency from it).
     pub durable_at: std::time::Instant,
 }
@@ -176,7 +174,7 @@ fn commit_batch(conn: &mut Connection, head: &mut u64, batch: Vec<Box<dyn Work>>
             for (work, mut commit) in applied {
                 commit.durable_at = durable_at;
                 if let Some(feed) = feed.filter(|f| f.receiver_count() > 0)
-                    && (commit.sequence.is_some() || !commit.policy_changes.is_empty() || commit.functions_changed)
+                    && (commit.sequence.is_some() || !commit.policy_changes.is_empty())
                 {
                     // No receiver is not an error: nobody is watching this tenant.
                     let _ = feed.send(Arc::new(commit.clone()));
@@ -217,7 +215,6 @@ fn run_one(
         timestamp: now,
         writes: parts.writes,
         policy_changes: parts.policy_changes,
-        functions_changed: parts.functions_changed,
         durable_at: std::time::Instant::now(),
     })
 }

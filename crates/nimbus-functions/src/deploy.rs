@@ -92,9 +92,7 @@ fn check_sizes(modules: &BTreeMap<String, String>) -> Result<(), NimbusError> {
         if source.len() > FUNCTION_MAX_MODULE_BYTES {
             let mut error =
                 NimbusError::cap_exceeded("module_bytes", source.len() as u64, FUNCTION_MAX_MODULE_BYTES as u64);
-            if let Some(detail) = error.detail.as_mut().and_then(Value::as_object_mut) {
-                detail.insert("module".into(), path.as_str().into());
-            }
+            error.message = format!("module {path}: {}", error.message);
             return Err(error);
         }
         total += source.len();

@@ -59,8 +59,9 @@
 //!
 //! Lines are 1-based; a line ends at `\n`, `\r\n` or a lone `\r`. Columns are 1-based
 //! and count characters (Unicode scalar values) from the start of the line. Every
-//! position is in the source as the client sent it. Type erasure keeps the lines and
-//! columns of the remaining code.
+//! position is in the source as the client sent it, less a leading byte order mark
+//! (which the output drops too). Type erasure keeps the lines and columns of the
+//! remaining code.
 //!
 //! # Hostile input
 //!
@@ -93,10 +94,11 @@ use parse::Language;
 
 /// Stack size of the thread that compiles a deploy.
 ///
-/// swc recurses once per level of nesting; `depth.rs` bounds the nesting, but
-/// statements nested one per line are not counted and a debug build spends a few KiB
-/// per level. The stack is reserved, not committed: memory is used only as deep as the
-/// code goes.
+/// swc recurses once per level of nesting and `depth.rs` bounds the nesting; at that
+/// bound the deepest shape measured (1 000 nested parentheses) needs between 16 and
+/// 32 MiB in a debug build, less in release. 256 MiB leaves room for shapes the
+/// estimate undercounts. The stack is reserved, not committed: memory is used only as
+/// deep as the code goes.
 pub(crate) const WORKER_STACK_BYTES: usize = 256 << 20;
 
 /// One problem of a deploy, located in the module that has it.
@@ -155,6 +157,9 @@ pub enum Builtin {
 /// Returns the modules in path order, or every error of every module, sorted by file,
 /// line, column and message. An invalid path is an error at line 1, column 1, and that
 /// module is not compiled (imports of it do not resolve).
+///
+/// Blocks while it works on its own thread (parsing runs at tens of MiB/s in release
+/// builds): call it from a blocking context such as `tokio::task::spawn_blocking`.
 pub fn compile_set(modules: &BTreeMap<String, String>) -> Result<Vec<CompiledModule>, Vec<DeployError>> {
     std::thread::scope(|scope| {
         let worker = std::thread::Builder::new()
@@ -165,9 +170,17 @@ pub fn compile_set(modules: &BTreeMap<String, String>) -> Result<Vec<CompiledMod
             Ok(handle) => {
                 handle.join().unwrap_or_else(|_| Err(modules.keys().map(|file| internal_error(file)).collect()))
             }
-            // No thread to be had: the nesting bound still keeps ordinary stacks safe
-            // in release builds.
-            Err(_) => compile_all(modules),
+            // Not on the caller's stack, which may be too small for swc (a tokio worker
+            // thread has 2 MiB).
+            Err(_) => Err(modules
+                .keys()
+                .map(|file| DeployError {
+                    file: file.clone(),
+                    line: 1,
+                    column: 1,
+                    message: "the server could not start a thread to compile the deploy; try again".to_owned(),
+                })
+                .collect()),
         }
     })
 }
@@ -235,12 +248,14 @@ fn same_stem_errors<'a>(paths: impl Iterator<Item = &'a ModulePath>) -> Vec<Depl
 }
 
 fn compile_module(path: &ModulePath, source: &str, names: &BTreeSet<String>) -> Result<CompiledModule, Vec<Problem>> {
+    // Editors do not count a byte order mark as a column, and swc's type stripper drops it.
+    let source = source.strip_prefix('\u{feff}').unwrap_or(source);
     let lines = Lines::new(source);
     if let Some(at) = depth::too_deep_at(source) {
         return Err(vec![lines.problem(
             at,
             format!(
-                "the code nests too deeply (an estimated {} levels of brackets, operators and statements); split it up",
+                "the code nests too deeply (more than an estimated {} levels of brackets, operators and statements); split it up",
                 depth::MAX_NESTING
             ),
         )]);

@@ -52,7 +52,7 @@ pub(crate) fn parse(source: &str, language: Language, lines: &Lines<'_>) -> Resu
                     lines.problem(offset, message)
                 })
                 .collect();
-            problems.sort_by(|a, b| (a.line, a.column).cmp(&(b.line, b.column)));
+            problems.sort_by_key(|problem| (problem.line, problem.column));
             problems.dedup();
             Err(problems)
         }

@@ -79,10 +79,10 @@ fn candidates(joined: &str, directory: bool) -> Vec<String> {
 /// not rewritten.
 fn hint(specifier: &str, joined: &str, modules: &BTreeSet<String>) -> String {
     for (written, actual) in [(".js", ".ts"), (".mjs", ".mts")] {
-        if let (Some(stem), Some(specifier_stem)) = (joined.strip_suffix(written), specifier.strip_suffix(written)) {
-            if modules.contains(&format!("{stem}{actual}")) {
-                return format!(" (did you mean \"{specifier_stem}{actual}\"? extensions are not rewritten)");
-            }
+        if let (Some(stem), Some(specifier_stem)) = (joined.strip_suffix(written), specifier.strip_suffix(written))
+            && modules.contains(&format!("{stem}{actual}"))
+        {
+            return format!(" (did you mean \"{specifier_stem}{actual}\"? extensions are not rewritten)");
         }
     }
     String::new()

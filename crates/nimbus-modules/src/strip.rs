@@ -69,7 +69,7 @@ impl Visit for Decorators {
 /// The problems are located in `source`: blanking keeps lines and columns.
 pub(crate) fn strip(source: &str, erase: &[(usize, usize)]) -> Result<String, Vec<Problem>> {
     let input = blank_statements(source, erase);
-    let diagnostics = Arc::new(Mutex::new(Vec::new()));
+    let diagnostics: Diagnostics = Arc::default();
     let handler = Handler::with_emitter(true, false, Box::new(Collector(Arc::clone(&diagnostics))));
     let source_map: Lrc<SourceMap> = Lrc::default();
     let options = Options {
@@ -132,8 +132,11 @@ fn plain(message: &str) -> String {
         .map_or_else(|| message.to_owned(), |(_, plain)| (*plain).to_owned())
 }
 
-/// Collects the stripper's diagnostics: (primary span, message).
-struct Collector(Arc<Mutex<Vec<(Option<Span>, String)>>>);
+/// The stripper's diagnostics: (primary span, message).
+type Diagnostics = Arc<Mutex<Vec<(Option<Span>, String)>>>;
+
+/// Collects the stripper's diagnostics.
+struct Collector(Diagnostics);
 
 impl Emitter for Collector {
     fn emit(&mut self, diagnostic: &mut DiagnosticBuilder<'_>) {

@@ -62,7 +62,7 @@ fn erases_types() {
         ),
         (
             "declare enum E { A }\ndeclare namespace N { const a: number }\nnamespace T { export type X = 1 }\nexport const d = 1;",
-            "; ; ; export const d = 1;",
+            "; export const d = 1;",
         ),
         ("let x!: number;\nx = 1;\nexport { x };", "let x ; x = 1; export { x };"),
         ("export function t(this: Window, a: number) { return a; }", "export function t( a ) { return a; }"),
@@ -76,6 +76,12 @@ fn erases_types() {
         ),
         ("export default interface Foo { a: 1 }\nexport const e = 1;", "; export const e = 1;"),
         ("export const m = import.meta;", "export const m = import.meta;"),
+        // Erasure must not join statements (automatic semicolon insertion hazards).
+        ("let b = 1\nimport { type X } from \"zod\"\n[1].map(x => x)", "let b = 1 ; [1].map(x => x)"),
+        ("let v = 1\ninterface I {}\n(v)", "let v = 1 ; (v)"),
+        ("let x = 1\nlet y = x as\n  number\n(1)", "let x = 1 let y = x; (1)"),
+        ("export const f = (a: number)\n  : number => a;", "export const f = (a ) => a;"),
+        ("\u{feff}#!/usr/bin/env node\nexport const a: number = 1;", "#!/usr/bin/env node export const a = 1;"),
     ] {
         let modules = compile_ok(&[("a.ts", ts)]);
         let js = &modules[0].js;
@@ -136,7 +142,7 @@ fn refuses_code_generation_and_bad_syntax_with_positions() {
         ("a.ts", "const a = 1;\nconst b = ;\n", 2, 11, "Expression expected"),
         ("a.ts", "let é = \"ü\"; let x = ;", 1, 22, "Expression expected"),
         ("a.js", "let x: number = 1;\n", 1, 6, "TypeScript syntax is only allowed in .ts and .mts modules"),
-        ("a.mjs", "interface I {}\n", 1, 1, ""),
+        ("a.mjs", "interface I {}\n", 1, 1, "TypeScript syntax is only allowed"),
         ("a.ts", "with (Math) {}\n", 1, 1, "with"),
     ] {
         let errors = compile_err(&[(file, source)]);
@@ -310,7 +316,7 @@ fn hostile_input_gives_errors_not_panics() {
         fill("x = a", " + a", ";"),
         fill("x = a", ".a", ";"),
     ];
-    // Statements nested one per line escape the estimate: the worker's stack takes them.
+    // Statements nested one per line, which a naive count of statement ends would miss.
     sources.push(fill("", "if (a)\n", "a;"));
     sources.push(fill("", "while (a)\n", "a;"));
     for source in &sources {
@@ -323,52 +329,6 @@ fn hostile_input_gives_errors_not_panics() {
                 assert!(!errors.is_empty());
                 assert!(errors.iter().all(|e| e.file == path && e.line >= 1 && e.column >= 1), "{head:?}");
             }
-        }
-    }
-}
-
-#[test]
-#[ignore]
-fn stack_probe() {
-    let shapes = [
-        ("x = ", "(", "a", ")"),
-        ("x = ", "[", "a", "]"),
-        ("x = ", "{a:", "1", "}"),
-        ("x = ", "!", "a", ""),
-        ("x = ", "a ? a : ", "a", ""),
-        ("x = ", "a => ", "a", ""),
-        ("x = a", ".a", "", ""),
-        ("x = a", "()", "", ""),
-        ("", "if (a)\n", "a", ""),
-        ("", "a:", "1", ""),
-        ("let x: ", "A<", "B", ">"),
-        ("x = ", "`${", "a", "}`"),
-        ("x = ", "function () { return ", "1", "}"),
-        ("x = ", "class extends ", "A", " {}"),
-    ];
-    for kib in [512usize, 1024, 2048, 4096, 8192, 16384] {
-        for (prefix, open, middle, close) in shapes {
-            let mut n = 1;
-            let mut deepest = 0;
-            while n < 2000 {
-                let source = format!("{prefix}{}{middle}{}", open.repeat(n), close.repeat(n));
-                if depth::too_deep_at(&source).is_some() {
-                    break;
-                }
-                deepest = n;
-                n += 1;
-            }
-            let source = format!("{prefix}{}{middle}{}", open.repeat(deepest), close.repeat(deepest));
-            let ok = std::thread::Builder::new()
-                .stack_size(kib << 10)
-                .spawn(move || {
-                    let path = ModulePath::parse("a.ts").expect("valid");
-                    let _ = compile_module(&path, &source, &BTreeSet::new());
-                })
-                .expect("spawn")
-                .join()
-                .is_ok();
-            eprintln!("PROBE {kib} KiB {open:?} x {deepest}: ok={ok}");
         }
     }
 }

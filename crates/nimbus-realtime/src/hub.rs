@@ -276,11 +276,11 @@ impl Hub {
                     }
                 }
             }
-            // Function subscriptions: every one re-runs after a redeploy; otherwise only those
-            // whose last run read something a write touched (or a table whose policy changed).
+            // Function subscriptions re-run only when the commit touched something their last
+            // run read (or a table whose policy changed).
             for key in &registry.functions {
                 let Some(group) = registry.groups.get(key) else { continue };
-                let touched = commit.functions_changed || {
+                let touched = {
                     let reads = group.reads.lock().unwrap_or_else(PoisonError::into_inner);
                     commit.writes.iter().any(|w| reads.touched_by(w))
                         || commit.policy_changes.iter().any(|t| reads.reads_table(t))
@@ -312,6 +312,19 @@ impl Hub {
             for member in members.into_values() {
                 member.subscriber.deliver(member.subscription_id, Update::Dropped(reason));
             }
+        }
+    }
+
+    /// Re-runs every function subscription: the tenant's functions were redeployed (called
+    /// after the new deployment is active, so the runs see it).
+    pub(crate) fn redeployed(self: &Arc<Self>) {
+        let groups: Vec<Arc<Group>> = {
+            let registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
+            registry.functions.iter().filter_map(|key| registry.groups.get(key).cloned()).collect()
+        };
+        for group in &groups {
+            Stats::add(&self.stats.function_invalidations, 1);
+            self.schedule(group, None);
         }
     }
 

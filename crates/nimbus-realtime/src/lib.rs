@@ -144,6 +144,15 @@ impl Realtime {
         Ok(TenantSession { hub, gone })
     }
 
+    /// Re-runs the tenant's function subscriptions after a redeploy (once the new deployment is
+    /// active). A tenant without a hub has none.
+    pub fn redeployed(&self, tenant_id: &TenantId) {
+        let hub = self.hubs.lock().unwrap_or_else(PoisonError::into_inner).get(tenant_id.as_str()).cloned();
+        if let Some(hub) = hub {
+            hub.redeployed();
+        }
+    }
+
     /// The tenant's invalidation counters (404 when the tenant does not exist).
     pub fn stats(&self, tenant_id: &TenantId) -> Result<StatsSnapshot, NimbusError> {
         Ok(self.hub(tenant_id)?.stats())

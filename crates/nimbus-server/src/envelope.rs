@@ -80,6 +80,13 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Marks a response whose error status and body belong to another protocol on purpose (the
+/// Convex HTTP protocol's 560 function failure, functions.md §10), so that [`ensure_envelope`]
+/// passes it on unchanged.
+pub fn keep_foreign_error(response: &mut Response) {
+    response.extensions_mut().insert(Enveloped);
+}
+
 /// Runs the request; any error response that is not already an envelope (a framework
 /// rejection, an unmatched method) is replaced by the envelope for its status.
 pub async fn ensure_envelope(request: Request, next: Next) -> Response {

@@ -15,6 +15,8 @@
 //! - [`auth`]: the admin token file, cookies, origin policy.
 //! - [`functions`]: the functions runtime's host (invocations' data access through the engine
 //!   and the scheduler), the scheduler's runner of function targets, deploys.
+//! - [`convex_wire`]: Convex's HTTP protocol on the deployment URL `/convex/{t}` (the request
+//!   body, `convex_encoded_json` arguments, answer bodies).
 //! - [`capabilities`]: what this build offers; [`discovery`]: `server.json`.
 //!
 //! Only this crate knows HTTP and JSON wire shapes; the engine below it knows neither.
@@ -22,6 +24,7 @@
 pub mod auth;
 pub mod body;
 pub mod capabilities;
+pub mod convex_wire;
 pub mod discovery;
 pub mod envelope;
 pub mod functions;

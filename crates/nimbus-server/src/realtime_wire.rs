@@ -1,5 +1,5 @@
-//! The `nimbus.v2` WebSocket frames of `/ws` (realtime.md §2–§4): the client frames as parsed
-//! messages, and the server frames as JSON text.
+//! The `nimbus.v2` WebSocket frames of `/ws` and `/convex/{t}/ws` (realtime.md §2–§4,
+//! functions.md §10): the client frames as parsed messages, and the server frames as JSON text.
 
 use nimbus_core::ids::mint_request_id;
 use nimbus_core::time::now_ms;
@@ -69,6 +69,15 @@ pub fn unsupported_binary() -> NimbusError {
     NimbusError::new(ErrorCode::ProtocolUnsupportedBinary, "frames are JSON text", None)
 }
 
+/// Which client frames a socket accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// `GET /ws`: the frames of realtime.md §3.
+    Native,
+    /// `GET /convex/{t}/ws` (functions.md §10): also `subscribe_named`, a function subscription.
+    Deployment,
+}
+
 /// A decoded client frame after the handshake.
 #[derive(Debug)]
 pub enum ClientFrame {
@@ -112,29 +121,26 @@ pub fn invalid_frame(reason: impl Into<String>) -> NimbusError {
 }
 
 /// Decodes a client frame; an undecodable one is a session-scoped `protocol.invalid_json`.
-pub fn parse_client_frame(text: &str) -> Result<ClientFrame, NimbusError> {
+pub fn parse_client_frame(text: &str, dialect: Dialect) -> Result<ClientFrame, NimbusError> {
     let value: Value = serde_json::from_str(text).map_err(|e| invalid_frame(format!("not JSON: {e}")))?;
     let Value::Object(frame) = value else { return Err(invalid_frame("a frame must be a JSON object")) };
     let kind = frame.get("type").and_then(Value::as_str).ok_or_else(|| invalid_frame("missing string field type"))?;
     match kind {
         "subscribe" => {
-            let request_id = match frame.get("request_id") {
-                Some(Value::String(id)) if (1..=MAX_REQUEST_ID_CHARS).contains(&id.chars().count()) => id.clone(),
-                _ => return Err(invalid_frame("request_id must be a string of 1 to 128 characters")),
-            };
+            let request_id = request_id(&frame)?;
             let query = frame.get("query").filter(|v| !v.is_null());
             let function = frame.get("function").filter(|v| !v.is_null());
             let target = match (query, function) {
                 (Some(query), None) => Ok(SubscribeTarget::Query(query.clone())),
-                (None, Some(function)) => match function.get("name").and_then(Value::as_str) {
-                    Some(name) => {
-                        let args = function.get("args").filter(|a| !a.is_null()).cloned().unwrap_or_else(|| json!({}));
-                        Ok(SubscribeTarget::Function(name.to_owned(), args))
-                    }
-                    None => Err(NimbusError::invalid_input("function.name", "must be a string")),
-                },
+                (None, Some(function)) => function_target(function, "function.name"),
                 _ => Err(NimbusError::invalid_input("query", "a subscribe carries exactly one of query or function")),
             };
+            Ok(ClientFrame::Subscribe { request_id, target })
+        }
+        // `{"type": "subscribe_named", "request_id", "name", "args"}` = a `function` subscribe.
+        "subscribe_named" if dialect == Dialect::Deployment => {
+            let request_id = request_id(&frame)?;
+            let target = function_target(&Value::Object(frame), "name");
             Ok(ClientFrame::Subscribe { request_id, target })
         }
         "unsubscribe" => match frame.get("subscription_id").and_then(Value::as_u64) {
@@ -145,6 +151,26 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, NimbusError> {
         "clear_auth" => Ok(ClientFrame::ClearAuth),
         "ping" => Ok(ClientFrame::Ping),
         other => Err(invalid_frame(format!("unknown message type {other:?}"))),
+    }
+}
+
+/// A subscribe frame's `request_id`: a string of 1 to 128 characters.
+fn request_id(frame: &serde_json::Map<String, Value>) -> Result<String, NimbusError> {
+    match frame.get("request_id") {
+        Some(Value::String(id)) if (1..=MAX_REQUEST_ID_CHARS).contains(&id.chars().count()) => Ok(id.clone()),
+        _ => Err(invalid_frame("request_id must be a string of 1 to 128 characters")),
+    }
+}
+
+/// A function subscription from an object with `name` (reported as `field` when missing) and
+/// optional `args` (default `{}`).
+fn function_target(function: &Value, field: &str) -> Result<SubscribeTarget, NimbusError> {
+    match function.get("name").and_then(Value::as_str) {
+        Some(name) => {
+            let args = function.get("args").filter(|a| !a.is_null()).cloned().unwrap_or_else(|| json!({}));
+            Ok(SubscribeTarget::Function(name.to_owned(), args))
+        }
+        None => Err(NimbusError::invalid_input(field, "must be a string")),
     }
 }
 

@@ -395,7 +395,7 @@ export const ERROR_CATALOG: { readonly [C in ErrorCode]: ErrorCodeSpec } = {
   },
   "function.thrown": {
     httpStatus: 422, severity: "error", retryable: false, action: "fix_function",
-    detail: { "name": "string", "errorName": "string", "message": "string", "stack": "string", "data": "any?", "logs": "array", "callPath": "array?" },
+    detail: { "name": "string", "errorName": "string", "message": "string", "stack": "string", "data": "any?", "logs": "array", "callPath": "array?", "reason": "string?" },
     meaning: "The function threw.",
     surface: "both", reserved: false, className: "NimbusFunctionThrownError",
   },
@@ -670,7 +670,7 @@ export class NimbusFunctionDeployFailedError extends NimbusError {
 
 /** `function.thrown` (HTTP 422): The function threw. */
 export class NimbusFunctionThrownError extends NimbusError {
-  declare readonly detail: { name: string; errorName: string; message: string; stack: string; data?: unknown; logs: unknown[]; callPath?: unknown[] };
+  declare readonly detail: { name: string; errorName: string; message: string; stack: string; data?: unknown; logs: unknown[]; callPath?: unknown[]; reason?: string };
 }
 
 /** `runtime.execution_timeout` (HTTP 408): A CPU or wall-clock limit was hit. */

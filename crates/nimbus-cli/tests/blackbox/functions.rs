@@ -351,3 +351,283 @@ fn jobs_scheduled_by_functions_run_their_function_targets() {
     );
     bad.expect_error(404, "function.not_found");
 }
+
+const LIVE_V1: &str = r#"
+import { query, mutation, internalQuery, v } from "@nimbus/nimbus/server";
+export const byChannel = query({
+  args: { channel: v.string() },
+  handler: async (ctx, { channel }) => (await ctx.db.query("messages").filter("channel", "eq", channel).collect()).map((m) => m.body),
+});
+export const send = mutation({ args: { channel: v.string(), body: v.string() }, handler: (ctx, a) => ctx.db.insert("messages", a) });
+export const hidden = internalQuery({ handler: () => 1 });
+"#;
+
+#[test]
+fn function_subscriptions_rerun_only_when_their_read_set_changes() {
+    use crate::realtime::{connect, delta, next, send, stats, subscription_error};
+    let server = Server::start();
+    server.create_tenant("live");
+    deploy(&server, "live", json!({ "live.js": LIVE_V1 })).expect_status(200);
+    let mut socket = connect(&server, "live");
+    let subscribe = json!({ "type": "subscribe", "request_id": "r1", "function": { "name": "live:byChannel", "args": { "channel": "a" } } });
+    send(&mut socket, subscribe);
+    let first = next(&mut socket);
+    assert_eq!((first["type"].as_str(), first["data"].clone()), (Some("subscription_result"), json!([])), "{first}");
+    let id = first["subscription_id"].clone();
+
+    // Writes outside the read set (another channel, another table) re-run nothing.
+    let before = stats(&server, "live");
+    server.insert("live", "messages", &json!({ "channel": "b", "body": "elsewhere" }));
+    server.insert("live", "other", &json!({ "x": 1 }));
+    let seen = wait_for("the hub to see both commits", || {
+        let now = stats(&server, "live");
+        (delta(&before, &now, "commits_seen") >= 2).then_some(now)
+    });
+    assert_eq!(delta(&before, &seen, "function_evaluations"), 0, "{seen}");
+    assert_eq!(delta(&before, &seen, "function_skipped"), 2, "{seen}");
+
+    // A write inside it (through a mutation function) pushes the new value.
+    value(&server, "live", "live:send", json!({ "channel": "a", "body": "hello" }));
+    let push = next(&mut socket);
+    assert_eq!((push["subscription_id"].clone(), push["data"].clone()), (id.clone(), json!(["hello"])), "{push}");
+    let after = stats(&server, "live");
+    assert_eq!(delta(&seen, &after, "function_evaluations"), 1, "{after}");
+    assert_eq!(delta(&seen, &after, "function_invalidations"), 1, "{after}");
+    assert!(after["delivery_latency"]["samples"].as_u64().unwrap_or(0) >= 1, "{after}");
+    assert!(after["delivery_latency"]["p50_us"].as_u64().is_some(), "{after}");
+
+    // A redeploy re-runs it against the new code.
+    let v2 = LIVE_V1.replace("map((m) => m.body)", "map((m) => m.body.toUpperCase())");
+    deploy(&server, "live", json!({ "live.js": v2 })).expect_status(200);
+    let rerun = next(&mut socket);
+    assert_eq!(rerun["data"], json!(["HELLO"]), "{rerun}");
+
+    // A redeploy without it drops the subscription with notice.
+    deploy(&server, "live", json!({ "other.js": "import { query } from \"nimbus/server\";\nexport const q = query({ handler: () => 0 });\n" }))
+        .expect_status(200);
+    let dropped = next(&mut socket);
+    assert_eq!(
+        subscription_error(&dropped),
+        &json!({ "subscriptionId": id, "dropped": true, "reason": "function_removed" })
+    );
+
+    // Subscribing to a non-query, an internal or a missing function fails the request.
+    deploy(&server, "live", json!({ "live.js": LIVE_V1 })).expect_status(200);
+    for (name, code) in
+        [("live:send", "op.invalid_input"), ("live:hidden", "auth.forbidden"), ("live:nope", "function.not_found")]
+    {
+        send(&mut socket, json!({ "type": "subscribe", "request_id": name, "function": { "name": name, "args": {} } }));
+        let error = next(&mut socket);
+        assert_eq!(
+            (error["type"].as_str(), error["error"]["code"].as_str()),
+            (Some("op.error"), Some(code)),
+            "{error}"
+        );
+    }
+}
+
+const ONCE_JS: &str = r#"
+import { internalMutation, v } from "@nimbus/nimbus/server";
+export const apply = internalMutation({
+  args: { round: v.number() },
+  handler: async (ctx, { round }) => ctx.db.insert("once", { round }),
+});
+"#;
+
+/// The process aborts (like `kill -9`: no cleanup) right after a function job's claim commits,
+/// or right after its mutation commits; after each restart the job completes and its mutation
+/// applied exactly once.
+#[test]
+fn a_scheduled_mutation_applies_exactly_once_across_crashes() {
+    use std::os::unix::process::ExitStatusExt;
+    let dirs = crate::harness::Dirs::new();
+    {
+        let server = dirs.start();
+        server.create_tenant("k2");
+        deploy(&server, "k2", json!({ "once.js": ONCE_JS })).expect_status(200);
+    }
+    for round in 0..4u64 {
+        let fault = if round % 2 == 0 { "crash_after_claim" } else { "crash_after_commit" };
+        let mut crashing = dirs.start_with_env(&[("NIMBUS_TEST_FAULT", fault)]);
+        let target = json!({ "type": "function", "name": "once:apply", "args": { "round": round } });
+        let resp = crashing.post_json("/api/tenants/k2/schedule", &json!({ "run_after_ms": 0, "mutation": target }));
+        resp.expect_status(201);
+        let id = resp.json["job_id"].as_str().expect("job id").to_owned();
+        let status = crashing.wait_exit();
+        assert_eq!(status.signal(), Some(libc::SIGABRT), "round {round}: {status:?}; stderr:\n{}", crashing.stderr());
+
+        let mut server = dirs.start();
+        let done = wait_for("the recovered job", || {
+            let job = server.get(&format!("/api/tenants/k2/schedule/{id}")).json["job"].clone();
+            matches!(job["state"].as_str(), Some("completed" | "failed")).then_some(job)
+        });
+        assert_eq!(
+            (done["state"].as_str(), done["attempts"].as_u64()),
+            (Some("completed"), Some(2)),
+            "round {round}: {done}"
+        );
+        let applied = server.list_all("k2", "once").iter().filter(|d| d["round"] == json!(round)).count();
+        assert_eq!(applied, 1, "round {round} ({fault})");
+        server.stop();
+    }
+}
+
+/// Every job target reports its result: an insert's `value` is the new id, and the journal
+/// record of a job's write carries the job's execution id.
+#[test]
+fn job_results_and_journal_records_name_their_execution() {
+    let server = Server::start();
+    server.create_tenant("k3");
+    let resp = server.post_json(
+        "/api/tenants/k3/schedule",
+        &json!({ "run_after_ms": 0, "mutation": { "type": "insert", "table": "t", "fields": { "k": 1 } } }),
+    );
+    resp.expect_status(201);
+    let id = resp.json["job_id"].as_str().expect("job id").to_owned();
+    let done = wait_for("the job", || {
+        let job = server.get(&format!("/api/tenants/k3/schedule/{id}")).json["job"].clone();
+        (job["state"] == "completed").then_some(job)
+    });
+    let docs = server.list_all("k3", "t");
+    let result = server.get(&format!("/api/tenants/k3/schedule/history/{id}"));
+    assert_eq!(result.json["result"]["value"], docs[0]["_id"], "{done}");
+    let journal = server.get("/api/tenants/k3/journal?after=0&limit=100");
+    journal.expect_status(200);
+    let records = journal.json["records"].as_array().cloned().unwrap_or_default();
+    let record = records.iter().find(|r| r["writes"][0]["doc_id"] == docs[0]["_id"]).expect("the job's journal record");
+    assert_eq!(record["scheduled_execution_id"], json!(format!("scheduled:{id}")), "{record}");
+}
+
+const SCHEMA_TS: &str = r#"
+import { defineSchema, defineTable, v } from "@nimbus/nimbus/server";
+export default defineSchema({
+  tasks: defineTable({ title: v.string(), status: v.string(), priority: v.number(), owner: v.optional(v.string()) })
+    .index("by_status_priority", ["status", "priority"]),
+});
+"#;
+
+const TASKS_TS: &str = r#"
+import { query, mutation, action, paginatedQuery, paginationOptsValidator, v } from "@nimbus/nimbus/server";
+import { ConvexError } from "@nimbus/nimbus/values";
+
+export const add = mutation({
+  args: { title: v.string(), status: v.string(), priority: v.number() },
+  returns: v.id("tasks"),
+  handler: (ctx, args) => ctx.db.insert("tasks", args),
+});
+export const open = query({
+  handler: async (ctx) =>
+    (await ctx.db.query("tasks").withIndex("by_status_priority", (q) => q.eq("status", "open").gt("priority", 1)).collect())
+      .map((t) => t.title),
+});
+export const either = query({
+  handler: async (ctx) =>
+    (await ctx.db.query("tasks").filter((q) => q.or(q.eq(q.field("title"), "a"), q.gte(q.field("priority"), 5))).collect())
+      .map((t) => t.title).sort(),
+});
+export const byIdAlone = mutation({
+  args: { id: v.id("tasks") },
+  handler: async (ctx, { id }) => {
+    const before = await ctx.db.get(id);
+    await ctx.db.patch(id, { status: "done" });
+    const after = await ctx.db.get(id);
+    await ctx.db.delete(id);
+    return { before: before.status, after: after.status, gone: (await ctx.db.get(id)) === null };
+  },
+});
+export const page = paginatedQuery({
+  args: { paginationOpts: paginationOptsValidator },
+  handler: (ctx, { paginationOpts }) => ctx.db.query("tasks").order("asc", "priority").paginate(paginationOpts),
+});
+export const lies = query({ returns: v.number(), handler: () => "not a number" });
+export const who = query({ handler: async (ctx) => ctx.auth.getUserIdentity() });
+export const one = query({ handler: (ctx) => ctx.db.query("tasks").unique() });
+export const bad = mutation({ handler: (ctx) => ctx.db.insert("tasks", { title: 1 }) });
+export const refuse = mutation({ handler: () => { throw new ConvexError({ reason: "full", left: 0 }); } });
+export const env = query({
+  handler: () => [typeof fetch, typeof require, typeof process, typeof setTimeout, typeof XMLHttpRequest, typeof WebSocket],
+});
+export const wait = action({
+  handler: () => new Promise((resolve) => setTimeout(() => resolve(typeof setTimeout), 5)),
+});
+export const deep = action({ args: { n: v.number() }, handler: (ctx, { n }) => (n === 0 ? 0 : ctx.runAction("tasks:deep", { n: n - 1 })) });
+"#;
+
+#[test]
+fn the_convex_authoring_forms_work() {
+    let server = Server::start();
+    server.create_tenant("cv");
+    deploy(&server, "cv", json!({ "schema.ts": SCHEMA_TS, "tasks.ts": TASKS_TS })).expect_status(200);
+    // schema.ts put the table's schema and index.
+    let schema = server.get("/api/tenants/cv/schema/tasks");
+    schema.expect_status(200);
+    assert_eq!(schema.json["indexes"], json!([{ "name": "by_status_priority", "fields": ["status", "priority"] }]));
+
+    let mut ids = Vec::new();
+    for (title, status, priority) in [("a", "open", 1), ("b", "open", 3), ("c", "open", 5), ("d", "done", 9)] {
+        let id = value(&server, "cv", "tasks:add", json!({ "title": title, "status": status, "priority": priority }));
+        ids.push(id.as_str().expect("an id").to_owned());
+    }
+    assert_eq!(value(&server, "cv", "tasks:open", json!({})), json!(["b", "c"]));
+    assert_eq!(value(&server, "cv", "tasks:either", json!({})), json!(["a", "c", "d"]));
+    let first = value(&server, "cv", "tasks:page", json!({ "paginationOpts": { "numItems": 3, "cursor": null } }));
+    assert_eq!((first["page"].as_array().map(Vec::len), first["isDone"].as_bool()), (Some(3), Some(false)), "{first}");
+    let rest = value(
+        &server,
+        "cv",
+        "tasks:page",
+        json!({ "paginationOpts": { "numItems": 3, "cursor": first["continueCursor"] } }),
+    );
+    assert_eq!((rest["page"][0]["title"].as_str(), rest["isDone"].as_bool()), (Some("d"), Some(true)), "{rest}");
+    let one_arg = value(&server, "cv", "tasks:byIdAlone", json!({ "id": ids[0] }));
+    assert_eq!(one_arg, json!({ "before": "open", "after": "done", "gone": true }));
+
+    let lies = call(&server, "cv", "tasks:lies", json!({}));
+    lies.expect_error(422, "function.thrown");
+    assert_eq!(lies.detail()["reason"], "returns");
+    assert_eq!(value(&server, "cv", "tasks:who", json!({})), Value::Null);
+    call(&server, "cv", "tasks:one", json!({})).expect_error(400, "op.invalid_input");
+    call(&server, "cv", "tasks:bad", json!({})).expect_error(422, "op.schema_validation");
+    let refused = call(&server, "cv", "tasks:refuse", json!({}));
+    refused.expect_error(422, "function.thrown");
+    assert_eq!(refused.detail()["data"], json!({ "reason": "full", "left": 0 }));
+    assert_eq!(
+        value(&server, "cv", "tasks:env", json!({})),
+        json!(["undefined", "undefined", "undefined", "undefined", "undefined", "undefined"])
+    );
+    assert_eq!(value(&server, "cv", "tasks:wait", json!({})), "function", "actions have timers");
+    assert_eq!(value(&server, "cv", "tasks:deep", json!({ "n": 3 })), 0);
+    let too_deep = call(&server, "cv", "tasks:deep", json!({ "n": 40 }));
+    too_deep.expect_error(400, "op.cap_exceeded");
+    assert_eq!(too_deep.detail()["cap"], "nested_calls", "{too_deep}");
+    // Existing documents that violate a new schema.ts fail the deploy; the old set stays.
+    let strict = SCHEMA_TS.replace("owner: v.optional(v.string())", "owner: v.string()");
+    deploy(&server, "cv", json!({ "schema.ts": strict, "tasks.ts": TASKS_TS }))
+        .expect_error(400, "function.deploy_failed");
+    assert_eq!(server.get("/api/tenants/cv/functions").json["version"], 1);
+}
+
+#[test]
+fn a_deploy_warns_about_jobs_and_crons_whose_function_is_gone() {
+    let server = Server::start();
+    server.create_tenant("w");
+    deploy(&server, "w", json!({ "jobs.js": JOBS_JS })).expect_status(200);
+    let target = json!({ "type": "function", "name": "jobs:record", "args": { "label": "later" } });
+    for _ in 0..2 {
+        server
+            .post_json("/api/tenants/w/schedule", &json!({ "run_after_ms": 86_400_000, "mutation": target }))
+            .expect_status(201);
+    }
+    let cron = json!({ "name": "c", "schedule": { "type": "interval", "seconds": 86_400 }, "mutation": target });
+    server.post_json("/api/tenants/w/crons", &cron).expect_status(201);
+    let resp = deploy(
+        &server,
+        "w",
+        json!({ "other.js": "import { query } from \"nimbus/server\";\nexport const q = query({ handler: () => 0 });\n" }),
+    );
+    resp.expect_status(200);
+    assert_eq!(
+        resp.json["warnings"],
+        json!([{ "kind": "scheduled_function_missing", "name": "jobs:record", "count": 3 }])
+    );
+}

@@ -4,12 +4,14 @@
 mod harness;
 
 mod auth;
+mod convex;
 mod coverage;
 mod crash;
 mod documents;
 mod errors;
 mod faults;
 mod functions;
+mod functions_cli;
 mod images;
 mod journal;
 mod query;

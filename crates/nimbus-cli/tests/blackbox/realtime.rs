@@ -11,7 +11,7 @@ use tungstenite::{Message, WebSocket};
 
 use crate::harness::{Dirs, Server, is_request_id};
 
-type Socket = WebSocket<TcpStream>;
+pub(crate) type Socket = WebSocket<TcpStream>;
 
 /// Upgrades to `/ws` on `tenant`, offering `protocols`; returns the socket and the 101 response.
 fn upgrade(server: &Server, tenant: &str, protocols: &str) -> (Socket, tungstenite::handshake::client::Response) {
@@ -28,7 +28,7 @@ fn upgrade(server: &Server, tenant: &str, protocols: &str) -> (Socket, tungsteni
 }
 
 /// The next text frame as JSON (control frames skipped); panics on a close.
-fn next(socket: &mut Socket) -> Value {
+pub(crate) fn next(socket: &mut Socket) -> Value {
     loop {
         match socket.read().expect("a WebSocket message") {
             Message::Text(text) => return serde_json::from_str(text.as_str()).expect("a JSON text frame"),
@@ -49,12 +49,12 @@ fn closed(socket: &mut Socket) -> (u16, String) {
     }
 }
 
-fn send(socket: &mut Socket, frame: Value) {
+pub(crate) fn send(socket: &mut Socket, frame: Value) {
     socket.send(Message::text(frame.to_string())).expect("send");
 }
 
 /// A socket past the handshake.
-fn connect(server: &Server, tenant: &str) -> Socket {
+pub(crate) fn connect(server: &Server, tenant: &str) -> Socket {
     let (mut socket, _) = upgrade(server, tenant, "nimbus.v2");
     assert_eq!(next(&mut socket)["type"], "hello");
     send(&mut socket, json!({ "type": "client_hello", "protocol": "nimbus.v2" }));
@@ -76,13 +76,13 @@ fn sync(socket: &mut Socket) {
     assert_eq!(next(socket), json!({ "type": "pong" }));
 }
 
-fn stats(server: &Server, tenant: &str) -> Value {
+pub(crate) fn stats(server: &Server, tenant: &str) -> Value {
     let resp = server.get(&format!("/api/tenants/{tenant}/realtime/stats"));
     resp.expect_status(200);
     resp.json.clone()
 }
 
-fn delta(before: &Value, after: &Value, counter: &str) -> u64 {
+pub(crate) fn delta(before: &Value, after: &Value, counter: &str) -> u64 {
     after[counter].as_u64().expect("counter") - before[counter].as_u64().expect("counter")
 }
 
@@ -393,7 +393,7 @@ fn raw_frame(stream: &mut TcpStream) -> (u8, Vec<u8>) {
     (head[0] & 0x0f, payload)
 }
 
-fn subscription_error(frame: &Value) -> &Value {
+pub(crate) fn subscription_error(frame: &Value) -> &Value {
     assert_eq!(frame["type"], "error", "{frame}");
     assert_eq!(frame["error"]["code"], "session.subscription_error", "{frame}");
     &frame["error"]["detail"]

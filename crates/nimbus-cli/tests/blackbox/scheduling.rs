@@ -78,9 +78,11 @@ fn a_due_job_runs_exactly_once_and_reports_its_result() {
     let result = server.get(&format!("/api/tenants/s1/schedule/history/{id}"));
     result.expect_status(200);
     let result = &result.json["result"];
+    let inserted = server.list_all("s1", "tasks");
     assert_eq!(
         (result["outcome"].as_str(), &result["error"], &result["value"]),
-        (Some("completed"), &Value::Null, &Value::Null)
+        (Some("completed"), &Value::Null, &inserted[0]["_id"]),
+        "an insert's result value is the new id"
     );
     assert_eq!(server.get("/api/tenants/s1/schedule").json["jobs"], json!([]));
 }

@@ -256,7 +256,7 @@ catalog! {
         => http(400, Error, false, Some(FixFunction), &[("errors", "array")]).ours();
     FunctionThrown = "function.thrown",
         "The function threw."
-        => http(422, Error, false, Some(FixFunction), &[("name", "string"), ("errorName", "string"), ("message", "string"), ("stack", "string"), ("data", "any?"), ("logs", "array"), ("callPath", "array?")]).both();
+        => http(422, Error, false, Some(FixFunction), &[("name", "string"), ("errorName", "string"), ("message", "string"), ("stack", "string"), ("data", "any?"), ("logs", "array"), ("callPath", "array?"), ("reason", "string?")]).both();
     RuntimeExecutionTimeout = "runtime.execution_timeout",
         "A CPU or wall-clock limit was hit."
         => http(408, Error, false, Some(FixFunction), &[("name", "string"), ("limit", "string"), ("limitMs", "integer"), ("logs", "array")]).both();

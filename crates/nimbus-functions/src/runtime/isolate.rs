@@ -60,8 +60,8 @@ impl<S: Session> Isolate<S> {
         let bridge = Bridge::new(budget);
         let isolate = Self { context, runtime, bridge, spoiled: false };
         isolate.context.with(|ctx| -> Result<(), JsFailure> {
-            isolate.bridge.install(&ctx).catch(&ctx).map_err(|e| caught(e))?;
-            ctx.eval::<(), _>(GLOBALS).catch(&ctx).map_err(|e| caught(e))?;
+            isolate.bridge.install(&ctx).catch(&ctx).map_err(caught)?;
+            ctx.eval::<(), _>(GLOBALS).catch(&ctx).map_err(caught)?;
             isolate.import(&ctx, "@nimbus/nimbus/server")?;
             Ok(())
         })?;
@@ -87,9 +87,9 @@ impl<S: Session> Isolate<S> {
             let describe: Function = self.hook(&ctx, "describe")?;
             let mut exports = Vec::new();
             for key in namespace.keys::<String>() {
-                let key = key.catch(&ctx).map_err(|e| caught(e))?;
-                let value: JsValue = namespace.get(key.as_str()).catch(&ctx).map_err(|e| caught(e))?;
-                let description: Option<String> = describe.call((value,)).catch(&ctx).map_err(|e| caught(e))?;
+                let key = key.catch(&ctx).map_err(caught)?;
+                let value: JsValue = namespace.get(key.as_str()).catch(&ctx).map_err(caught)?;
+                let description: Option<String> = describe.call((value,)).catch(&ctx).map_err(caught)?;
                 exports.push((key, description));
             }
             Ok(exports)
@@ -104,8 +104,8 @@ impl<S: Session> Isolate<S> {
         let outcome = self.context.with(|ctx| -> Result<Option<String>, JsFailure> {
             let namespace = self.import(&ctx, module)?;
             let schema: Function = self.hook(&ctx, "schema")?;
-            let value: JsValue = namespace.get("default").catch(&ctx).map_err(|e| caught(e))?;
-            schema.call((value,)).catch(&ctx).map_err(|e| caught(e))
+            let value: JsValue = namespace.get("default").catch(&ctx).map_err(caught)?;
+            schema.call((value,)).catch(&ctx).map_err(caught)
         });
         let outcome = self.limited(outcome);
         self.note(&outcome);
@@ -126,13 +126,11 @@ impl<S: Session> Isolate<S> {
         *self.bridge.active() = Some(Active::new(session, kind, tags, finished_tx));
         let outcome = self.context.with(|ctx| -> RawOutcome {
             let namespace = self.import(&ctx, module)?;
-            let target: JsValue = namespace.get(export).catch(&ctx).map_err(|e| caught(e))?;
+            let target: JsValue = namespace.get(export).catch(&ctx).map_err(caught)?;
             let invoke: Function = self.hook(&ctx, "invoke")?;
             let complete: Function = self.hook(&ctx, "complete")?;
-            let promise: Promise = invoke
-                .call((target, kind.as_str(), args_json, request_id.as_str()))
-                .catch(&ctx)
-                .map_err(|e| caught(e))?;
+            let promise: Promise =
+                invoke.call((target, kind.as_str(), args_json, request_id.as_str())).catch(&ctx).map_err(caught)?;
             self.drive(&ctx, &promise, &finished, &complete)
         });
         let outcome = self.limited(outcome);
@@ -168,9 +166,9 @@ impl<S: Session> Isolate<S> {
                 PromiseState::Resolved => {
                     return promise
                         .result::<String>()
-                        .unwrap_or_else(|| Err(rquickjs::Error::Unknown))
+                        .unwrap_or(Err(rquickjs::Error::Unknown))
                         .catch(ctx)
-                        .map_err(|e| caught(e));
+                        .map_err(caught);
                 }
                 PromiseState::Rejected => {
                     let outcome = promise.result::<JsValue>().unwrap_or(Err(rquickjs::Error::Unknown)).catch(ctx);
@@ -196,7 +194,7 @@ impl<S: Session> Isolate<S> {
                     if let Some(active) = self.bridge.active().as_mut() {
                         active.in_flight = active.in_flight.saturating_sub(1);
                     }
-                    complete.call::<_, ()>((id, text)).catch(ctx).map_err(|e| caught(e))?;
+                    complete.call::<_, ()>((id, text)).catch(ctx).map_err(caught)?;
                 }
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
                     if Instant::now() >= deadline {
@@ -210,7 +208,7 @@ impl<S: Session> Isolate<S> {
                             active.timers.remove(&id);
                         }
                         let done = ok_json(&serde_json::Value::Null);
-                        complete.call::<_, ()>((id, done)).catch(ctx).map_err(|e| caught(e))?;
+                        complete.call::<_, ()>((id, done)).catch(ctx).map_err(caught)?;
                     }
                 }
             }
@@ -219,24 +217,19 @@ impl<S: Session> Isolate<S> {
 
     /// Imports a module (once per isolate) and returns its namespace.
     fn import<'js>(&self, ctx: &Ctx<'js>, name: &str) -> Result<Object<'js>, JsFailure> {
-        let promise = Module::import(ctx, name).catch(ctx).map_err(|e| caught(e))?;
-        loop {
-            match promise.state() {
-                PromiseState::Pending => {
-                    if !ctx.execute_pending_job() {
-                        if let Some(limit) = self.budget().tripped() {
-                            return Err(JsFailure::Limit(limit));
-                        }
-                        return Err(JsFailure::Stalled);
-                    }
+        let promise = Module::import(ctx, name).catch(ctx).map_err(caught)?;
+        while promise.state() == PromiseState::Pending {
+            if !ctx.execute_pending_job() {
+                if let Some(limit) = self.budget().tripped() {
+                    return Err(JsFailure::Limit(limit));
                 }
-                _ => break,
+                return Err(JsFailure::Stalled);
             }
         }
         if let Some(limit) = self.budget().tripped() {
             return Err(JsFailure::Limit(limit));
         }
-        promise.result::<Object>().unwrap_or_else(|| Err(rquickjs::Error::Unknown)).catch(ctx).map_err(|e| caught(e))
+        promise.result::<Object>().unwrap_or(Err(rquickjs::Error::Unknown)).catch(ctx).map_err(caught)
     }
 
     fn hook<'js>(&self, ctx: &Ctx<'js>, name: &str) -> Result<Function<'js>, JsFailure> {

@@ -16,11 +16,14 @@ pub(crate) type Job = Box<dyn FnOnce() + Send>;
 /// frames beneath it.
 const WORKER_STACK_BYTES: usize = 8 * 1024 * 1024;
 
+/// Idle workers: each one's id and job queue.
+type Idle = Arc<Mutex<Vec<(u64, Sender<Job>)>>>;
+
 /// The pool of worker threads.
 #[derive(Default)]
 pub(crate) struct Workers {
     /// Idle workers, each with its id and job queue. A std mutex: held only to push or pop.
-    idle: Arc<Mutex<Vec<(u64, Sender<Job>)>>>,
+    idle: Idle,
     next_id: Mutex<u64>,
 }
 

@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
+use nimbus_core::NimbusError;
 use nimbus_core::limits::{FUNCTION_MAX_DOCUMENTS_READ, FUNCTION_MAX_DOCUMENTS_WRITTEN, FUNCTION_MAX_SCHEDULED_JOBS};
-use nimbus_core::{ErrorCode, NimbusError};
 use nimbus_engine::Tenant;
 use nimbus_engine::tenant::{LentTransaction, Snapshot, Target};
 use nimbus_functions::{Call, CallRequest, Caller, Completion, Functions, Kind, Session};
@@ -238,10 +238,5 @@ async fn nested(functions: &NimbusFunctions, parent: &Call, op: &str, payload: V
         caller: Caller::Function { depth: parent.depth + 1, call_path: parent.call_path.clone() },
         request_id: parent.request_id.clone(),
     };
-    functions.call(request).await.map(|called| called.value).map_err(|e| {
-        if e.code == ErrorCode::ServiceInternal {
-            tracing::error!(function = %info.name, "a nested call failed internally");
-        }
-        e
-    })
+    functions.call(request).await.map(|called| called.value)
 }

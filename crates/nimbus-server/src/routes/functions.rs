@@ -56,6 +56,9 @@ pub async fn deploy(
     let tenant = state.tenant(&params)?;
     let DeployBody { modules } = body.json()?;
     let outcome = crate::functions::deploy(&state.functions, &tenant, modules, dry_run).await?;
+    if !dry_run {
+        state.realtime.redeployed(tenant.id());
+    }
     let mut answer = deployment_json(&outcome.deployment);
     answer["warnings"] = Value::from(outcome.warnings);
     if dry_run {

@@ -1,5 +1,6 @@
 //! The route table. **API boundary**: every HTTP path Nimbus serves is listed here.
 
+mod convex;
 mod crons;
 mod docs;
 mod documents;
@@ -36,6 +37,7 @@ pub fn router(state: AppState) -> Router {
 fn routes(state: AppState) -> Router {
     let tenant = "/api/tenants/{tenant_id}";
     let session = "/api/sessions/{session_id}";
+    let deployment = "/convex/{tenant_id}";
     Router::new()
         .route("/health", get(system::health))
         .route("/errors", get(system::errors))
@@ -107,6 +109,17 @@ fn routes(state: AppState) -> Router {
         .route(&format!("{tenant}/crons"), get(crons::list).post(crons::create))
         .route(&format!("{tenant}/crons/{{cron_name}}"), get(crons::get).patch(crons::patch).delete(crons::delete))
         .route(&format!("{tenant}/crons/{{cron_name}}/runs"), get(crons::runs))
+        .route(&format!("{deployment}/query"), post(convex::query))
+        .route(&format!("{deployment}/mutation"), post(convex::mutation))
+        .route(&format!("{deployment}/action"), post(convex::action))
+        .route(&format!("{deployment}/query/paginated"), post(convex::paginated))
+        .route(&format!("{deployment}/schedule/run_after"), post(convex::run_after))
+        .route(&format!("{deployment}/schedule/run_at"), post(convex::run_at))
+        .route(&format!("{deployment}/schedule/{{job_id}}"), delete(convex::cancel))
+        .route(&format!("{deployment}/ws"), get(convex::ws))
+        .route(&format!("{deployment}/api/query"), post(convex::api_query))
+        .route(&format!("{deployment}/api/mutation"), post(convex::api_mutation))
+        .route(&format!("{deployment}/api/action"), post(convex::api_action))
         .fallback(envelope::fallback)
         // Bodies are bounded by `RawBody` itself, which reports the limit in the envelope.
         .layer(DefaultBodyLimit::disable())

@@ -1,5 +1,5 @@
-//! `GET /ws`: the `nimbus.v2` realtime socket (realtime.md), and
-//! `GET /api/tenants/{t}/realtime/stats` **(ours)**.
+//! `GET /ws`: the `nimbus.v2` realtime socket (realtime.md; also served for one tenant at
+//! `GET /convex/{t}/ws`, see [`accept`]), and `GET /api/tenants/{t}/realtime/stats` **(ours)**.
 //!
 //! One socket runs two tasks. The reader owns the inbound half: handshake, client frames,
 //! heartbeats, the backpressure deadline. The writer drains an [`Outbox`]: control frames in
@@ -45,7 +45,7 @@ use super::query::to_query;
 use crate::body::parse;
 use crate::envelope::ApiResult;
 use crate::params::{PathParams, QueryParams};
-use crate::realtime_wire::{self as wire, ClientFrame, PROTOCOL, SubscribeTarget};
+use crate::realtime_wire::{self as wire, ClientFrame, Dialect, PROTOCOL, SubscribeTarget};
 use crate::state::AppState;
 
 /// Close code after a handshake violation.
@@ -127,6 +127,18 @@ pub async fn upgrade(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let raw_tenant = headers.get("x-tenant-id").and_then(|v| v.to_str().ok()).or_else(|| query.get("tenant_id"));
+    accept(state, &headers, raw_tenant, Dialect::Native, ws)
+}
+
+/// The upgrade's checks and the upgrade, for the tenant named by `raw_tenant` (from `/ws`'s
+/// header or query string, or `/convex/{t}/ws`'s path), speaking `dialect`.
+pub(super) fn accept(
+    state: AppState,
+    headers: &HeaderMap,
+    raw_tenant: Option<&str>,
+    dialect: Dialect,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
     let Some(raw_tenant) = raw_tenant else {
         return Err(NimbusError::invalid_input("tenant_id", "set the X-Tenant-Id header or ?tenant_id=").into());
     };
@@ -156,7 +168,7 @@ pub async fn upgrade(
         .max_frame_size(WS_MAX_INBOUND_BYTES)
         .read_buffer_size(WS_READ_BUFFER_BYTES)
         .write_buffer_size(0);
-    Ok(ws.on_upgrade(move |socket| run(socket, state, tenant_id, session)))
+    Ok(ws.on_upgrade(move |socket| run(socket, state, tenant_id, session, dialect)))
 }
 
 /// An outbound control frame.
@@ -424,14 +436,14 @@ impl Outbox {
 }
 
 /// Serves one upgraded socket until either side ends it.
-async fn run(socket: WebSocket, state: AppState, tenant_id: TenantId, session: TenantSession) {
+async fn run(socket: WebSocket, state: AppState, tenant_id: TenantId, session: TenantSession, dialect: Dialect) {
     let (sink, mut stream) = socket.split();
     let outbox = Arc::new(Outbox::new(sink, session.latency()));
     let writer = tokio::spawn(write_loop(outbox.clone()));
     let abort = writer.abort_handle();
     outbox.text(wire::hello(SESSIONS.fetch_add(1, Ordering::Relaxed)));
     if handshake(&mut stream, &outbox).await {
-        let mut socket = Socket { outbox: outbox.clone(), session, next_id: 1 };
+        let mut socket = Socket { outbox: outbox.clone(), session, next_id: 1, dialect };
         socket.serve(&mut stream, &state, &tenant_id).await;
     }
     let handles: Vec<Option<Subscription>> = {
@@ -497,6 +509,7 @@ struct Socket {
     outbox: Arc<Outbox>,
     session: TenantSession,
     next_id: u64,
+    dialect: Dialect,
 }
 
 impl Socket {
@@ -586,7 +599,7 @@ impl Socket {
 
     /// Applies one client frame after the handshake.
     fn handle(&mut self, text: &str) {
-        match wire::parse_client_frame(text) {
+        match wire::parse_client_frame(text, self.dialect) {
             Err(error) => self.outbox.text(wire::session_error(&error)),
             Ok(ClientFrame::Subscribe { request_id, target }) => {
                 if let Err(error) = self.subscribe(&request_id, target) {
