@@ -47,7 +47,7 @@ struct Description {
 }
 
 /// The session of discovery: top-level code has no `ctx`, so nothing reaches it.
-struct Discovery;
+pub(crate) struct Discovery;
 
 impl Session for Discovery {
     type Trace = ();
@@ -246,4 +246,10 @@ fn position_in(stack: &str, file: &str) -> Option<(u32, u32)> {
         let column = parts.next().and_then(|c| c.parse().ok()).unwrap_or(1);
         Some((line, column))
     })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    /// The discovery session, for runtime tests that need a session type.
+    pub(crate) type NoSession = super::Discovery;
 }

@@ -411,9 +411,11 @@ test("ConvexHttpClient calls queries, mutations and actions through /convex/{ten
   assert.equal(digest.count, 1);
   assert.equal(typeof digest.statId, "string");
 
-  // What the client wrote is what the native API reads.
+  // What the client wrote is what the native API reads (the scheduled `deliver` may have
+  // changed its status meanwhile, so only the written fields are compared).
   const native = await server().client(tenantId).functions.call<Doc<Message>[]>({ name: "messages:list", args: { channel: "cx" } });
-  assert.deepEqual(native, docs);
+  const written = (d: Doc<Message>) => [d._id, d._creationTime, d.body, d.author];
+  assert.deepEqual(native.map(written), docs.map(written));
 });
 
 test("ConvexHttpClient: a thrown ConvexError arrives as ConvexError.data; other failures as Error", async () => {
