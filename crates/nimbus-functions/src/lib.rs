@@ -247,7 +247,7 @@ impl<H: Host> Functions<H> {
         outcome::check_args(&info, &request.args)?;
         let state = self.tenant(&request.tenant);
         // Nested calls run inside their root's slot: taking another could deadlock the tree.
-        let _permit = if depth == 0 { Some(self.slot(&state).await?) } else { None };
+        let permit = if depth == 0 { Some(self.slot(&state).await?) } else { None };
         let call = Call {
             tenant: request.tenant.clone(),
             name: info.name.clone(),
@@ -261,7 +261,7 @@ impl<H: Host> Functions<H> {
         let host = self.host.clone();
         let limits = self.limits.clone();
         let args = request.args.to_string();
-        self.on_worker(move || invoke(&host, &state, &deployment, &info, &call, &args, &limits)).await
+        self.on_worker(move || invoke(&host, &state, (&deployment, &info), &call, &args, (&limits, permit))).await
     }
 
     /// Takes one of the tenant's invocation slots, waiting in its bounded queue.
@@ -294,18 +294,21 @@ impl Drop for Leave<'_> {
     }
 }
 
-/// One invocation on the current (worker) thread.
+/// One invocation on the current (worker) thread. The tenant's slot (`permit`) is held while
+/// JavaScript runs and released before the session finishes: waiting for a mutation's commit to
+/// become durable executes nothing, and letting the next invocation run meanwhile lets the
+/// writer fold several mutations into one group commit.
 fn invoke<H: Host>(
     host: &Arc<H>,
     state: &TenantFunctions<H::Session>,
-    deployment: &Arc<Deployment>,
-    info: &FunctionInfo,
+    (deployment, info): (&Arc<Deployment>, &FunctionInfo),
     call: &Call,
     args: &str,
-    limits: &Limits,
+    (limits, permit): (&Limits, Option<tokio::sync::OwnedSemaphorePermit>),
 ) -> Result<Called<<H::Session as Session>::Trace>, NimbusError> {
     let mut session = host.open(call)?;
     if call.execution_id.is_some() && session.already_executed()? {
+        drop(permit);
         let trace = session.finish(true)?;
         return Ok(Called { value: Value::Null, version: deployment.version, trace });
     }
@@ -322,15 +325,16 @@ fn invoke<H: Host>(
     let (raw, active) = isolate.invoke((&info.module, &info.export), info.kind, args, (session, tags));
     isolate.budget().disarm();
     tracing::debug!(function = %info.name, cpu_us = thread_cpu_ns().saturating_sub(started) / 1000, "invocation ran");
-    let logs: Vec<String> = active.logs.iter().cloned().collect();
-    let result = outcome::settle(raw, Failing { info, logs, call_path: &call.call_path, limits });
-    let finished = active.session.finish(result.is_ok());
     if isolate.reusable() {
         let mut idle = state.idle.lock().unwrap_or_else(PoisonError::into_inner);
         if idle.len() < nimbus_core::limits::FUNCTION_IDLE_ISOLATES_PER_TENANT {
             idle.push((deployment.version, isolate));
         }
     }
+    drop(permit);
+    let logs: Vec<String> = active.logs.iter().cloned().collect();
+    let result = outcome::settle(raw, Failing { info, logs, call_path: &call.call_path, limits });
+    let finished = active.session.finish(result.is_ok());
     let value = result?;
     Ok(Called { value, version: deployment.version, trace: finished? })
 }

@@ -230,7 +230,37 @@ pub const CAPABILITIES: &[Capability] = &[
         capability: "function subscriptions",
         status: Status::Available,
         notes: "`functions.v1` over /ws: a query function re-runs only when a commit touches its last run's read set, or after a redeploy; `function_removed` when a redeploy removes it; counters in `realtime/stats`",
-        tests: &["blackbox/functions.rs::function_subscriptions_rerun_only_when_their_read_set_changes"],
+        tests: &[
+            "blackbox/functions.rs::function_subscriptions_rerun_only_when_their_read_set_changes",
+            "packages/nimbus/test/functions.test.ts::a function subscription yields the query's value again after a mutation changes its data",
+        ],
+    },
+    Capability {
+        area: "functions",
+        capability: "deployment URL and Convex's HTTP client",
+        status: Status::Available,
+        notes: "`/convex/{t}/query|mutation|action`, `/query/paginated`, `/schedule/*`, `/ws` with `subscribe_named`, and Convex's `/api/query|mutation|action` protocol (560 failures, `errorData` from a thrown ConvexError); `convex_encoded_json` args: `$integer` within 2^53 and finite `$float` decoded, `$bytes` refused",
+        tests: &[
+            "blackbox/convex.rs::deployment_routes_answer_bare_values_and_refuse_other_kinds",
+            "blackbox/convex.rs::the_paginated_route_passes_pagination_opts_and_maps_the_page",
+            "blackbox/convex.rs::schedule_routes_create_and_cancel_function_jobs",
+            "blackbox/convex.rs::convex_http_protocol_answers_as_convex_does",
+            "blackbox/convex.rs::subscribe_named_over_the_deployment_socket_pushes_function_values",
+            "packages/nimbus/test/functions.test.ts::ConvexHttpClient calls queries, mutations and actions through /convex/{tenant}/api/*",
+            "packages/nimbus/test/functions.test.ts::ConvexHttpClient: a thrown ConvexError arrives as ConvexError.data; other failures as Error",
+        ],
+    },
+    Capability {
+        area: "functions",
+        capability: "SDK, authoring types and CLI",
+        status: Status::Available,
+        notes: "`functions.deploy/list/call` and function subscriptions in `@nimbus/nimbus`; `@nimbus/nimbus/server` and `/values` declarations shipped for authors; `nimbus functions deploy DIR` and `nimbus functions call`",
+        tests: &[
+            "packages/nimbus/test/functions.test.ts::functions.call runs queries, mutations and actions",
+            "packages/nimbus/test/authoring.test.ts::the fixture function modules type-check against the shipped declarations; wrong uses do not",
+            "blackbox/functions_cli.rs::deploy_a_directory_then_call_a_query_and_a_mutation",
+            "blackbox/functions_cli.rs::failures_print_the_code_and_exit_non_zero",
+        ],
     },
     Capability {
         area: "sandboxes",
