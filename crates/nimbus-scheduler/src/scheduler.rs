@@ -72,6 +72,10 @@ pub trait FunctionRunner: Send + Sync {
         args: serde_json::Value,
         execution_id: String,
     ) -> Pin<Box<dyn Future<Output = Result<serde_json::Value, NimbusError>> + Send + '_>>;
+
+    /// Whether `name` is an action of `tenant` (actions run beside later jobs instead of
+    /// before them; a lookup failure answers `false`, and the run reports it).
+    fn is_action(&self, tenant: Arc<Tenant>, name: String) -> Pin<Box<dyn Future<Output = bool> + Send + '_>>;
 }
 
 /// A partial change to a cron (PATCH); `None` leaves a part as it is.
@@ -362,6 +366,14 @@ impl Scheduler {
         }
     }
 
+    /// Whether a function target names an action (through the installed runner).
+    async fn is_action(&self, tenant: &Arc<Tenant>, name: &str) -> bool {
+        match self.functions.get() {
+            Some(runner) => runner.is_action(tenant.clone(), name.to_owned()).await,
+            None => false,
+        }
+    }
+
     /// Runs a function target through the installed runner (500 when none is installed).
     async fn run_function(
         &self,
@@ -390,10 +402,25 @@ impl Scheduler {
 
     /// One tenant's pass: due jobs in `(run_at, id)` order (at most a batch), then due crons.
     /// Returns the tenant's next due time.
-    async fn pass(&self, tenant: &Arc<Tenant>, now: i64) -> Result<Option<i64>, NimbusError> {
+    async fn pass(self: &Arc<Self>, tenant: &Arc<Tenant>, now: i64) -> Result<Option<i64>, NimbusError> {
         for _ in 0..SCHEDULER_JOBS_PER_PASS {
             let Some(job) = tenant.claim_due_job(now).await? else { break };
             self.fault.hit(Fault::CrashAfterClaim);
+            // An action may take long: it runs beside later jobs (at least once: a crash leaves
+            // it `running`, and recovery runs it again).
+            if let Target::Function { name, args } = &job.target
+                && self.is_action(tenant, name).await
+            {
+                let (scheduler, tenant, job) = (self.clone(), tenant.clone(), job.clone());
+                let (name, args) = (name.clone(), args.clone());
+                tokio::spawn(async move {
+                    let outcome = scheduler.run_function(&tenant, &name, &args, job_execution_id(&job.id)).await;
+                    if let Err(e) = tenant.finish_job(&job.id, outcome, scheduler.now_ms()).await {
+                        tracing::error!(tenant = %tenant.id(), job = %job.id, error = %e, "cannot record an action job's outcome");
+                    }
+                });
+                continue;
+            }
             let outcome = match &job.target {
                 Target::Function { name, args } => {
                     self.run_function(tenant, name, args, job_execution_id(&job.id)).await

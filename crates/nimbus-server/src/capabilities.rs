@@ -173,6 +173,7 @@ pub const CAPABILITIES: &[Capability] = &[
             "blackbox/functions.rs::a_scheduled_mutation_applies_exactly_once_across_crashes",
             "blackbox/functions.rs::job_results_and_journal_records_name_their_execution",
             "blackbox/functions.rs::a_deploy_warns_about_jobs_and_crons_whose_function_is_gone",
+            "blackbox/functions.rs::an_action_job_does_not_hold_up_later_jobs",
         ],
     },
     Capability {
@@ -223,6 +224,8 @@ pub const CAPABILITIES: &[Capability] = &[
             "blackbox/functions.rs::a_runaway_loop_times_out_while_another_tenant_is_served",
             "blackbox/functions.rs::globals_and_module_state_never_cross_tenants",
             "blackbox/functions.rs::the_convex_authoring_forms_work",
+            "blackbox/functions.rs::the_wall_clock_limit_ends_a_waiting_action",
+            "blackbox/functions.rs::a_deleted_tenants_functions_never_reach_a_new_tenant_with_its_id",
         ],
     },
     Capability {

@@ -631,3 +631,53 @@ fn a_deploy_warns_about_jobs_and_crons_whose_function_is_gone() {
         json!([{ "kind": "scheduled_function_missing", "name": "jobs:record", "count": 3 }])
     );
 }
+
+#[test]
+fn a_deleted_tenants_functions_never_reach_a_new_tenant_with_its_id() {
+    let server = Server::start();
+    server.create_tenant("again");
+    deploy(&server, "again", json!({ "counter.js": COUNTER_JS })).expect_status(200);
+    assert_eq!(value(&server, "again", "counter:read", json!({})), 0);
+    server.delete("/api/tenants/again").expect_status(204);
+    server.create_tenant("again");
+    let fresh = server.get("/api/tenants/again/functions");
+    assert_eq!((fresh.json["version"].clone(), fresh.json["functions"].clone()), (json!(0), json!([])));
+    call(&server, "again", "counter:read", json!({})).expect_error(404, "function.not_found");
+}
+
+#[test]
+fn the_wall_clock_limit_ends_a_waiting_action() {
+    let dirs = crate::harness::Dirs::new();
+    let server = dirs.try_start_with_args(&["--function-wall-ms", "300"]).expect("the server starts");
+    server.create_tenant("slow");
+    let module = "import { action } from \"nimbus/server\";\nexport const nap = action({ handler: () => new Promise((r) => setTimeout(r, 60000)) });\n";
+    deploy(&server, "slow", json!({ "slow.js": module })).expect_status(200);
+    let resp = call(&server, "slow", "slow:nap", json!({}));
+    resp.expect_error(408, "runtime.execution_timeout");
+    assert_eq!(
+        (resp.detail()["limit"].as_str(), resp.detail()["limitMs"].as_i64()),
+        (Some("wall"), Some(300)),
+        "{resp}"
+    );
+}
+
+/// An action target runs beside later jobs: a job due after a long-running action completes
+/// while the action is still running.
+#[test]
+fn an_action_job_does_not_hold_up_later_jobs() {
+    let server = Server::start();
+    server.create_tenant("aj");
+    let module = "import { action } from \"nimbus/server\";\nexport const nap = action({ handler: () => new Promise((r) => setTimeout(r, 50000)) });\n";
+    deploy(&server, "aj", json!({ "slow.js": module })).expect_status(200);
+    let schedule = |mutation: Value| {
+        let resp = server.post_json("/api/tenants/aj/schedule", &json!({ "run_after_ms": 0, "mutation": mutation }));
+        resp.expect_status(201);
+        resp.json["job_id"].as_str().expect("job id").to_owned()
+    };
+    let job = |id: &str| server.get(&format!("/api/tenants/aj/schedule/{id}")).json["job"].clone();
+    let action = schedule(json!({ "type": "function", "name": "slow:nap", "args": {} }));
+    wait_for("the action to start", || (job(&action)["state"] == "running").then_some(()));
+    let insert = schedule(json!({ "type": "insert", "table": "t", "fields": { "k": 1 } }));
+    wait_for("the later job to complete", || (job(&insert)["state"] == "completed").then_some(()));
+    assert_eq!(job(&action)["state"], "running", "the action is still running");
+}

@@ -104,6 +104,16 @@ impl FunctionRunner for Runner {
             Ok(functions.call(request).await?.value)
         })
     }
+
+    fn is_action(&self, tenant: Arc<Tenant>, name: String) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
+        Box::pin(async move {
+            let Some(functions) = self.0.upgrade() else { return false };
+            match functions.deployment(tenant.id().as_str()).await {
+                Ok(deployment) => deployment.functions.get(&name).is_some_and(|f| f.kind == Kind::Action),
+                Err(_) => false,
+            }
+        })
+    }
 }
 
 /// Checks a job or cron target against the tenant's deployment: a function target must name a

@@ -17,6 +17,9 @@ pub async fn create(State(state): State<AppState>, body: RawBody) -> ApiResult<(
     let request: CreateTenant = body.json()?;
     let id = TenantId::parse(&request.id, "id")?;
     state.engine.create_tenant(id.clone()).await?;
+    // A new tenant with an old id starts with no functions, whatever a straggling call of the
+    // deleted one cached.
+    state.functions.forget(id.as_str());
     Ok((StatusCode::CREATED, Json(json!({ "id": id.as_str() }))))
 }
 
@@ -30,6 +33,7 @@ pub async fn delete(State(state): State<AppState>, params: PathParams) -> ApiRes
     let tenant = params.tenant()?;
     state.engine.delete_tenant(&tenant).await?;
     state.scheduler.forget_tenant(tenant.as_str());
+    state.functions.forget(tenant.as_str());
     state.sessions.close_for_tenant(tenant.as_str()).await;
     state.services.delete_tenant(tenant.as_str()).await;
     state.sandboxes.delete_tenant(tenant.as_str()).await;
