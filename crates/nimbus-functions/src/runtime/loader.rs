@@ -40,14 +40,17 @@ fn builtin(name: &str) -> Option<&'static str> {
     BUILTINS.iter().find(|(n, _)| *n == name).map(|(_, source)| *source)
 }
 
+/// A built-in module's name and its bytecode.
+type Compiled = (&'static str, Vec<u8>);
+
 /// The built-in modules compiled to QuickJS bytecode once per process (a fresh isolate then
 /// loads instead of parsing and compiling ~90 KB of JavaScript), or `None` if compiling failed
 /// (isolates then compile from source).
-fn compiled_builtins() -> Option<&'static [(&'static str, Vec<u8>)]> {
-    static COMPILED: OnceLock<Option<Vec<(&'static str, Vec<u8>)>>> = OnceLock::new();
+fn compiled_builtins() -> Option<&'static [Compiled]> {
+    static COMPILED: OnceLock<Option<Vec<Compiled>>> = OnceLock::new();
     COMPILED
         .get_or_init(|| {
-            let compile = || -> Result<Vec<(&'static str, Vec<u8>)>> {
+            let compile = || -> Result<Vec<Compiled>> {
                 let runtime = Runtime::new()?;
                 // Declaring a module loads its imports: the built-ins, from source here.
                 let sources = DeploymentLoader { modules: Arc::default(), precompiled: false };
