@@ -4,20 +4,15 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use tungstenite::client::IntoClientRequest;
 
-use crate::harness::{Resp, Server, is_request_id};
+use crate::harness::{Resp, Server, is_request_id, wait_for};
 use crate::realtime::{Socket, connect, next, send};
-
-/// Safety net for conditional waits; a healthy run finishes each wait far sooner.
-const DEADLINE: Duration = Duration::from_secs(30);
-/// Pause between polls of a condition (the loop re-checks; not a synchronisation sleep).
-const POLL: Duration = Duration::from_millis(20);
 
 const APP_TS: &str = r#"
 import { query, mutation, action, internalQuery, paginationOptsValidator, v } from "@nimbus/nimbus/server";
@@ -66,17 +61,6 @@ fn value(server: &Server, tenant: &str, kind: &str, name: &str, args: Value) -> 
     let resp = post(server, tenant, kind, json!({ "name": name, "args": args }));
     resp.expect_status(200);
     resp.json.clone()
-}
-
-fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-        std::thread::sleep(POLL);
-    }
 }
 
 /// A request exactly as `ConvexHttpClient` sends it to `{address}/api/{kind}`, read without the

@@ -3,16 +3,10 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Resp, Server};
-
-/// Safety net for conditional waits; a healthy run finishes each wait far sooner.
-const DEADLINE: Duration = Duration::from_secs(30);
-/// Pause between polls of a condition (the loop re-checks; not a synchronisation sleep).
-const POLL: Duration = Duration::from_millis(20);
+use crate::harness::{Resp, Server, wait_for};
 
 fn deploy(server: &Server, tenant: &str, modules: Value) -> Resp {
     server.put_json(&format!("/api/tenants/{tenant}/functions"), &json!({ "modules": modules }))
@@ -26,17 +20,6 @@ fn value(server: &Server, tenant: &str, name: &str, args: Value) -> Value {
     let resp = call(server, tenant, name, args);
     resp.expect_status(200);
     resp.json["value"].clone()
-}
-
-fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-        std::thread::sleep(POLL);
-    }
 }
 
 const MESSAGES_TS: &str = r#"

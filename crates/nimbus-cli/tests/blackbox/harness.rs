@@ -824,3 +824,20 @@ fn exchange(
         answer
     })
 }
+
+/// Safety net of [`wait_for`]: a healthy run meets each condition far sooner.
+const WAIT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+/// Pause between polls of a condition (the loop re-checks; not a synchronisation sleep).
+const WAIT_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Polls until `check` yields a value, panicking past the deadline with `what`.
+pub fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(start.elapsed() < WAIT_DEADLINE, "timed out waiting for {what}");
+        std::thread::sleep(WAIT_POLL);
+    }
+}

@@ -1,28 +1,11 @@
 //! Scheduling (scheduling.md): one-shot jobs, crons, and exactly-once effects across crashes.
 
 use std::os::unix::process::ExitStatusExt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::harness::{Dirs, Server};
-
-/// Safety net for conditional waits; a healthy run finishes each wait far sooner.
-const DEADLINE: Duration = Duration::from_secs(20);
-/// Pause between polls of a condition (not a synchronisation sleep: the loop re-checks).
-const POLL: Duration = Duration::from_millis(20);
-
-/// Polls until `check` yields a value, panicking past the deadline with `what`.
-fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-        std::thread::sleep(POLL);
-    }
-}
+use crate::harness::{Dirs, Server, wait_for};
 
 fn schedule(server: &Server, tenant: &str, run_after_ms: u64, mutation: Value) -> String {
     let resp = server.post_json(

@@ -26,6 +26,7 @@ use nimbus_functions::{CallRequest, Caller, Kind};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::functions::CallBody;
 use crate::body::RawBody;
 use crate::convex_wire::{self, ApiCall, FUNCTION_FAILED_STATUS};
 use crate::envelope::{self, ApiResult};
@@ -33,15 +34,6 @@ use crate::functions::{NimbusFunctions, check_target};
 use crate::params::PathParams;
 use crate::realtime_wire::Dialect;
 use crate::state::AppState;
-
-/// `POST /query`, `/mutation`, `/action` body.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CallBody {
-    name: String,
-    #[serde(default)]
-    args: Option<Value>,
-}
 
 /// `POST /query/paginated` body.
 #[derive(Deserialize)]

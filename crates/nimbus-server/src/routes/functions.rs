@@ -23,13 +23,15 @@ struct DeployBody {
     modules: BTreeMap<String, String>,
 }
 
-/// `POST /functions/call` body.
+/// `POST /functions/call` body (also the deployment URL's `/query`, `/mutation`, `/action`).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CallBody {
-    name: String,
+pub(crate) struct CallBody {
+    /// The function.
+    pub(crate) name: String,
+    /// Its args (default `{}`).
     #[serde(default)]
-    args: Option<Value>,
+    pub(crate) args: Option<Value>,
 }
 
 /// The deployment as `GET /functions` and deploys show it.
