@@ -379,10 +379,6 @@ limits! {
     /// JavaScript stack of an isolate, in bytes: deep recursion ends with a RangeError well
     /// before the worker thread's own stack (8 MiB) could overflow.
     pub const FUNCTION_STACK_BYTES: usize = 1024 * 1024, "1 MiB";
-    /// After an invocation, an isolate's garbage is collected once its heap passes this fraction
-    /// (1/N) of the memory limit: the next invocation keeps most of its budget, and trivial
-    /// calls do not pay for a full collection each (a quarter of their CPU when they did).
-    pub const FUNCTION_GC_FRACTION_OF_LIMIT: usize = 4, "1/4";
     /// How long an idle function worker thread waits for work before it exits, in ms.
     pub const FUNCTION_WORKER_IDLE_MS: u64 = 60_000, "60 s";
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use nimbus_core::limits::{FUNCTION_GC_FRACTION_OF_LIMIT, FUNCTION_STACK_BYTES};
+use nimbus_core::limits::FUNCTION_STACK_BYTES;
 use rquickjs::promise::PromiseState;
 use rquickjs::{
     CatchResultExt, CaughtError, Context, Ctx, Function, Module, Object, Promise, Runtime, Value as JsValue,
@@ -38,11 +38,10 @@ pub(crate) type RawOutcome = Result<String, JsFailure>;
 
 /// One isolate.
 pub(crate) struct Isolate<S: Session> {
-    // Field order matters: the context must drop before its runtime.
+    /// The context; it holds its runtime (and so the memory limit, the interrupt handler and
+    /// the loader) alive.
     context: Context,
-    runtime: Runtime,
     bridge: Arc<Bridge<S>>,
-    memory_limit: usize,
     /// Set once an invocation was interrupted or ran out of memory: never reused.
     spoiled: bool,
 }
@@ -59,7 +58,7 @@ impl<S: Session> Isolate<S> {
         runtime.set_loader(DeploymentLoader::new(modules.clone()), DeploymentLoader::new(modules));
         let context = Context::full(&runtime).map_err(|e| exception("InternalError", &e.to_string()))?;
         let bridge = Bridge::new(budget);
-        let isolate = Self { context, runtime, bridge, memory_limit, spoiled: false };
+        let isolate = Self { context, bridge, spoiled: false };
         isolate.context.with(|ctx| -> Result<(), JsFailure> {
             isolate.bridge.install(&ctx).catch(&ctx).map_err(caught)?;
             // The globals first (they take the host object), then the authoring API.
@@ -249,18 +248,12 @@ impl<S: Session> Isolate<S> {
         }
     }
 
-    /// Marks the isolate spoiled after a limit or memory failure. Otherwise garbage left by
-    /// the invocation is collected once the heap passes [`FUNCTION_GC_FRACTION_OF_LIMIT`] of the memory
-    /// limit, so the next invocation starts with most of its budget; a full collection after
-    /// every call cost a quarter of a trivial call's CPU.
+    /// Marks the isolate spoiled after a limit or memory failure. Garbage is left to QuickJS's
+    /// own collector, which runs when allocations pass its threshold: measuring the heap or
+    /// collecting after every call cost a tenth to a quarter of a trivial call's CPU.
     fn note<T>(&mut self, outcome: &Result<T, JsFailure>) {
         if matches!(outcome, Err(JsFailure::Limit(_) | JsFailure::Memory)) {
             self.spoiled = true;
-            return;
-        }
-        let used = usize::try_from(self.runtime.memory_usage().malloc_size).unwrap_or(usize::MAX);
-        if used > self.memory_limit / FUNCTION_GC_FRACTION_OF_LIMIT {
-            self.runtime.run_gc();
         }
     }
 }
