@@ -412,7 +412,7 @@ async fn evaluate(hub: Arc<Hub>, group: Arc<Group>) {
                     }
                 };
                 if let Some(data) = fresh {
-                    fan_out(&hub, &group, &data, sequence, since).await;
+                    fan_out(&hub, &group, &data, sequence, since);
                 }
             }
             // A function a redeploy removed: its subscriptions end with notice (a first run
@@ -444,52 +444,16 @@ async fn evaluate(hub: Arc<Hub>, group: Arc<Group>) {
 }
 
 /// Hands a result to every member whose last delivered result differs.
-async fn fan_out(hub: &Hub, group: &Group, data: &Arc<str>, sequence: u64, since: Option<std::time::Instant>) {
-    let mut targets: Vec<(u64, Arc<dyn Subscriber>)> = {
-        let mut members = group.members.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut targets = Vec::with_capacity(members.len());
-        for member in members.values_mut() {
-            if member.last.as_ref().is_some_and(|last| Arc::ptr_eq(last, data) || **last == **data) {
-                Stats::add(&hub.stats.skipped_duplicate, 1);
-                continue;
-            }
-            member.last = Some(data.clone());
-            targets.push((member.subscription_id, member.subscriber.clone()));
+fn fan_out(hub: &Hub, group: &Group, data: &Arc<str>, sequence: u64, since: Option<std::time::Instant>) {
+    let mut members = group.members.lock().unwrap_or_else(PoisonError::into_inner);
+    for member in members.values_mut() {
+        if member.last.as_ref().is_some_and(|last| Arc::ptr_eq(last, data) || **last == **data) {
+            Stats::add(&hub.stats.skipped_duplicate, 1);
+            continue;
         }
-        targets
-    };
-    Stats::add(&hub.stats.pushes, targets.len() as u64);
-    // Each delivery may write to its socket: a large group is split across the runtime's
-    // workers so the last subscriber does not wait for every write before it. The shares are
-    // awaited, so this group's next result never overtakes this one. A subscriber removed
-    // meanwhile ignores the update (it knows its live subscriptions).
-    let workers = std::thread::available_parallelism().map_or(1, usize::from);
-    let chunk = targets.len().div_ceil(workers).max(FAN_OUT_CHUNK_MIN);
-    let mut shares = Vec::new();
-    while targets.len() > chunk {
-        let rest = targets.split_off(targets.len() - chunk);
-        let data = data.clone();
-        shares.push(tokio::spawn(async move { deliver_all(rest, &data, sequence, since) }));
-    }
-    deliver_all(targets, data, sequence, since);
-    for share in shares {
-        // A share that panicked has delivered what it could; the next result corrects it.
-        let _ = share.await;
-    }
-}
-
-/// Smallest share of a fan-out handed to another worker: below it a spawn costs more than the
-/// writes it moves.
-const FAN_OUT_CHUNK_MIN: usize = 128;
-
-fn deliver_all(
-    targets: Vec<(u64, Arc<dyn Subscriber>)>,
-    data: &Arc<str>,
-    sequence: u64,
-    since: Option<std::time::Instant>,
-) {
-    for (subscription_id, subscriber) in targets {
-        subscriber.deliver(subscription_id, Update::Result { data: data.clone(), sequence, since });
+        member.last = Some(data.clone());
+        Stats::add(&hub.stats.pushes, 1);
+        member.subscriber.deliver(member.subscription_id, Update::Result { data: data.clone(), sequence, since });
     }
 }
 
