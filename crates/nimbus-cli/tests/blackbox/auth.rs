@@ -92,7 +92,7 @@ fn token_and_origin_rules() {
         assert!(methods.split(',').any(|m| m.trim() == method), "allow-methods {methods:?} lacks {method}");
     }
     let allowed_headers = resp.header("access-control-allow-headers").unwrap_or("").to_ascii_lowercase();
-    for header in ["authorization", "content-type", "x-nimbus-admin-token", "x-tenant-id"] {
+    for header in ["authorization", "content-type", "x-nimbus-admin-token", "x-tenant-id", "convex-client"] {
         assert!(
             allowed_headers.split(',').any(|h| h.trim() == header),
             "allow-headers {allowed_headers:?} lacks {header}"

@@ -185,7 +185,11 @@ pub async fn guard(State(auth): State<Arc<AuthState>>, request: Request, next: N
             );
             headers.insert(
                 header::ACCESS_CONTROL_ALLOW_HEADERS,
-                HeaderValue::from_static("authorization, content-type, x-nimbus-admin-token, x-tenant-id"),
+                // `convex-client`: Convex's HTTP client names itself on every call
+                // (functions.md §10), so a browser's preflight must allow it.
+                HeaderValue::from_static(
+                    "authorization, content-type, x-nimbus-admin-token, x-tenant-id, convex-client",
+                ),
             );
             return response;
         }
