@@ -22,6 +22,15 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The name with its article, for messages ("a query", "an action").
+    pub fn with_article(self) -> &'static str {
+        match self {
+            Kind::Query => "a query",
+            Kind::Mutation => "a mutation",
+            Kind::Action => "an action",
+        }
+    }
+
     /// The contract's name.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -215,8 +215,8 @@ impl<H: Host> Functions<H> {
         if expected.contains(&info.kind) {
             return Ok(());
         }
-        let names: Vec<&str> = expected.iter().map(|k| k.as_str()).collect();
-        Err(outcome::wrong_kind(&info.name, info.kind, &format!("a {}", names.join(" or a "))))
+        let names: Vec<&str> = expected.iter().map(|k| k.with_article()).collect();
+        Err(outcome::wrong_kind(&info.name, info.kind, &names.join(" or ")))
     }
 
     /// Runs one invocation to completion.

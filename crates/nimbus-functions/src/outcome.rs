@@ -149,7 +149,7 @@ pub(crate) fn internal_forbidden(name: &str) -> NimbusError {
 pub(crate) fn wrong_kind(name: &str, kind: Kind, expected: &str) -> NimbusError {
     NimbusError::new(
         ErrorCode::OpInvalidInput,
-        format!("function {name} is a {}, not {expected}", kind.as_str()),
-        Some(json!({ "field": "name", "reason": format!("{name} is a {}", kind.as_str()) })),
+        format!("function {name} is {}, not {expected}", kind.with_article()),
+        Some(json!({ "field": "name", "reason": format!("{name} is {}", kind.with_article()) })),
     )
 }
