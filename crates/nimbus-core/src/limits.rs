@@ -351,6 +351,9 @@ limits! {
     /// 429 `rate.resource_exhausted` (`function_slots`) instead of queueing without bound.
     /// Contract value.
     pub const FUNCTION_QUEUE_PER_TENANT: usize = 256, "256";
+    /// Attempts at one mutation before it fails with 409 `op.conflict`: a first attempt whose
+    /// buffered inserts cannot be applied as they are runs again on the writer. Contract value.
+    pub const FUNCTION_MAX_ATTEMPTS: u32 = 8, "8";
     /// Documents one invocation may read. Contract value.
     pub const FUNCTION_MAX_DOCUMENTS_READ: usize = 16_384, "16 384";
     /// Documents one mutation may write. Contract value.

@@ -27,8 +27,21 @@ pub struct Call {
     /// For a scheduled mutation: the execution id its transaction records (a re-run finds it
     /// and skips the handler).
     pub execution_id: Option<String>,
-    /// When the invocation's wall-clock limit ends.
+    /// When the invocation's wall-clock limit ends (the same for every attempt).
     pub deadline: Instant,
+    /// Which attempt at the invocation this is, from 0. A session may run its first attempt
+    /// optimistically and end it with [`Ending::Retry`]; a later attempt must not need to.
+    pub attempt: u32,
+}
+
+/// How a session ended.
+#[derive(Debug)]
+pub enum Ending<T> {
+    /// Its effects committed, or it had none to commit; `T` is what it leaves its caller.
+    Finished(T),
+    /// This attempt's effects were discarded and its outcome is void: the invocation must run
+    /// again (the runtime makes at most `FUNCTION_MAX_ATTEMPTS` attempts).
+    Retry,
 }
 
 /// Delivers the outcome of an asynchronous operation to its invocation's event loop.
@@ -51,9 +64,10 @@ pub trait Session: Send + 'static {
     /// called exactly once, from any thread.
     fn start(&mut self, name: &str, payload: Value, done: Completion);
 
-    /// Ends the invocation: with `success`, commits what it did (a mutation's transaction)
-    /// and returns the trace; otherwise rolls back.
-    fn finish(self, success: bool) -> Result<Self::Trace, NimbusError>;
+    /// Ends the attempt: with `success`, commits what it did (a mutation's transaction) and
+    /// returns the trace; otherwise rolls back. [`Ending::Retry`] voids the attempt whatever
+    /// JavaScript made of it.
+    fn finish(self, success: bool) -> Result<Ending<Self::Trace>, NimbusError>;
 }
 
 /// What the runtime needs from its embedder.

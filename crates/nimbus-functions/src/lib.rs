@@ -29,13 +29,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
+use nimbus_core::limits::FUNCTION_MAX_ATTEMPTS;
 use nimbus_core::{ErrorCode, NimbusError};
 use serde_json::Value;
 use tokio::sync::{Semaphore, oneshot};
 
 pub use config::Limits;
 pub use deployment::{Deployment, FunctionInfo, Kind, StoredDeployment, Visibility};
-pub use host::{Call, Completion, Host, Session};
+pub use host::{Call, Completion, Ending, Host, Session};
 
 use outcome::Failing;
 use runtime::budget::thread_cpu_ns;
@@ -246,22 +247,37 @@ impl<H: Host> Functions<H> {
         }
         outcome::check_args(&info, &request.args)?;
         let state = self.tenant(&request.tenant);
-        // Nested calls run inside their root's slot: taking another could deadlock the tree.
-        let permit = if depth == 0 { Some(self.slot(&state).await?) } else { None };
-        let call = Call {
-            tenant: request.tenant.clone(),
-            name: info.name.clone(),
-            kind: info.kind,
-            depth,
-            call_path,
-            request_id: request.request_id.clone(),
-            execution_id,
-            deadline: Instant::now() + self.limits.wall,
-        };
-        let host = self.host.clone();
-        let limits = self.limits.clone();
-        let args = request.args.to_string();
-        self.on_worker(move || invoke(&host, &state, (&deployment, &info), &call, &args, (&limits, permit))).await
+        let deadline = Instant::now() + self.limits.wall;
+        let args = Arc::new(request.args.to_string());
+        for attempt in 0..FUNCTION_MAX_ATTEMPTS {
+            // Nested calls run inside their root's slot: taking another could deadlock the tree.
+            let permit = if depth == 0 { Some(self.slot(&state).await?) } else { None };
+            let call = Call {
+                tenant: request.tenant.clone(),
+                name: info.name.clone(),
+                kind: info.kind,
+                depth,
+                call_path: call_path.clone(),
+                request_id: request.request_id.clone(),
+                execution_id: execution_id.clone(),
+                deadline,
+                attempt,
+            };
+            let (host, limits, state, deployment, function, args) =
+                (self.host.clone(), self.limits.clone(), state.clone(), deployment.clone(), info.clone(), args.clone());
+            let attempted = self
+                .on_worker(move || invoke(&host, &state, (&deployment, &function), &call, &args, (&limits, permit)))
+                .await?;
+            if let Ending::Finished(called) = attempted {
+                return Ok(called);
+            }
+            tracing::debug!(function = %info.name, attempt, "invocation attempt voided; running it again");
+        }
+        Err(NimbusError::conflict(
+            "transaction_conflict",
+            format!("{} did not commit in {FUNCTION_MAX_ATTEMPTS} attempts", info.name),
+            serde_json::json!({ "attempts": FUNCTION_MAX_ATTEMPTS }),
+        ))
     }
 
     /// Takes one of the tenant's invocation slots, waiting in its bounded queue.
@@ -294,10 +310,10 @@ impl Drop for Leave<'_> {
     }
 }
 
-/// One invocation on the current (worker) thread. The tenant's slot (`permit`) is held while
-/// JavaScript runs and released before the session finishes: waiting for a mutation's commit to
-/// become durable executes nothing, and letting the next invocation run meanwhile lets the
-/// writer fold several mutations into one group commit.
+/// One attempt at an invocation on the current (worker) thread. The tenant's slot (`permit`)
+/// is held while JavaScript runs and released before the session finishes: waiting for a
+/// mutation's commit to become durable executes nothing, and letting the next invocation run
+/// meanwhile lets the writer fold several mutations into one group commit.
 fn invoke<H: Host>(
     host: &Arc<H>,
     state: &TenantFunctions<H::Session>,
@@ -305,12 +321,15 @@ fn invoke<H: Host>(
     call: &Call,
     args: &str,
     (limits, permit): (&Limits, Option<tokio::sync::OwnedSemaphorePermit>),
-) -> Result<Called<<H::Session as Session>::Trace>, NimbusError> {
+) -> Result<Ending<Called<<H::Session as Session>::Trace>>, NimbusError> {
+    let called = |value, trace| Called { value, version: deployment.version, trace };
     let mut session = host.open(call)?;
     if call.execution_id.is_some() && session.already_executed()? {
         drop(permit);
-        let trace = session.finish(true)?;
-        return Ok(Called { value: Value::Null, version: deployment.version, trace });
+        return Ok(match session.finish(true)? {
+            Ending::Finished(trace) => Ending::Finished(called(Value::Null, trace)),
+            Ending::Retry => Ending::Retry,
+        });
     }
     let mut isolate = match take_idle(state, deployment.version) {
         Some(isolate) => isolate,
@@ -334,9 +353,16 @@ fn invoke<H: Host>(
     drop(permit);
     let logs: Vec<String> = active.logs.iter().cloned().collect();
     let result = outcome::settle(raw, Failing { info, logs, call_path: &call.call_path, limits });
-    let finished = active.session.finish(result.is_ok());
-    let value = result?;
-    Ok(Called { value, version: deployment.version, trace: finished? })
+    // A voided attempt's outcome is not the invocation's; otherwise JavaScript's error comes
+    // before the commit's.
+    match active.session.finish(result.is_ok()) {
+        Ok(Ending::Retry) => Ok(Ending::Retry),
+        Ok(Ending::Finished(trace)) => Ok(Ending::Finished(called(result?, trace))),
+        Err(error) => {
+            result?;
+            Err(error)
+        }
+    }
 }
 
 /// An idle isolate of this deployment version, if one is pooled.

@@ -218,6 +218,76 @@ fn a_throwing_mutation_leaves_no_writes_and_no_jobs() {
     assert_eq!(server.get("/api/tenants/f4/schedule").json["jobs"], json!([]), "the job never existed");
 }
 
+/// Mutations whose inserts come first are run optimistically (functions.md, Transactions):
+/// each case below takes another path through that, and JavaScript must see every insert's
+/// outcome where it happens.
+const INSERTS_TS: &str = r#"
+import { mutation } from "@nimbus/nimbus/server";
+const ok = (title: string) => ({ title, status: "open", priority: 1 });
+export const readOwn = mutation({
+  handler: async (ctx) => {
+    const id = await ctx.db.insert("tasks", ok("first"));
+    const doc = await ctx.db.get(id);
+    await ctx.db.insert("tasks", ok("second"));
+    return [doc.title, (await ctx.db.query("tasks").collect()).length];
+  },
+});
+export const catches = mutation({
+  handler: async (ctx) => {
+    await ctx.db.insert("tasks", ok("kept"));
+    try {
+      await ctx.db.insert("tasks", { title: 1 });
+    } catch (e) {
+      await ctx.db.insert("tasks", ok("fallback"));
+      return e.code;
+    }
+    return "inserted";
+  },
+});
+export const catchesThenReads = mutation({
+  handler: async (ctx) => {
+    try {
+      await ctx.db.insert("tasks", { title: 2 });
+    } catch (e) {}
+    return (await ctx.db.query("tasks").collect()).map((d) => d.title).sort();
+  },
+});
+export const throwsAfter = mutation({
+  handler: async (ctx) => {
+    await ctx.db.insert("tasks", ok("never"));
+    throw new Error("changed my mind");
+  },
+});
+"#;
+
+#[test]
+fn inserts_fail_where_they_happen_and_only_committing_attempts_write() {
+    let server = Server::start();
+    server.create_tenant("fi");
+    deploy(&server, "fi", json!({ "schema.ts": SCHEMA_TS, "inserts.ts": INSERTS_TS })).expect_status(200);
+    let titles = |server: &Server| {
+        let mut titles: Vec<String> =
+            server.list_all("fi", "tasks").iter().map(|d| d["title"].as_str().unwrap_or_default().to_owned()).collect();
+        titles.sort();
+        titles
+    };
+    // An insert read back in the same mutation: buffered, then replayed on the writer.
+    assert_eq!(value(&server, "fi", "inserts:readOwn", json!({})), json!(["first", 2]));
+    assert_eq!(titles(&server), ["first", "second"]);
+    // A failing insert is caught where it was made, though the first attempt buffered it as
+    // if it had succeeded; only the attempt that saw the failure wrote.
+    assert_eq!(value(&server, "fi", "inserts:catches", json!({})), "op.schema_validation");
+    assert_eq!(titles(&server), ["fallback", "first", "kept", "second"]);
+    // The failure surfaces when the buffer is replayed before a read: the attempt is voided
+    // and the next one catches it and reads.
+    assert_eq!(
+        value(&server, "fi", "inserts:catchesThenReads", json!({})),
+        json!(["fallback", "first", "kept", "second"])
+    );
+    call(&server, "fi", "inserts:throwsAfter", json!({})).expect_error(422, "function.thrown");
+    assert_eq!(titles(&server), ["fallback", "first", "kept", "second"], "a throw discards buffered inserts");
+}
+
 #[test]
 fn internal_functions_and_bad_input_answer_with_envelopes() {
     let server = Server::start();

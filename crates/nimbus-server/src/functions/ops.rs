@@ -28,7 +28,7 @@ impl Done {
         Self { value, read, written: 0 }
     }
 
-    fn wrote(value: Value) -> Self {
+    pub(super) fn wrote(value: Value) -> Self {
         Self { value, read: 0, written: 1 }
     }
 }
@@ -83,6 +83,33 @@ struct Paginate {
 struct Insert {
     table: String,
     fields: Fields,
+}
+
+/// A parsed `db.insert`, its id minted before it reaches a transaction (a buffered insert
+/// answers its id at once and applies later).
+pub(super) struct NewDocument {
+    table: TableName,
+    id: DocumentId,
+    fields: Fields,
+}
+
+impl NewDocument {
+    /// Parses a `db.insert` payload and mints the document's id.
+    pub(super) fn parse(body: Value) -> Result<Self, NimbusError> {
+        let Insert { table, fields } = payload("db.insert", body)?;
+        Ok(Self { table: TableName::parse(&table, "table")?, id: DocumentId::mint(), fields })
+    }
+
+    /// The id it will have.
+    pub(super) fn id(&self) -> &DocumentId {
+        &self.id
+    }
+
+    /// Inserts it in `tx`.
+    pub(super) fn insert(self, tx: &mut Transaction<'_>) -> Result<Done, NimbusError> {
+        let id = tx.insert_with_id(&self.table, self.id, self.fields)?;
+        Ok(Done::wrote(Value::from(id.as_str())))
+    }
 }
 
 #[derive(Deserialize)]
@@ -167,11 +194,7 @@ fn index_fields(reader: &mut dyn Reader, table: &TableName, index: &str) -> Resu
 /// Runs an operation inside a mutation's transaction: the reads above, and writes.
 pub(super) fn apply(tx: &mut Transaction<'_>, name: &str, body: Value) -> Result<Done, NimbusError> {
     match name {
-        "db.insert" => {
-            let Insert { table, fields } = payload(name, body)?;
-            let id = tx.insert(&TableName::parse(&table, "table")?, fields)?;
-            Ok(Done::wrote(Value::from(id.as_str())))
-        }
+        "db.insert" => NewDocument::parse(body)?.insert(tx),
         "db.patch" | "db.replace" | "db.delete" => {
             let Write { table, id, fields } = payload(name, body)?;
             let table = match table {

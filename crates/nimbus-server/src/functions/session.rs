@@ -1,31 +1,47 @@
 //! [`DataSession`]: one invocation's data access. A query reads one engine [`Snapshot`] and
-//! records its read set; a mutation drives a transaction lent by the tenant's writer (opened
-//! at its first operation, or at once when it carries an execution id), so its writes and jobs
-//! commit together; an action has no data access of its own and reaches other functions and
-//! the scheduler asynchronously.
+//! records its read set. A mutation's first attempt buffers its leading inserts (ids minted at
+//! once) and commits them as one ordinary write of the tenant's writer, which folds it into a
+//! group commit; its first other operation moves it onto a transaction lent by the writer
+//! (the buffered inserts replayed first), where its reads, writes and jobs commit together.
+//! An insert that cannot be replayed voids the attempt, and the next one starts on the writer.
+//! An action has no data access of its own and reaches other functions and the scheduler
+//! asynchronously.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nimbus_core::NimbusError;
 use nimbus_core::limits::{FUNCTION_MAX_DOCUMENTS_READ, FUNCTION_MAX_DOCUMENTS_WRITTEN, FUNCTION_MAX_SCHEDULED_JOBS};
 use nimbus_engine::Tenant;
 use nimbus_engine::tenant::{LentTransaction, Snapshot, Target};
-use nimbus_functions::{Call, CallRequest, Caller, Completion, Functions, Kind, Session};
+use nimbus_functions::{Call, CallRequest, Caller, Completion, Ending, Functions, Kind, Session};
 use nimbus_scheduler::Scheduler;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::ops::{self, Done};
+use super::ops::{self, Done, NewDocument};
 use super::{NimbusFunctions, NimbusHost, Trace};
 
 /// How an invocation reaches the tenant's data.
 enum Access {
     /// A query's snapshot.
     Snapshot(Snapshot),
-    /// A mutation's transaction, once opened.
-    Transaction(Option<LentTransaction>),
+    /// A mutation's writes.
+    Mutation(Writes),
     /// An action: none.
     None,
+}
+
+/// Where a mutation's writes are.
+enum Writes {
+    /// Nothing reached the writer yet. On an optimistic attempt, inserts are buffered here;
+    /// otherwise the first operation opens the transaction.
+    Pending { inserts: Vec<NewDocument>, optimistic: bool },
+    /// On a transaction lent by the writer.
+    Lent(LentTransaction),
+    /// The buffered inserts could not be replayed: every operation fails and the attempt ends
+    /// with [`Ending::Retry`].
+    Void,
 }
 
 /// One invocation's data side.
@@ -53,18 +69,32 @@ impl DataSession {
     ) -> Result<Self, NimbusError> {
         let access = match call.kind {
             Kind::Query => Access::Snapshot(runtime.block_on(tenant.snapshot())?),
-            Kind::Mutation => Access::Transaction(None),
+            // A scheduled mutation checks its execution id first: it starts on the writer.
+            Kind::Mutation => Access::Mutation(Writes::Pending {
+                inserts: Vec::new(),
+                optimistic: call.attempt == 0 && call.execution_id.is_none(),
+            }),
             Kind::Action => Access::None,
         };
         Ok(Self { tenant, call, access, scheduler, functions, runtime, read: 0, written: 0, jobs: 0, scheduled: false })
     }
 
-    /// The mutation's transaction, opened on first use.
+    /// The mutation's transaction, opened on first use with the buffered inserts replayed
+    /// in it. When one of them fails, the attempt is void (JavaScript saw it succeed).
     fn transaction(&mut self) -> Result<&mut LentTransaction, NimbusError> {
-        let Access::Transaction(lent) = &mut self.access else {
+        let Access::Mutation(writes) = &mut self.access else {
             return Err(NimbusError::invalid_request("this function kind has no transaction"));
         };
-        Ok(lent.get_or_insert_with(|| self.tenant.lend_transaction(&self.runtime, self.call.deadline)))
+        if let Writes::Pending { inserts, .. } = writes {
+            let inserts = std::mem::take(inserts);
+            let mut lent = self.tenant.lend_transaction(&self.runtime, self.call.deadline);
+            let replayed = inserts.is_empty() || lent.run(move |tx| insert_all(tx, inserts)).is_ok();
+            *writes = if replayed { Writes::Lent(lent) } else { Writes::Void };
+        }
+        match writes {
+            Writes::Lent(lent) => Ok(lent),
+            _ => Err(voided()),
+        }
     }
 
     /// Counts what an operation read and wrote against the invocation's caps.
@@ -131,7 +161,7 @@ impl Session for DataSession {
 
     fn already_executed(&mut self) -> Result<bool, NimbusError> {
         let Some(execution) = self.call.execution_id.clone() else { return Ok(false) };
-        if self.call.kind != Kind::Mutation {
+        if !matches!(self.access, Access::Mutation(_)) {
             return Ok(false);
         }
         self.transaction()?.run(move |tx| tx.record_execution(&execution))
@@ -143,7 +173,14 @@ impl Session for DataSession {
                 let done = ops::read(snapshot, name, payload)?;
                 self.count(done)
             }
-            Access::Transaction(_) => match name {
+            Access::Mutation(Writes::Void) => Err(voided()),
+            Access::Mutation(Writes::Pending { inserts, optimistic: true }) if name == "db.insert" => {
+                let insert = NewDocument::parse(payload)?;
+                let id = Value::from(insert.id().as_str());
+                inserts.push(insert);
+                self.count(Done::wrote(id))
+            }
+            Access::Mutation(_) => match name {
                 "scheduler.runAfter" | "scheduler.runAt" => {
                     let (target, run_at) = self.job(name, payload)?;
                     self.scheduler.prepare_jobs(&self.tenant)?;
@@ -195,20 +232,62 @@ impl Session for DataSession {
         });
     }
 
-    fn finish(self, success: bool) -> Result<Trace, NimbusError> {
+    fn finish(self, success: bool) -> Result<Ending<Trace>, NimbusError> {
         match self.access {
-            Access::Snapshot(snapshot) => Ok(success.then(|| (snapshot.sequence(), snapshot.into_reads()))),
-            Access::Transaction(Some(lent)) if success => {
+            Access::Snapshot(snapshot) => {
+                Ok(Ending::Finished(success.then(|| (snapshot.sequence(), snapshot.into_reads()))))
+            }
+            Access::Mutation(Writes::Void) => Ok(Ending::Retry),
+            Access::Mutation(Writes::Pending { inserts, .. }) if success => {
+                commit_buffered(&self.tenant, &self.runtime, inserts)
+            }
+            Access::Mutation(Writes::Lent(lent)) if success => {
                 lent.commit()?;
                 if self.scheduled {
                     self.scheduler.jobs_committed(&self.tenant);
                 }
-                Ok(None)
+                Ok(Ending::Finished(None))
             }
-            // Dropping a lent transaction rolls it back.
-            Access::Transaction(_) | Access::None => Ok(None),
+            // Dropping a lent transaction rolls it back; buffered inserts are dropped.
+            Access::Mutation(_) | Access::None => Ok(Ending::Finished(None)),
         }
     }
+}
+
+/// Commits a first attempt's buffered inserts as one write of the tenant's writer. `Retry`
+/// when one of them fails (the next attempt meets its error where JavaScript can see it).
+fn commit_buffered(
+    tenant: &Arc<Tenant>,
+    runtime: &tokio::runtime::Handle,
+    inserts: Vec<NewDocument>,
+) -> Result<Ending<Trace>, NimbusError> {
+    if inserts.is_empty() {
+        return Ok(Ending::Finished(None));
+    }
+    let failed = Arc::new(AtomicBool::new(false));
+    let noted = failed.clone();
+    let committed = runtime.block_on(
+        tenant.transact(move |tx| insert_all(tx, inserts).inspect_err(|_| noted.store(true, Ordering::Relaxed))),
+    );
+    match committed {
+        Ok(_) => Ok(Ending::Finished(None)),
+        Err(_) if failed.load(Ordering::Relaxed) => Ok(Ending::Retry),
+        Err(error) => Err(error),
+    }
+}
+
+/// Applies buffered inserts in order.
+fn insert_all(
+    tx: &mut nimbus_engine::transaction::Transaction<'_>,
+    inserts: Vec<NewDocument>,
+) -> Result<(), NimbusError> {
+    inserts.into_iter().try_for_each(|insert| insert.insert(tx).map(|_| ()))
+}
+
+/// What every operation of a voided attempt answers (JavaScript may catch it; the attempt's
+/// outcome is discarded anyway).
+fn voided() -> NimbusError {
+    NimbusError::conflict("transaction_conflict", "this attempt at the mutation was voided; it runs again", Value::Null)
 }
 
 fn job_id(payload: &Value) -> Result<String, NimbusError> {
