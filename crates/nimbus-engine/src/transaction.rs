@@ -86,6 +86,13 @@ impl<'c> Transaction<'c> {
         &self.writes
     }
 
+    /// Whether SQLite rolled back the whole enclosing transaction (it may on `SQLITE_FULL`,
+    /// `SQLITE_IOERR` or `SQLITE_NOMEM`): the connection is back in autocommit mode, so any
+    /// further statement would commit on its own. Nothing may run on it after that.
+    pub(crate) fn rolled_back(&self) -> bool {
+        self.conn.is_autocommit()
+    }
+
     /// The writes and what observers need to know of this transaction.
     pub(crate) fn into_parts(self) -> TransactionParts {
         TransactionParts { writes: self.writes, policy_changes: self.policy_changes, execution_id: self.execution_id }

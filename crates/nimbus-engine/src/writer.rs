@@ -136,6 +136,10 @@ fn run(mut conn: Connection, mut queue: mpsc::Receiver<Box<dyn Work>>, feed: Com
 /// Once durable, each commit that wrote documents or changed an access policy is published on
 /// `feed` (before its caller is
 /// answered, so an observer never learns of a write later than its writer does).
+///
+/// A batch fails as a whole when SQLite rolls its transaction back (a full disk, an I/O error):
+/// every transaction in it, the ones already run included, gets the storage error, nothing of
+/// it is acknowledged, and `head` stays where it was.
 fn commit_batch(conn: &mut Connection, head: &mut u64, batch: Vec<Box<dyn Work>>, feed: Option<&CommitFeed>) {
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
@@ -151,20 +155,28 @@ fn commit_batch(conn: &mut Connection, head: &mut u64, batch: Vec<Box<dyn Work>>
     let mut next = *head;
     let mut applied: Vec<(Box<dyn Work>, Commit)> = Vec::with_capacity(batch.len());
     let mut tx = tx;
-    for mut work in batch {
+    let mut works = batch.into_iter();
+    while let Some(mut work) = works.next() {
         if work.abandoned() {
             work.complete(Err(NimbusError::new(ErrorCode::OpCancelled, "request cancelled before commit", None)));
             continue;
         }
-        let outcome = run_one(&mut tx, work.as_mut(), now, next + 1);
-        match outcome {
+        match run_one(&mut tx, work.as_mut(), now, next + 1) {
             Ok(commit) => {
                 if let Some(sequence) = commit.sequence {
                     next = sequence;
                 }
                 applied.push((work, commit));
             }
-            Err(error) => work.complete(Err(error)),
+            Err(Failure::Transaction(error)) => work.complete(Err(error)),
+            Err(Failure::Batch(error)) => {
+                tracing::error!(error = %error.message, "SQLite rolled back a write batch; failing all of it");
+                let failed = applied.into_iter().map(|(work, _)| work).chain(std::iter::once(work)).chain(works);
+                for work in failed {
+                    work.complete(Err(error.clone()));
+                }
+                return;
+            }
         }
     }
     match tx.commit() {
@@ -191,25 +203,79 @@ fn commit_batch(conn: &mut Connection, head: &mut u64, batch: Vec<Box<dyn Work>>
     }
 }
 
-/// Runs one transaction inside a savepoint and journals its writes under `sequence`.
+/// Why one transaction of a batch did not apply.
+enum Failure {
+    /// It alone failed; its savepoint rolled back and the batch goes on.
+    Transaction(NimbusError),
+    /// SQLite rolled back the batch's whole transaction: nothing of the batch may commit.
+    Batch(NimbusError),
+}
+
+/// The error of a batch SQLite rolled back: the transaction's own storage error when it has
+/// one, else a generic storage failure.
+fn batch_failure(error: Option<NimbusError>) -> Failure {
+    let storage = |e: &NimbusError| {
+        matches!(
+            e.code,
+            ErrorCode::ServiceStorageIo
+                | ErrorCode::ServiceStorageBusy
+                | ErrorCode::ServiceStorageTransient
+                | ErrorCode::ServiceStorageCorruption
+                | ErrorCode::ServiceStorageOther
+                | ErrorCode::ServiceUnavailable
+        )
+    };
+    Failure::Batch(error.filter(storage).unwrap_or_else(rolled_back))
+}
+
+/// The storage error of a write batch SQLite rolled back.
+pub(crate) fn rolled_back() -> NimbusError {
+    NimbusError::new(
+        ErrorCode::ServiceStorageIo,
+        "storage failure (io) while writing: SQLite rolled the write batch back",
+        Some(serde_json::json!({ "storageKind": "io" })),
+    )
+}
+
+/// Runs one transaction inside a savepoint and journals its writes under `sequence`. Checks
+/// after the body that SQLite did not roll back the enclosing transaction: had it, releasing the
+/// savepoint would start and commit a transaction of its own.
 fn run_one(
     tx: &mut rusqlite::Transaction<'_>,
     work: &mut dyn Work,
     now: i64,
     sequence: u64,
-) -> Result<Commit, NimbusError> {
-    let savepoint = tx.savepoint().map_err(|e| NimbusError::from(StoreError::new("opening a savepoint", e)))?;
+) -> Result<Commit, Failure> {
+    if tx.is_autocommit() {
+        return Err(batch_failure(None));
+    }
+    let savepoint = tx
+        .savepoint()
+        .map_err(|e| Failure::Transaction(NimbusError::from(StoreError::new("opening a savepoint", e))))?;
     let mut txn = Transaction::new(&savepoint, now);
-    work.run(&mut txn)?;
+    let ran = work.run(&mut txn);
+    if txn.rolled_back() {
+        return Err(batch_failure(ran.err()));
+    }
+    ran.map_err(Failure::Transaction)?;
     let parts = txn.into_parts();
     let sequence = if parts.writes.is_empty() {
         None
     } else {
-        let record = build_record(sequence, now, &parts.writes, parts.execution_id.as_deref())?;
-        journal_rows::append(&savepoint, sequence, &record)?;
+        let record =
+            build_record(sequence, now, &parts.writes, parts.execution_id.as_deref()).map_err(Failure::Transaction)?;
+        journal_rows::append(&savepoint, sequence, &record).map_err(|e| {
+            let error = NimbusError::from(e);
+            if savepoint.is_autocommit() { batch_failure(Some(error)) } else { Failure::Transaction(error) }
+        })?;
         Some(sequence)
     };
-    savepoint.commit().map_err(|e| NimbusError::from(StoreError::new("releasing a savepoint", e)))?;
+    if savepoint.is_autocommit() {
+        return Err(batch_failure(None));
+    }
+    savepoint
+        .commit()
+        .map_err(|e| Failure::Transaction(NimbusError::from(StoreError::new("releasing a savepoint", e))))?;
     Ok(Commit {
         sequence,
         timestamp: now,
@@ -285,5 +351,54 @@ mod tests {
         let rows = nimbus_store::documents::list(&conn, "t", None, None).expect("list");
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].id, id.as_str());
+    }
+
+    #[tokio::test]
+    async fn a_batch_sqlite_rolls_back_fails_as_a_whole_and_the_writer_recovers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.sqlite3");
+        let mut conn =
+            nimbus_store::connection::open_tenant(&path, nimbus_store::connection::Access::Write).expect("open");
+        let table = nimbus_core::ids::TableName::parse("t", "table").expect("valid");
+        let insert = |table: &TableName| {
+            let table = table.clone();
+            TypedWork::new(move |tx: &mut Transaction<'_>| tx.insert(&table, serde_json::Map::new()))
+        };
+        let (before, before_reply) = insert(&table);
+        // What SQLite does to the enclosing transaction on SQLITE_FULL or an I/O error.
+        let (failing, failing_reply) = TypedWork::new({
+            let table = table.clone();
+            move |tx: &mut Transaction<'_>| {
+                tx.insert(&table, serde_json::Map::new())?;
+                tx.conn().execute_batch("ROLLBACK").expect("rollback");
+                Err::<(), _>(NimbusError::from(StoreError::new(
+                    "inserting a document",
+                    rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL), None),
+                )))
+            }
+        });
+        let (after, after_reply) = insert(&table);
+        let mut head = 0;
+        commit_batch(&mut conn, &mut head, vec![Box::new(before), Box::new(failing), Box::new(after)], None);
+        for reply in [
+            before_reply.await.map(|r| r.map(|_| ())),
+            failing_reply.await.map(|r| r.map(|_| ())),
+            after_reply.await.map(|r| r.map(|_| ())),
+        ] {
+            let error = reply.expect("answered").expect_err("nothing of the batch is acknowledged");
+            assert_eq!(error.code, ErrorCode::ServiceStorageIo, "{error:?}");
+        }
+        assert_eq!(head, 0, "the journal head did not move");
+        assert!(conn.is_autocommit(), "no transaction is left open");
+        assert!(nimbus_store::documents::list(&conn, "t", None, None).expect("list").is_empty(), "nothing committed");
+        assert_eq!(journal_rows::latest_sequence(&conn).expect("head"), 0, "nothing was journaled");
+
+        // Space is back: the next batch commits under the next sequence.
+        let (next, next_reply) = insert(&table);
+        commit_batch(&mut conn, &mut head, vec![Box::new(next)], None);
+        let (id, commit) = next_reply.await.expect("answered").expect("committed");
+        assert_eq!((commit.sequence, head), (Some(1), 1));
+        let rows = nimbus_store::documents::list(&conn, "t", None, None).expect("list");
+        assert_eq!(rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), [id.as_str()]);
     }
 }

@@ -106,8 +106,12 @@ pub const CAPABILITIES: &[Capability] = &[
         area: "storage",
         capability: "durability",
         status: Status::Available,
-        notes: "WAL + synchronous=FULL, group commit; acknowledged writes survive kill -9",
-        tests: &["blackbox/crash.rs::acknowledged_writes_survive_kill_9", "blackbox/restart.rs::data_survives_restart"],
+        notes: "WAL + synchronous=FULL, group commit; acknowledged writes survive kill -9; a batch SQLite rolls back (full disk) fails as a whole and the writer recovers when space returns",
+        tests: &[
+            "blackbox/crash.rs::acknowledged_writes_survive_kill_9",
+            "blackbox/restart.rs::data_survives_restart",
+            "blackbox/faults.rs::a_full_disk_fails_whole_batches_and_the_writer_recovers_when_space_returns",
+        ],
     },
     Capability {
         area: "server",

@@ -53,7 +53,13 @@ impl Tenant {
                         let wait = deadline.saturating_duration_since(Instant::now());
                         match step_queue.recv_timeout(wait) {
                             Ok(Step::Run(body)) => {
-                                if ran.send(Response::Ran(body(tx))).is_err() {
+                                let out = body(tx);
+                                // SQLite rolled the batch back: no later step may run (each
+                                // statement would commit on its own); the writer fails it all.
+                                if tx.rolled_back() {
+                                    return Err(crate::writer::rolled_back());
+                                }
+                                if ran.send(Response::Ran(out)).is_err() {
                                     return Err(abandoned());
                                 }
                             }
