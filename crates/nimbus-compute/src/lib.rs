@@ -17,6 +17,7 @@
 //! it knows nothing of HTTP or JSON wire shapes (the records it stores are its own).
 
 pub mod labels;
+mod record_rows;
 pub mod sandbox;
 pub mod service;
 pub mod session;

@@ -214,3 +214,24 @@ fn a_full_disk_fails_whole_batches_and_the_writer_recovers_when_space_returns() 
         server.get(&format!("/api/tenants/full/documents/docs/{id}")).expect_status(200);
     }
 }
+
+#[test]
+fn a_sandbox_whose_record_cannot_be_written_is_refused() {
+    let server = Server::start();
+    server.create_tenant("rec");
+    // The system database refuses sandbox rows, as a full or failing disk would.
+    let system = rusqlite::Connection::open(server.dirs().data().join("system.sqlite3")).expect("open system db");
+    system.busy_timeout(std::time::Duration::from_secs(10)).expect("busy timeout");
+    system
+        .execute_batch(
+            "CREATE TRIGGER refuse_sandbox_rows BEFORE INSERT ON records WHEN NEW.kind = 'sandbox' \
+             BEGIN SELECT RAISE(FAIL, 'injected fault'); END;",
+        )
+        .expect("install the fault");
+    let root = json!({ "kind": "oci_image", "source": { "kind": "reference", "reference": "127.0.0.1:1/nothing:1" } });
+    let body = json!({ "spec": { "root": root, "process": { "argv": ["true"] } } });
+    let refused = server.post_json("/api/tenants/rec/sandboxes", &body);
+    refused.expect_error(500, "service.storage_other");
+    let listed = server.get("/api/tenants/rec/sandboxes");
+    assert_eq!(listed.json["items"], json!([]), "no sandbox exists without its record: {listed}");
+}

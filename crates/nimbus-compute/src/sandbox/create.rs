@@ -87,7 +87,8 @@ impl Sandboxes {
             message: None,
             retained_until_ms: None,
         };
-        self.persist(&record);
+        // Before anything starts: a sandbox whose record is not on disk is refused.
+        self.persist(&record)?;
         let entry = Entry::new(record.clone());
         self.entries
             .write()

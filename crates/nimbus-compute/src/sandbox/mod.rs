@@ -159,8 +159,8 @@ impl Sandboxes {
             record.version += 1;
             record.updated_at_ms = now_ms();
             // Persisted under the record's lock, so a concurrent delete cannot interleave and a
-            // deleted sandbox's row is never written again.
-            self.persist(&record);
+            // deleted sandbox's row is never written again. No caller waits on a transition.
+            crate::record_rows::put_logged(&self.db, KIND, (&record.tenant_id, &record.id), &*record);
             record.clone()
         };
         entry.changed.send_replace(record.version);
@@ -180,17 +180,9 @@ impl Sandboxes {
         })
     }
 
-    /// Writes a record to the system database. A failure is logged: the in-memory record stays
-    /// authoritative for this process, and the next change rewrites the row.
-    fn persist(&self, record: &SandboxRecord) {
-        let json = match serde_json::to_string(record) {
-            Ok(json) => json,
-            Err(e) => return tracing::error!(error = %e, "cannot encode a sandbox record"),
-        };
-        let db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Err(e) = records::put(&db, KIND, &record.tenant_id, &record.id, &json) {
-            tracing::error!(error = %e, sandbox = %record.id, "cannot persist a sandbox record");
-        }
+    /// Writes a record to the system database.
+    fn persist(&self, record: &SandboxRecord) -> Result<(), NimbusError> {
+        crate::record_rows::put(&self.db, KIND, (&record.tenant_id, &record.id), record)
     }
 
     fn forget(&self, tenant: &str, id: &str) {
@@ -201,10 +193,7 @@ impl Sandboxes {
             e.removed.store(true, Ordering::Release);
             e.record.lock().unwrap_or_else(PoisonError::into_inner)
         });
-        let db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Err(e) = records::delete(&db, KIND, tenant, id) {
-            tracing::error!(error = %e, sandbox = %id, "cannot remove a sandbox record");
-        }
+        crate::record_rows::delete_logged(&self.db, KIND, (tenant, id));
     }
 
     /// Watches a running sandbox from a small thread: when the backend reports its ending, the

@@ -290,14 +290,7 @@ impl Services {
     }
 
     fn put(&self, kind: &str, tenant: &str, name: &str, value: &impl serde::Serialize) {
-        let json = match serde_json::to_string(value) {
-            Ok(json) => json,
-            Err(e) => return tracing::error!(error = %e, "cannot encode a service record"),
-        };
-        let db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Err(e) = records::put(&db, kind, tenant, name, &json) {
-            tracing::error!(error = %e, service = %name, "cannot persist a service record");
-        }
+        crate::record_rows::put_logged(&self.db, kind, (tenant, name), value);
     }
 
     /// Removes a service: from memory, then its rows (both kinds). Its run must be over.

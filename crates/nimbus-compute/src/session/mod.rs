@@ -120,25 +120,19 @@ impl Sessions {
         self.entries.read().unwrap_or_else(PoisonError::into_inner).values().cloned().collect()
     }
 
-    /// Writes a record to the system database. A failure is logged: the in-memory record stays
-    /// authoritative for this process, and the next change rewrites the row.
-    fn persist(&self, record: &SessionRecord) {
-        let json = match serde_json::to_string(record) {
-            Ok(json) => json,
-            Err(e) => return tracing::error!(error = %e, "cannot encode a session record"),
-        };
-        let db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Err(e) = records::put(&db, KIND, &record.tenant_id, &record.id, &json) {
-            tracing::error!(error = %e, session = %record.id, "cannot persist a session record");
-        }
+    /// Writes a record to the system database.
+    fn persist(&self, record: &SessionRecord) -> Result<(), NimbusError> {
+        crate::record_rows::put(&self.db, KIND, (&record.tenant_id, &record.id), record)
+    }
+
+    /// [`Sessions::persist`] after a change no caller waits on: a failure is logged.
+    fn persist_logged(&self, record: &SessionRecord) {
+        crate::record_rows::put_logged(&self.db, KIND, (&record.tenant_id, &record.id), record);
     }
 
     fn forget(&self, tenant: &str, id: &str) {
         self.entries.write().unwrap_or_else(PoisonError::into_inner).remove(id);
-        let db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Err(e) = records::delete(&db, KIND, tenant, id) {
-            tracing::error!(error = %e, session = %id, "cannot remove a session record");
-        }
+        crate::record_rows::delete_logged(&self.db, KIND, (tenant, id));
     }
 
     /// Changes a session that is still open (renew), bumping its generation; persisted before
@@ -151,7 +145,7 @@ impl Sessions {
         change(&mut record);
         record.generation += 1;
         record.updated_at_ms = now_ms();
-        self.persist(&record);
+        self.persist_logged(&record);
         Some(record.clone())
     }
 
@@ -169,7 +163,7 @@ impl Sessions {
         record.transition_at_ms = now;
         record.generation += 1;
         record.updated_at_ms = now;
-        self.persist(&record);
+        self.persist_logged(&record);
         Some(record.clone())
     }
 

@@ -142,7 +142,8 @@ impl Sessions {
             closed_at_ms: None,
             ending: None,
         };
-        self.persist(&record);
+        // Before anyone learns of it: a session whose record is not on disk is refused.
+        self.persist(&record)?;
         self.entries
             .write()
             .unwrap_or_else(PoisonError::into_inner)
