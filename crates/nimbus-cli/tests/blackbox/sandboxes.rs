@@ -551,6 +551,7 @@ fn sandbox_process_is_confined() {
                   if mount -t tmpfs none /mnt 2>/dev/null; then echo MOUNTED; else echo mount-denied; fi; \
                   if echo 1 > /proc/sys/kernel/panic 2>/dev/null; then echo SYSCTL; else echo sysctl-denied; fi; \
                   if [ -s /proc/kcore ]; then echo KCORE; else echo kcore-masked; fi; \
+                  if [ -n \"$(ls -A /sys/devices/virtual/powercap 2>/dev/null)\" ]; then echo POWERCAP; else echo powercap-masked; fi; \
                   grep ' /tmp ' /proc/mounts | cut -d' ' -f3; \
                   cut -d: -f3 /proc/self/cgroup | sort -u; \
                   ls /dev | tr '\\n' ' '";
@@ -564,7 +565,7 @@ fn sandbox_process_is_confined() {
     assert_eq!(line("CapEff:").as_deref(), Some("00000000000005fb"), "{out}");
     assert_eq!(line("CapBnd:").as_deref(), Some("00000000000005fb"), "{out}");
     assert_ne!(line("pid1=").as_deref(), Some("sh"), "PID 1 is the Nimbus init, not the main process: {out}");
-    for expected in ["mount-denied", "sysctl-denied", "kcore-masked", "tmpfs"] {
+    for expected in ["mount-denied", "sysctl-denied", "kcore-masked", "powercap-masked", "tmpfs"] {
         assert!(out.lines().any(|l| l == expected), "{expected}: {out}");
     }
     assert!(out.lines().any(|l| l == "/"), "the cgroup namespace hides the host's cgroup paths: {out}");

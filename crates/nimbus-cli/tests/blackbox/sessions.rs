@@ -678,13 +678,20 @@ fn session_websocket_carries_frames_input_and_errors() {
     sx.fx.server().get(&format!("/api/sessions/{id}/channels/files/ws")).expect_error(400, "op.invalid_input");
 
     let port = sx.fx.server().port;
-    let mut request =
-        format!("ws://127.0.0.1:{port}/api/sessions/{id}/channels/stdio/ws").into_client_request().expect("request");
-    let auth = format!("Bearer {}", sx.fx.server().token()).parse().expect("header");
-    request.headers_mut().insert("authorization", auth);
-    let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
-    let (mut socket, response) = tungstenite::client::client(request, stream).expect("upgrade");
+    let request = || {
+        let mut request = format!("ws://127.0.0.1:{port}/api/sessions/{id}/channels/stdio/ws")
+            .into_client_request()
+            .expect("request");
+        let auth = format!("Bearer {}", sx.fx.server().token()).parse().expect("header");
+        request.headers_mut().insert("authorization", auth);
+        request
+    };
+    let connect = || {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+        stream
+    };
+    let (mut socket, response) = tungstenite::client::client(request(), connect()).expect("upgrade");
     assert_eq!(response.status().as_u16(), 101);
     let opened = ws_until(&mut socket, |_| true);
     assert_eq!(opened, json!({ "kind": "opened", "channel": "stdio", "targetGeneration": 1 }));
@@ -709,6 +716,22 @@ fn session_websocket_carries_frames_input_and_errors() {
     send(&mut socket, json!({ "kind": "input", "data": "still open\n" }));
     ws_until(&mut socket, |f| f["data"].as_str().is_some_and(|d| d.contains("got:still open")));
 
+    // A client message over the inbound cap (1 MiB, as on `/ws`) closes the attachment with 1009;
+    // the session stays open for a new one.
+    let huge = json!({ "kind": "input", "data": "x".repeat(2 * 1024 * 1024) });
+    let _ = socket.send(tungstenite::Message::text(huge.to_string()));
+    let close = loop {
+        match socket.read() {
+            Ok(tungstenite::Message::Close(frame)) => break frame,
+            Ok(_) => continue,
+            Err(e) => panic!("expected a close frame, got {e}"),
+        }
+    };
+    assert_eq!(close.map(|f| u16::from(f.code)), Some(1009), "a too-big message closes with 1009");
+    assert_eq!(sx.get(&id)["status"]["lifecycleState"], "open");
+
+    let (mut socket, _) = tungstenite::client::client(request(), connect()).expect("upgrade again");
+    ws_until(&mut socket, |f| f["kind"] == "opened");
     sx.post(&id, "/close", &json!({})).expect_status(200);
     let closed = ws_until(&mut socket, |f| f["kind"] == "closed");
     assert_eq!(closed["reason"], "session_closed");

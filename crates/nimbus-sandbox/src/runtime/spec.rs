@@ -30,6 +30,8 @@ const MASKED_PATHS: &[&str] = &[
     "/proc/sched_debug",
     "/proc/scsi",
     "/sys/firmware",
+    // RAPL energy counters: a power side channel on the host's CPUs (CVE-2020-8694).
+    "/sys/devices/virtual/powercap",
 ];
 
 const READONLY_PATHS: &[&str] =

@@ -51,7 +51,7 @@ use crate::state::AppState;
 /// Close code after a handshake violation.
 const CLOSE_POLICY: u16 = 1008;
 /// Close code for an inbound frame over the limit.
-const CLOSE_TOO_BIG: u16 = 1009;
+pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
 /// Close code when even a drop notice cannot be queued (after `rate.resource_exhausted`).
 const CLOSE_OVERLOADED: u16 = 1013;
 /// Close code when the tenant was deleted **(ours)**.
@@ -459,7 +459,7 @@ async fn run(socket: WebSocket, state: AppState, tenant_id: TenantId, session: T
 }
 
 /// Whether an inbound read failed because the frame was over the limit.
-fn too_big(error: &axum::Error) -> bool {
+pub(crate) fn too_big(error: &axum::Error) -> bool {
     let text = error.to_string();
     text.contains("Space limit exceeded") || text.contains("too long") || text.contains("too big")
 }

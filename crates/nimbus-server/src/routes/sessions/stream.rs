@@ -11,7 +11,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use nimbus_compute::session::{AttachKey, Attached, Channel, Opened, Sessions, StreamItem, pty_size};
 use nimbus_core::NimbusError;
-use nimbus_core::limits::SESSION_HEARTBEAT_MS;
+use nimbus_core::limits::{SESSION_HEARTBEAT_MS, WS_MAX_INBOUND_BYTES};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -130,8 +130,10 @@ enum InputTarget {
     Process(String),
 }
 
+/// Accepts the upgrade with `/ws`'s inbound cap: a larger client message closes with 1009.
 fn upgrade(ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> Result<WebSocketUpgrade, NimbusError> {
-    ws.map_err(|e| NimbusError::invalid_request(format!("a WebSocket upgrade is required: {e}")))
+    let ws = ws.map_err(|e| NimbusError::invalid_request(format!("a WebSocket upgrade is required: {e}")))?;
+    Ok(ws.max_message_size(WS_MAX_INBOUND_BYTES).max_frame_size(WS_MAX_INBOUND_BYTES))
 }
 
 /// `GET /api/sessions/{id}/channels/{channel}/ws` and `GET …/processes/{pid}/ws`.
@@ -216,6 +218,9 @@ impl WsAttachment {
                             self.reply_error(&error).await?;
                         }
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                        Some(Err(e)) if crate::routes::ws::too_big(&e) => {
+                            return self.close(crate::routes::ws::CLOSE_TOO_BIG, "message_too_big").await;
+                        }
                         Some(Ok(Message::Close(_)) | Err(_)) | None => return Ok(()),
                     }
                 }
