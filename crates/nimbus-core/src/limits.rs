@@ -30,6 +30,25 @@ limits! {
     /// Largest JSON request body; larger bodies are refused with 413 before parsing, so a client
     /// cannot make the server buffer unbounded input. Contract value (data.md §7).
     pub const MAX_JSON_BODY_BYTES: usize = 16 * 1024 * 1024, "16 MiB";
+    /// Unread rest of a request body, in bytes, that the server reads and discards after an
+    /// early answer (a 405, a 415, a missing parameter) so that the connection stays open for the
+    /// next request: about one socket buffer, cheaper to read than a new connection costs. A
+    /// larger rest gets `Connection: close` on the answer instead.
+    pub const HTTP_DRAIN_MAX_BYTES: u64 = 64 * 1024, "64 KiB";
+    /// How long, in ms, an early answer waits for that rest before it goes out with
+    /// `Connection: close` instead: a client sends a small body at once, and a stalled one must
+    /// not hold its answer back for long.
+    pub const HTTP_DRAIN_TIMEOUT_MS: u64 = 1_000, "1 s";
+    /// Rest of a request body, in bytes, still read and discarded after an answer with
+    /// `Connection: close` before the connection closes (a lingering close, RFC 9112 §9.6): a
+    /// close with unread input makes the kernel reset the connection, which fails the client's
+    /// upload and can destroy the answer. As large as a file write (`SESSION_FILE_MAX_BYTES`), so
+    /// a refused JSON body or file still gets its answer; a bigger upload refused early (an image
+    /// archive) may be reset past it.
+    pub const HTTP_LINGER_MAX_BYTES: u64 = 64 * 1024 * 1024, "64 MiB";
+    /// How long, in ms, that lingering read may last: bounds what a client that keeps sending
+    /// can hold, well inside the shutdown grace.
+    pub const HTTP_LINGER_TIMEOUT_MS: u64 = 5_000, "5 s";
     /// Largest JSON encoding of one document; keeps a single row well inside SQLite's page cache
     /// and a journal record readable in one response. Contract value.
     pub const MAX_DOCUMENT_BYTES: usize = 1024 * 1024, "1 MiB";
@@ -304,6 +323,14 @@ limits! {
     pub const DEFAULT_PORT: u16 = 8080, "8080";
     /// Default data directory, relative to the working directory.
     pub const DEFAULT_DATA_DIR: &str = "./data", "./data";
+    /// Mode of the data directory and of the token and discovery directories: only the
+    /// server's user may list or pass through them (an existing data directory is tightened at
+    /// start). Subdirectories keep ordinary modes, so image roots stay usable by sandbox users.
+    pub const PRIVATE_DIR_MODE: u32 = 0o700, "0700";
+    /// Mode of the databases (SQLite gives their `-wal` and `-shm` files the same mode), the
+    /// token file, the lock files and `server.json`: they hold every tenant's data and the admin
+    /// token, so no other host user may read them.
+    pub const PRIVATE_FILE_MODE: u32 = 0o600, "0600";
     /// Pending scheduled jobs per tenant before 429; bounds the due-job index and the work
     /// one tenant can queue. Contract value (scheduling.md §5).
     pub const MAX_PENDING_JOBS_PER_TENANT: u64 = 100_000, "100 000";

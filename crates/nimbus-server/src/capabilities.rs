@@ -115,6 +115,26 @@ pub const CAPABILITIES: &[Capability] = &[
     },
     Capability {
         area: "server",
+        capability: "private files on the host",
+        status: Status::Available,
+        notes: "data dir 0700; databases with their WAL and SHM, lock, token and discovery files 0600; looser modes from older versions tightened at start",
+        tests: &[
+            "blackbox/permissions.rs::data_dir_databases_and_token_are_private",
+            "blackbox/permissions.rs::looser_modes_of_an_older_version_are_tightened_at_start",
+        ],
+    },
+    Capability {
+        area: "server",
+        capability: "keep-alive after early answers",
+        status: Status::Available,
+        notes: "a request answered before its body was read keeps its connection (rest up to 64 KiB drained) or gets `Connection: close` and a lingering read, on every route",
+        tests: &[
+            "blackbox/keepalive.rs::early_answers_leave_the_connection_usable_on_every_route_family",
+            "blackbox/keepalive.rs::one_connection_survives_a_run_of_early_answers",
+        ],
+    },
+    Capability {
+        area: "server",
         capability: "auth and origin policy",
         status: Status::Available,
         notes: "admin token file, bearer or header, browser cookie exchange, rotation; loopback-only origins",

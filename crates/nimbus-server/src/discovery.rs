@@ -1,8 +1,12 @@
 //! The discovery file `server.json`, which tells CLI commands and SDKs where the running server
 //! is: `$XDG_RUNTIME_DIR/nimbus/server.json`, else `$XDG_STATE_HOME/nimbus/run/server.json`.
 
+use std::fs::{DirBuilder, OpenOptions, Permissions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use nimbus_core::limits::{PRIVATE_DIR_MODE, PRIVATE_FILE_MODE};
 use serde::{Deserialize, Serialize};
 
 /// The discovery record.
@@ -34,13 +38,17 @@ pub fn path() -> Option<PathBuf> {
     Some(state.join("nimbus/run/server.json"))
 }
 
-/// Writes the record (atomically: temp file then rename).
+/// Writes the record (atomically: temp file then rename), private to this user: the directory
+/// is created 0700 (as the XDG spec asks) and the file is 0600.
 pub fn write(path: &Path, record: &ServerRecord) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        DirBuilder::new().recursive(true).mode(PRIVATE_DIR_MODE).create(dir)?;
     }
     let tmp = path.with_extension(format!("json.tmp.{}", std::process::id()));
-    std::fs::write(&tmp, serde_json::to_vec_pretty(record).map_err(std::io::Error::other)?)?;
+    let mut file = OpenOptions::new().create(true).truncate(true).write(true).mode(PRIVATE_FILE_MODE).open(&tmp)?;
+    // The mode above applies only to a new file, not to one a crashed server left behind.
+    file.set_permissions(Permissions::from_mode(PRIVATE_FILE_MODE))?;
+    file.write_all(&serde_json::to_vec_pretty(record).map_err(std::io::Error::other)?)?;
     std::fs::rename(tmp, path)
 }
 

@@ -12,6 +12,8 @@
 //!   and cron resources.
 //! - [`body`], [`params`]: JSON bodies and path/query parameters with contract errors.
 //! - [`envelope`], [`request_id`]: the error envelope and request ids.
+//! - [`keep_alive`]: the rest of a request body answered early is read, or the close announced,
+//!   so the connection stays usable.
 //! - [`auth`]: the admin token file, cookies, origin policy.
 //! - [`functions`]: the functions runtime's host (invocations' data access through the engine
 //!   and the scheduler), the scheduler's runner of function targets, deploys.
@@ -31,6 +33,7 @@ pub mod functions;
 #[cfg(test)]
 mod generated_docs;
 pub mod health_check;
+pub mod keep_alive;
 pub mod params;
 pub mod realtime_wire;
 pub mod request_id;

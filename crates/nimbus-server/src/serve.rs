@@ -1,8 +1,9 @@
 //! Start-up and shutdown of the server process.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{DirBuilder, File, OpenOptions, Permissions};
 use std::io::Write;
 use std::net::SocketAddr;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +13,7 @@ use nimbus_compute::sandbox::{Backends, Sandboxes};
 use nimbus_compute::service::Services;
 use nimbus_compute::session::Sessions;
 use nimbus_core::NimbusError;
-use nimbus_core::limits::SHUTDOWN_GRACE_MS;
+use nimbus_core::limits::{PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, SHUTDOWN_GRACE_MS};
 use nimbus_core::time::{now_ms, rfc3339_ms};
 use nimbus_engine::Engine;
 use nimbus_sandbox::backend::Backend;
@@ -97,13 +98,42 @@ pub enum StartError {
     },
 }
 
+/// Creates the data directory with [`PRIVATE_DIR_MODE`] (missing parents with the usual mode),
+/// or tightens an existing one that lets other users in. No process-wide umask: image roots and
+/// files written into sandboxes keep their own modes.
+fn make_data_dir_private(data_dir: &Path) -> std::io::Result<()> {
+    if let Some(parent) = data_dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    match DirBuilder::new().mode(PRIVATE_DIR_MODE).create(data_dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let mode = std::fs::metadata(data_dir)?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(data_dir, Permissions::from_mode(PRIVATE_DIR_MODE))?;
+        tracing::info!(dir = ?data_dir, from = format_args!("{mode:04o}"), "tightened the data directory's mode to 0700");
+    }
+    Ok(())
+}
+
 /// Takes the exclusive data-directory lock; held while the returned file lives. The server holds
 /// it while it runs; offline CLI commands take it to work on the data directory directly.
 pub fn lock_data_dir(data_dir: &Path) -> Result<File, StartError> {
     let io = |source| StartError::DataDir { path: data_dir.to_owned(), source };
-    std::fs::create_dir_all(data_dir).map_err(io)?;
-    let mut file =
-        OpenOptions::new().create(true).truncate(false).write(true).open(data_dir.join(".lock")).map_err(io)?;
+    make_data_dir_private(data_dir).map_err(io)?;
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(PRIVATE_FILE_MODE)
+        .open(data_dir.join(".lock"))
+        .map_err(io)?;
+    // One an older version created with the usual 0644.
+    if file.metadata().map_err(io)?.permissions().mode() & 0o077 != 0 {
+        file.set_permissions(Permissions::from_mode(PRIVATE_FILE_MODE)).map_err(io)?;
+    }
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => return Err(StartError::DataDirLocked(data_dir.to_owned())),

@@ -825,6 +825,147 @@ fn exchange(
     })
 }
 
+// ---------------------------------------------------------------------------------------------
+// Keep-alive connections
+// ---------------------------------------------------------------------------------------------
+
+/// How a request body goes on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// `Content-Length`; the body follows the head at once.
+    Length,
+    /// `Transfer-Encoding: chunked`, in 8 KiB chunks following the head at once.
+    Chunked,
+    /// `Content-Length` and `Expect: 100-continue`: the body follows a `100 Continue`, or a final
+    /// answer that does not announce the close (the server then reads it, RFC 9110 §10.1.1).
+    ExpectContinue,
+}
+
+/// One HTTP/1.1 connection kept open across requests (no `Connection: close` sent), for tests
+/// of what a server does to the connection after an answer.
+pub struct KeepAliveConn {
+    port: u16,
+    stream: TcpStream,
+    reader: ResponseReader,
+}
+
+/// One answer on a [`KeepAliveConn`].
+pub struct Answer {
+    /// The response, checked against the cross-cutting contract.
+    pub resp: Resp,
+    /// How writing the request body ended: an error means the server reset the connection
+    /// while the client was still sending.
+    pub sent: io::Result<()>,
+}
+
+impl Answer {
+    /// Whether the response announced that the server closes the connection.
+    pub fn announces_close(&self) -> bool {
+        self.resp
+            .header_all("connection")
+            .iter()
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("close"))
+    }
+}
+
+impl KeepAliveConn {
+    /// Connects to the server.
+    pub fn open(server: &Server) -> io::Result<KeepAliveConn> {
+        let stream = TcpStream::connect(("127.0.0.1", server.port))?;
+        stream.set_read_timeout(Some(IO_TIMEOUT))?;
+        stream.set_write_timeout(Some(IO_TIMEOUT))?;
+        let reader = ResponseReader { stream: stream.try_clone()?, buf: Vec::new() };
+        Ok(KeepAliveConn { port: server.port, stream, reader })
+    }
+
+    /// Sends one request and reads its answer. The body is written by a second thread while
+    /// this one reads, so an answer sent before the server reads the body is heard; `Err` is a
+    /// transport error on the answer.
+    pub fn send(
+        &mut self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        framing: Framing,
+    ) -> io::Result<Answer> {
+        let mut head = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n", self.port);
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        let wire_body = match framing {
+            Framing::Length | Framing::ExpectContinue => {
+                head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+                body.to_vec()
+            }
+            Framing::Chunked => {
+                head.push_str("Transfer-Encoding: chunked\r\n");
+                let mut wire = Vec::new();
+                for chunk in body.chunks(8 * 1024) {
+                    wire.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                    wire.extend_from_slice(chunk);
+                    wire.extend_from_slice(b"\r\n");
+                }
+                wire.extend_from_slice(b"0\r\n\r\n");
+                wire
+            }
+        };
+        if framing == Framing::ExpectContinue {
+            head.push_str("Expect: 100-continue\r\n");
+        }
+        head.push_str("\r\n");
+        self.stream.write_all(head.as_bytes())?;
+        let (stream, reader) = (&self.stream, &mut self.reader);
+        let answer = std::thread::scope(|scope| {
+            let writer = || -> io::Result<()> {
+                let mut writer = stream.try_clone()?;
+                writer.write_all(&wire_body)
+            };
+            let mut sender = None;
+            if framing != Framing::ExpectContinue {
+                sender = Some(scope.spawn(writer));
+            }
+            let mut read_answer = || -> io::Result<Resp> {
+                let (mut status, mut headers) = reader.head()?;
+                while status == 100 {
+                    if sender.is_none() {
+                        sender = Some(scope.spawn(writer));
+                    }
+                    (status, headers) = reader.head()?;
+                }
+                let body = reader.body(status, &headers, method)?;
+                Ok(Resp::new(status, headers, body, format!("{method} {target}")))
+            };
+            let resp = match read_answer() {
+                Ok(resp) => resp,
+                Err(e) => {
+                    // Unblocks a body writer the server stopped reading, before the scope joins it.
+                    let _ = stream.shutdown(Shutdown::Both);
+                    return Err(e);
+                }
+            };
+            let mut answer = Answer { resp, sent: Ok(()) };
+            if sender.is_none() && !answer.announces_close() {
+                sender = Some(scope.spawn(writer));
+            }
+            if let Some(sender) = sender {
+                answer.sent = sender.join().unwrap_or_else(|_| Err(io::Error::other("body writer panicked")));
+            }
+            Ok(answer)
+        })?;
+        check_contract(&answer.resp);
+        Ok(answer)
+    }
+
+    /// Reads until the server closes the connection: the bytes it sent after the last answer
+    /// (none, from a server that announced the close); `Err` if it reset the connection.
+    pub fn read_to_close(&mut self) -> io::Result<Vec<u8>> {
+        while self.reader.fill()? > 0 {}
+        Ok(std::mem::take(&mut self.reader.buf))
+    }
+}
+
 /// Safety net of [`wait_for`]: a healthy run meets each condition far sooner.
 const WAIT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 /// Pause between polls of a condition (the loop re-checks; not a synchronisation sleep).

@@ -14,6 +14,8 @@ mod functions;
 mod functions_cli;
 mod images;
 mod journal;
+mod keepalive;
+mod permissions;
 mod query;
 mod realtime;
 mod registry;

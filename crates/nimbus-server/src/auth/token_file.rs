@@ -1,16 +1,18 @@
 //! The local admin token file: location, format, validation, creation and rotation.
 //!
 //! The file lives at `$XDG_DATA_HOME/nimbus/auth/token` (default `~/.local/share/...`), in a
-//! directory of mode 0700, with mode 0600. Every write happens under an exclusive lock on
-//! `.token.lock` beside it and replaces the file atomically (temp file, fsync, rename).
+//! directory of mode 0700, with mode 0600 (a looser file or directory is tightened when the
+//! server loads it). Every write happens under an exclusive lock on `.token.lock` (0600) beside
+//! it and replaces the file atomically (temp file, fsync, rename).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use nimbus_core::limits::{PRIVATE_DIR_MODE, PRIVATE_FILE_MODE};
 use nimbus_core::time::{now_ms, rfc3339_ms};
 use serde::{Deserialize, Serialize};
 
@@ -128,14 +130,14 @@ impl Drop for LockGuard {
 
 fn lock(path: &Path) -> Result<LockGuard, TokenFileError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io(dir))?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io(dir))?;
+    fs::DirBuilder::new().recursive(true).mode(PRIVATE_DIR_MODE).create(dir).map_err(io(dir))?;
+    fs::set_permissions(dir, Permissions::from_mode(PRIVATE_DIR_MODE)).map_err(io(dir))?;
     let lock_path = dir.join(".token.lock");
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .mode(0o600)
+        .mode(PRIVATE_FILE_MODE)
         .open(&lock_path)
         .map_err(io(&lock_path))?;
     file.lock().map_err(io(&lock_path))?;
@@ -148,8 +150,15 @@ fn write_atomic(path: &Path, record: &TokenRecord) -> Result<(), TokenFileError>
     let tmp = dir.join(format!(".token.tmp.{}", std::process::id()));
     let mut text = serde_json::to_string_pretty(record).map_err(|e| io(path)(std::io::Error::other(e)))?;
     text.push('\n');
-    let mut file =
-        OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(&tmp).map_err(io(&tmp))?;
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(PRIVATE_FILE_MODE)
+        .open(&tmp)
+        .map_err(io(&tmp))?;
+    // The mode above applies only to a new file, not to one a crashed writer left behind.
+    file.set_permissions(Permissions::from_mode(PRIVATE_FILE_MODE)).map_err(io(&tmp))?;
     file.write_all(text.as_bytes()).map_err(io(&tmp))?;
     file.sync_all().map_err(io(&tmp))?;
     fs::rename(&tmp, path).map_err(io(path))?;
@@ -157,9 +166,25 @@ fn write_atomic(path: &Path, record: &TokenRecord) -> Result<(), TokenFileError>
     Ok(())
 }
 
-/// Loads the token, creating the file with generation 1 on first use.
+/// Sets the private mode on the token file and its directory where they let other users in
+/// (left so by an operator's copy or an older tool).
+fn tighten(path: &Path) -> Result<(), TokenFileError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    for (target, private) in [(path, PRIVATE_FILE_MODE), (dir, PRIVATE_DIR_MODE)] {
+        let mode = fs::metadata(target).map_err(io(target))?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            fs::set_permissions(target, Permissions::from_mode(private)).map_err(io(target))?;
+            tracing::info!(path = ?target, from = format_args!("{mode:04o}"), "tightened the token file's mode");
+        }
+    }
+    Ok(())
+}
+
+/// Loads the token, creating the file with generation 1 on first use; an existing file readable
+/// by other users is tightened first.
 pub fn load_or_create(path: &Path) -> Result<TokenRecord, TokenFileError> {
     if let Some(record) = load(path)? {
+        tighten(path)?;
         return Ok(record);
     }
     let _lock = lock(path)?;
@@ -205,5 +230,18 @@ mod tests {
         fs::write(&path, serde_json::to_string(&bad).expect("json")).expect("write");
         let error = load(&path).expect_err("invalid scope");
         assert!(error.to_string().contains(path.to_str().expect("utf8")));
+    }
+
+    #[test]
+    fn a_token_readable_by_others_is_tightened_at_load() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("nimbus/auth/token");
+        let first = load_or_create(&path).expect("create");
+        let auth = path.parent().expect("dir");
+        fs::set_permissions(&path, Permissions::from_mode(0o644)).expect("loosen the file");
+        fs::set_permissions(auth, Permissions::from_mode(0o755)).expect("loosen the dir");
+        assert_eq!(load_or_create(&path).expect("load"), first);
+        let mode = |p: &Path| format!("{:04o}", fs::metadata(p).expect("meta").permissions().mode() & 0o777);
+        assert_eq!((mode(&path), mode(auth)), ("0600".to_owned(), "0700".to_owned()));
     }
 }

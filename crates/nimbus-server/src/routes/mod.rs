@@ -24,14 +24,20 @@ use axum::routing::{delete, get, post};
 
 use crate::auth;
 use crate::envelope;
+use crate::keep_alive;
 use crate::request_id;
 use crate::state::AppState;
 
-/// Builds the router with its middleware: request ids and the envelope guarantee outermost
-/// (outside the route table, so they also see the method router's own 405 answers with their
-/// `Allow` header), then the origin policy and authentication.
+/// Builds the router with its middleware: outermost, what is left of the request body once the
+/// answer is ready (read, or the close announced, so that an early answer on any route keeps the
+/// connection usable); then request ids and the envelope guarantee (outside the route table, so
+/// they also see the method router's own 405 answers with their `Allow` header); then the origin
+/// policy and authentication.
 pub fn router(state: AppState) -> Router {
-    Router::new().fallback_service(routes(state)).layer(middleware::from_fn(request_id::assign))
+    Router::new()
+        .fallback_service(routes(state))
+        .layer(middleware::from_fn(request_id::assign))
+        .layer(middleware::from_fn(keep_alive::finish_request_body))
 }
 
 fn routes(state: AppState) -> Router {
