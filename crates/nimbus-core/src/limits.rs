@@ -360,6 +360,10 @@ limits! {
     /// before the job fails with it: such errors are retried (they are not the target's fault),
     /// but a persistent one (a damaged row) must not retry forever.
     pub const SCHEDULER_MAX_INFRA_ATTEMPTS: u32 = 5, "5";
+    /// Largest `/etc/passwd` or `/etc/group` read from a sandbox to resolve a `user`: the file is
+    /// the sandbox's to forge (a FIFO, `/dev/zero`, a sparse terabyte), so it is read only when
+    /// it is a regular file of at most this size. Real account files are a few KiB.
+    pub const SANDBOX_ACCOUNT_FILE_MAX_BYTES: u64 = 1024 * 1024, "1 MiB";
     /// Default memory limit of one function isolate (QuickJS runtime limit), in bytes; operator
     /// setting `--function-memory-mb`. Contract default (functions.md §8).
     pub const FUNCTION_MEMORY_BYTES: usize = 64 * 1024 * 1024, "64 MiB";

@@ -769,3 +769,32 @@ fn a_stdio_client_that_stops_reading_is_told_backpressure() {
     let sandbox_now = sx.fx.server().get(&sx.fx.path(&format!("/{sandbox}")));
     assert_eq!(sandbox_now.json["status"]["lifecycleState"], "ready");
 }
+
+/// Attack: the sandbox replaces its `/etc/passwd` with a FIFO (reading it would block forever),
+/// then with a sparse terabyte, and asks exec for a `user`. Each is refused with a catalogued
+/// error, and the session's later execs still run.
+#[test]
+fn a_forged_etc_passwd_never_hangs_exec() {
+    let sx = Sx::start();
+    let sandbox = sx.sandbox(&["sleep", "100000"], json!({}));
+    let id = session_id(&sx.open(&sandbox, &["exec"], None));
+    let forge = |script: &str| assert_eq!(sx.run(&id, json!({ "argv": ["sh", "-c", script] }))["exitCode"], 0);
+    let as_user = || sx.post(&id, "/exec?wait=true", &json!({ "argv": ["id", "-u"], "user": "app" }));
+
+    forge("rm -f /etc/passwd && busybox mkfifo /etc/passwd");
+    let fifo = as_user();
+    fifo.expect_error(400, "op.invalid_input");
+    assert!(fifo.detail()["reason"].as_str().is_some_and(|r| r.contains("not a regular file")), "{fifo}");
+
+    forge("rm -f /etc/passwd && dd if=/dev/zero of=/etc/passwd bs=1 count=1 seek=1099511627775 2>/dev/null");
+    let huge = as_user();
+    huge.expect_error(400, "op.invalid_input");
+    assert!(huge.detail()["reason"].as_str().is_some_and(|r| r.contains("larger than")), "{huge}");
+
+    assert_eq!(
+        sx.run(&id, json!({ "argv": ["echo", "alive"] }))["stdout"],
+        "alive\n",
+        "the session still serves execs"
+    );
+    sx.fx.delete(&sandbox);
+}

@@ -13,7 +13,7 @@
 mod error;
 mod path;
 mod resolve;
-mod sys;
+pub(crate) mod sys;
 #[cfg(test)]
 mod tests;
 

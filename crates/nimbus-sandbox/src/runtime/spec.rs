@@ -1,11 +1,18 @@
 //! The container's OCI runtime spec (`config.json`), and what it needs from the image: the user
 //! resolved against the image's `/etc/passwd` and `/etc/group`, and the working directory.
 
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
+
+use nimbus_core::limits::SANDBOX_ACCOUNT_FILE_MAX_BYTES;
+use nix::errno::Errno;
 
 use serde_json::{Value, json};
 
 use crate::backend::LaunchSpec;
+use crate::files::sys;
 
 /// Capabilities the sandbox keeps (bounding, effective and permitted sets).
 const CAPABILITIES: &[&str] = &[
@@ -49,6 +56,21 @@ pub struct User {
     pub gid: u32,
     /// Supplementary gids (from `/etc/group` membership).
     pub additional_gids: Vec<u32>,
+    /// `HOME` for a process that does not set it: the passwd entry's directory, `/` without
+    /// one. Always given, because libcontainer would otherwise look it up itself, from inside
+    /// the sandbox, in an `/etc/passwd` a sandbox can forge (a FIFO blocks it for good).
+    pub home: String,
+}
+
+impl User {
+    /// `env` (`KEY=value` entries) with `HOME` added when it has none, or an empty one.
+    pub fn with_home(&self, env: &[String]) -> Vec<String> {
+        let mut env: Vec<String> = env.iter().filter(|kv| kv.as_str() != "HOME=").cloned().collect();
+        if !env.iter().any(|kv| kv.starts_with("HOME=")) {
+            env.push(format!("HOME={}", self.home));
+        }
+        env
+    }
 }
 
 /// The cgroup path of sandbox `id` (cgroupfs, relative to each controller's root).
@@ -75,7 +97,7 @@ pub fn runtime_spec(launch: &LaunchSpec, rootfs: &Path, user: &User) -> Value {
             "terminal": false,
             "user": { "uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids },
             "args": launch.argv,
-            "env": launch.env,
+            "env": user.with_home(&launch.env),
             "cwd": launch.cwd,
             "noNewPrivileges": true,
             "capabilities": {
@@ -181,19 +203,46 @@ fn host_path(root: &Path, parts: &[String]) -> PathBuf {
     out
 }
 
-fn read_image_file(root: &Path, path: &str) -> String {
-    resolve_in_root(root, path, None)
-        .ok()
-        .and_then(|host| std::fs::read(host).ok())
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        .unwrap_or_default()
+/// Reads an account file (`/etc/passwd`, `/etc/group`) of a sandbox's root, which the sandbox
+/// may have forged: resolved inside the root (no symlink leaves it), opened without blocking,
+/// and read only when it is a regular file of at most [`SANDBOX_ACCOUNT_FILE_MAX_BYTES`]. A
+/// missing file reads as empty (numeric users still resolve).
+fn read_account_file(root: &Path, path: &str) -> Result<String, String> {
+    let root = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+        .open(root)
+        .map_err(|e| format!("cannot open the sandbox's root: {e}"))?;
+    let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY;
+    let fd = match sys::openat2_in_root(root.as_fd(), path.trim_start_matches('/').as_bytes(), flags) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT | Errno::ENOTDIR) => return Ok(String::new()),
+        Err(e) => return Err(format!("cannot open the image's {path}: {e}")),
+    };
+    let file = std::fs::File::from(fd);
+    let meta = file.metadata().map_err(|e| format!("cannot stat the image's {path}: {e}"))?;
+    let too_big = || format!("the image's {path} is larger than {SANDBOX_ACCOUNT_FILE_MAX_BYTES} bytes");
+    if !meta.file_type().is_file() {
+        return Err(format!("the image's {path} is not a regular file"));
+    }
+    if meta.len() > SANDBOX_ACCOUNT_FILE_MAX_BYTES {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::new();
+    file.take(SANDBOX_ACCOUNT_FILE_MAX_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read the image's {path}: {e}"))?;
+    if bytes.len() as u64 > SANDBOX_ACCOUNT_FILE_MAX_BYTES {
+        return Err(too_big());
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Resolves `spec` (`uid`, `uid:gid`, `name`, `name:group`; empty = root) inside the image.
 pub fn resolve_user(root: &Path, spec: &str) -> Result<User, String> {
     let spec = if spec.is_empty() { "0" } else { spec };
-    let passwd = read_image_file(root, "/etc/passwd");
-    let group = read_image_file(root, "/etc/group");
+    let passwd = read_account_file(root, "/etc/passwd")?;
+    let group = read_account_file(root, "/etc/group")?;
     let (user_part, group_part) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
@@ -216,6 +265,12 @@ pub fn resolve_user(root: &Path, spec: &str) -> Result<User, String> {
             (uid, Some(user_part.to_owned()), entry[3].parse::<u32>().ok())
         }
     };
+    let home = entries
+        .iter()
+        .find(|f| f[2].parse::<u32>().ok() == Some(uid))
+        .and_then(|f| f.get(5))
+        .filter(|dir| dir.starts_with('/'))
+        .map_or_else(|| "/".to_owned(), |dir| (*dir).to_owned());
     // group: name:x:gid:members
     let groups: Vec<Vec<&str>> =
         group.lines().map(|l| l.split(':').collect::<Vec<_>>()).filter(|f| f.len() >= 3).collect();
@@ -243,7 +298,7 @@ pub fn resolve_user(root: &Path, spec: &str) -> Result<User, String> {
             }
         }
     }
-    Ok(User { uid, gid, additional_gids })
+    Ok(User { uid, gid, additional_gids, home })
 }
 
 #[cfg(test)]
@@ -261,10 +316,34 @@ mod tests {
         .expect("passwd");
         std::fs::write(dir.path().join("etc/group"), "root:x:0:\napp:x:1000:\nwheel:x:10:app\n").expect("group");
         let app = resolve_user(dir.path(), "app").expect("app");
-        assert_eq!(app, User { uid: 1000, gid: 1000, additional_gids: vec![10] });
+        assert_eq!(app, User { uid: 1000, gid: 1000, additional_gids: vec![10], home: "/home/app".into() });
+        assert_eq!(resolve_user(dir.path(), "4242").expect("unlisted uid").home, "/");
+        assert_eq!(app.with_home(&["HOME=".into(), "A=1".into()]), ["A=1", "HOME=/home/app"]);
+        assert_eq!(app.with_home(&["HOME=/x".into()]), ["HOME=/x"]);
         assert_eq!(resolve_user(dir.path(), "123:45").expect("numeric").gid, 45);
         assert_eq!(resolve_user(dir.path(), "app:wheel").expect("group").gid, 10);
         assert!(resolve_user(dir.path(), "nobody").is_err());
+    }
+
+    #[test]
+    fn forged_account_files_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("etc")).expect("etc");
+        let passwd = dir.path().join("etc/passwd");
+        // A FIFO nobody writes to: reading it would block forever.
+        nix::unistd::mkfifo(&passwd, nix::sys::stat::Mode::from_bits_truncate(0o644)).expect("mkfifo");
+        let error = resolve_user(dir.path(), "app").expect_err("a FIFO is refused");
+        assert!(error.contains("not a regular file"), "{error}");
+        // A sparse terabyte: refused by its size, not read.
+        std::fs::remove_file(&passwd).expect("remove");
+        std::fs::File::create(&passwd).and_then(|f| f.set_len(1 << 40)).expect("sparse file");
+        let error = resolve_user(dir.path(), "app").expect_err("a huge file is refused");
+        assert!(error.contains("larger than 1048576 bytes"), "{error}");
+        // A symlink out of the root resolves inside it (to nothing here), never to the host's.
+        std::fs::remove_file(&passwd).expect("remove");
+        std::os::unix::fs::symlink("/../../../../etc/shadow", &passwd).expect("symlink");
+        assert!(resolve_user(dir.path(), "root").is_err(), "the host's /etc/shadow was read");
+        assert_eq!(resolve_user(dir.path(), "0").expect("numeric users need no file").uid, 0);
     }
 
     #[test]

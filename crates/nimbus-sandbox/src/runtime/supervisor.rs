@@ -720,8 +720,11 @@ fn launch(shared: &Shared, launch: Launch<'_>) -> Result<Pid, String> {
     if !shared.running() {
         return Err("the sandbox is not running".into());
     }
+    // The main process's environment is laid under this one: its `HOME` counts as set.
+    let inherited_home = shared.launch.env.iter().any(|kv| kv.starts_with("HOME=") && kv.len() > "HOME=".len());
+    let env = if inherited_home { launch.env.to_vec() } else { launch.user.with_home(launch.env) };
     let env: HashMap<String, String> =
-        launch.env.iter().filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned()))).collect();
+        env.iter().filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned()))).collect();
     let [stdin, stdout, stderr] = launch.stdio;
     ContainerBuilder::new(shared.launch.id.clone(), SyscallType::Linux)
         .with_root_path(shared.layout.container())
