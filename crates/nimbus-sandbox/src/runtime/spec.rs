@@ -207,14 +207,9 @@ fn host_path(root: &Path, parts: &[String]) -> PathBuf {
 /// may have forged: resolved inside the root (no symlink leaves it), opened without blocking,
 /// and read only when it is a regular file of at most [`SANDBOX_ACCOUNT_FILE_MAX_BYTES`]. A
 /// missing file reads as empty (numeric users still resolve).
-fn read_account_file(root: &Path, path: &str) -> Result<String, String> {
-    let root = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
-        .open(root)
-        .map_err(|e| format!("cannot open the sandbox's root: {e}"))?;
+fn read_account_file(root: std::os::fd::BorrowedFd<'_>, path: &str) -> Result<String, String> {
     let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY;
-    let fd = match sys::openat2_in_root(root.as_fd(), path.trim_start_matches('/').as_bytes(), flags) {
+    let fd = match sys::openat2_in_root(root, path.trim_start_matches('/').as_bytes(), flags) {
         Ok(fd) => fd,
         Err(Errno::ENOENT | Errno::ENOTDIR) => return Ok(String::new()),
         Err(e) => return Err(format!("cannot open the image's {path}: {e}")),
@@ -241,8 +236,13 @@ fn read_account_file(root: &Path, path: &str) -> Result<String, String> {
 /// Resolves `spec` (`uid`, `uid:gid`, `name`, `name:group`; empty = root) inside the image.
 pub fn resolve_user(root: &Path, spec: &str) -> Result<User, String> {
     let spec = if spec.is_empty() { "0" } else { spec };
-    let passwd = read_account_file(root, "/etc/passwd")?;
-    let group = read_account_file(root, "/etc/group")?;
+    let root = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+        .open(root)
+        .map_err(|e| format!("cannot open the sandbox's root: {e}"))?;
+    let passwd = read_account_file(root.as_fd(), "/etc/passwd")?;
+    let group = read_account_file(root.as_fd(), "/etc/group")?;
     let (user_part, group_part) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
