@@ -50,17 +50,33 @@ pub(crate) trait Work: Send {
 /// Where a transaction's durable outcome is delivered.
 type Reply<T> = oneshot::Receiver<Result<(T, Commit), NimbusError>>;
 
+/// A callback that takes a transaction's durable outcome on the writer thread.
+pub type Then<T> = Box<dyn FnOnce(Result<(T, Commit), NimbusError>) + Send>;
+
+/// Who takes a transaction's outcome.
+enum Taker<T> {
+    /// A caller awaiting it; the work is skipped if the caller left before it ran.
+    Waiting(oneshot::Sender<Result<(T, Commit), NimbusError>>),
+    /// A callback (it must not block: it runs on the writer thread).
+    Then(Then<T>),
+}
+
 /// The typed form of [`Work`].
 pub(crate) struct TypedWork<T, F> {
     body: Option<F>,
     output: Option<T>,
-    reply: oneshot::Sender<Result<(T, Commit), NimbusError>>,
+    taker: Taker<T>,
 }
 
 impl<T, F> TypedWork<T, F> {
     pub(crate) fn new(body: F) -> (Self, Reply<T>) {
         let (reply, receiver) = oneshot::channel();
-        (Self { body: Some(body), output: None, reply }, receiver)
+        (Self { body: Some(body), output: None, taker: Taker::Waiting(reply) }, receiver)
+    }
+
+    /// Work whose outcome goes to `then`.
+    pub(crate) fn then(body: F, then: Then<T>) -> Self {
+        Self { body: Some(body), output: None, taker: Taker::Then(then) }
     }
 }
 
@@ -70,7 +86,7 @@ where
     F: FnOnce(&mut Transaction<'_>) -> Result<T, NimbusError> + Send,
 {
     fn abandoned(&self) -> bool {
-        self.reply.is_closed()
+        matches!(&self.taker, Taker::Waiting(reply) if reply.is_closed())
     }
 
     fn run(&mut self, tx: &mut Transaction<'_>) -> Result<(), NimbusError> {
@@ -83,8 +99,13 @@ where
         let this = *self;
         let output = this.output;
         let result = outcome.and_then(|commit| output.map(|out| (out, commit)).ok_or_else(NimbusError::internal));
-        // The caller may have gone away; the write is durable either way.
-        let _ = this.reply.send(result);
+        match this.taker {
+            // The caller may have gone away; the write is durable either way.
+            Taker::Waiting(reply) => {
+                let _ = reply.send(result);
+            }
+            Taker::Then(then) => then(result),
+        }
     }
 }
 
@@ -292,16 +313,27 @@ where
     F: FnOnce(&mut Transaction<'_>) -> Result<T, NimbusError> + Send + 'static,
 {
     let (work, receiver) = TypedWork::new(body);
-    queue.try_send(Box::new(work)).map_err(|e| match e {
-        mpsc::error::TrySendError::Full(_) => NimbusError::resource_exhausted(
-            "tenant_write_queue",
-            nimbus_core::limits::WRITE_QUEUE_PER_TENANT as u64,
-            Some(nimbus_core::limits::WRITE_QUEUE_PER_TENANT as u64),
-        )
-        .with_retry_after_ms(nimbus_core::limits::WRITE_QUEUE_RETRY_AFTER_MS),
-        mpsc::error::TrySendError::Closed(_) => NimbusError::internal(),
-    })?;
+    enqueue(queue, Box::new(work));
     receiver.await.map_err(|_| NimbusError::internal())?
+}
+
+/// Queues work on a tenant's writer without waiting. Work that cannot be queued is completed
+/// at once with the error: a full queue is 429.
+pub(crate) fn enqueue(queue: &WorkQueue, work: Box<dyn Work>) {
+    let (error, work) = match queue.try_send(work) {
+        Ok(()) => return,
+        Err(mpsc::error::TrySendError::Full(work)) => (
+            NimbusError::resource_exhausted(
+                "tenant_write_queue",
+                nimbus_core::limits::WRITE_QUEUE_PER_TENANT as u64,
+                Some(nimbus_core::limits::WRITE_QUEUE_PER_TENANT as u64),
+            )
+            .with_retry_after_ms(nimbus_core::limits::WRITE_QUEUE_RETRY_AFTER_MS),
+            work,
+        ),
+        Err(mpsc::error::TrySendError::Closed(work)) => (NimbusError::internal(), work),
+    };
+    work.complete(Err(error));
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::deployment::{Deployment, FunctionInfo, Kind, ModuleCode, Visibility};
-use crate::host::{Completion, Ending, Host, Session};
+use crate::host::{Completion, Ending, Finish, Host, Session};
 use crate::runtime::budget::Tripped;
 use crate::runtime::isolate::{Isolate, JsFailure};
 use crate::{Functions, validator};
@@ -64,8 +64,8 @@ impl Session for Discovery {
         done(Err(NimbusError::invalid_request(format!("{name} is not available while a deploy is evaluated"))));
     }
 
-    fn finish(self, _success: bool) -> Result<Ending<()>, NimbusError> {
-        Ok(Ending::Finished(()))
+    fn finish(self, _success: bool, then: Finish<()>) {
+        then(Ok(Ending::Finished(())));
     }
 }
 

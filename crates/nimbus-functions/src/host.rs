@@ -44,6 +44,12 @@ pub enum Ending<T> {
     Retry,
 }
 
+/// Takes an attempt's end: on the worker thread when there is nothing to wait for, otherwise
+/// on the thread that made its commit durable. It must not block. Worker threads therefore
+/// never wait for an fsync and go on to the next invocation, and the writer can fold many
+/// mutations into one commit.
+pub type Finish<T> = Box<dyn FnOnce(Result<Ending<T>, NimbusError>) + Send>;
+
 /// Delivers the outcome of an asynchronous operation to its invocation's event loop.
 pub type Completion = Box<dyn FnOnce(Result<Value, NimbusError>) + Send>;
 
@@ -65,9 +71,10 @@ pub trait Session: Send + 'static {
     fn start(&mut self, name: &str, payload: Value, done: Completion);
 
     /// Ends the attempt: with `success`, commits what it did (a mutation's transaction) and
-    /// returns the trace; otherwise rolls back. [`Ending::Retry`] voids the attempt whatever
-    /// JavaScript made of it.
-    fn finish(self, success: bool) -> Result<Ending<Self::Trace>, NimbusError>;
+    /// hands `then` the trace once that is durable; otherwise rolls back. [`Ending::Retry`]
+    /// voids the attempt whatever JavaScript made of it. Called on the worker thread, which it
+    /// must not keep waiting for a commit.
+    fn finish(self, success: bool, then: Finish<Self::Trace>);
 }
 
 /// What the runtime needs from its embedder.

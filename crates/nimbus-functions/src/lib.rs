@@ -25,23 +25,22 @@ mod runtime;
 pub mod validator;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use nimbus_core::limits::FUNCTION_MAX_ATTEMPTS;
 use nimbus_core::{ErrorCode, NimbusError};
 use serde_json::Value;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::oneshot;
 
 pub use config::Limits;
 pub use deployment::{Deployment, FunctionInfo, Kind, StoredDeployment, Visibility};
-pub use host::{Call, Completion, Ending, Host, Session};
+pub use host::{Call, Completion, Ending, Finish, Host, Session};
 
 use outcome::Failing;
-use runtime::budget::thread_cpu_ns;
 use runtime::isolate::Isolate;
-use runtime::workers::Workers;
+use runtime::slots::Slots;
+use runtime::workers::{Job, Workers};
 
 /// Who is calling, which decides visibility checks, slots and call-tree depth.
 #[derive(Debug, Clone)]
@@ -92,9 +91,7 @@ pub struct Called<T> {
 struct TenantFunctions<S: Session> {
     /// The active deployment; `None` until loaded from the host.
     deployment: Mutex<Option<Arc<Deployment>>>,
-    slots: Arc<Semaphore>,
-    /// Invocations waiting for a slot.
-    waiting: AtomicUsize,
+    slots: Arc<Slots>,
     /// Idle isolates of the active deployment (version, isolate).
     idle: Mutex<Vec<(i64, Isolate<S>)>>,
 }
@@ -125,8 +122,7 @@ impl<H: Host> Functions<H> {
             .or_insert_with(|| {
                 Arc::new(TenantFunctions {
                     deployment: Mutex::new(None),
-                    slots: Arc::new(Semaphore::new(self.limits.concurrency.max(1))),
-                    waiting: AtomicUsize::new(0),
+                    slots: Slots::new(self.limits.concurrency, self.limits.queue),
                     idle: Mutex::new(Vec::new()),
                 })
             })
@@ -139,14 +135,9 @@ impl<H: Host> Functions<H> {
         T: Send + 'static,
         F: FnOnce() -> Result<T, NimbusError> + Send + 'static,
     {
-        let (reply, answer) = oneshot::channel();
-        self.workers.run(Box::new(move || {
-            let _ = reply.send(work());
-        }));
-        answer.await.map_err(|_| {
-            tracing::error!("a function worker dropped its job");
-            NimbusError::internal()
-        })?
+        let (job, answer) = replying(work);
+        self.workers.run(job);
+        answered(answer).await
     }
 
     /// The tenant's active deployment (the empty one before its first deploy).
@@ -250,8 +241,6 @@ impl<H: Host> Functions<H> {
         let deadline = Instant::now() + self.limits.wall;
         let args = Arc::new(request.args.to_string());
         for attempt in 0..FUNCTION_MAX_ATTEMPTS {
-            // Nested calls run inside their root's slot: taking another could deadlock the tree.
-            let permit = if depth == 0 { Some(self.slot(&state).await?) } else { None };
             let call = Call {
                 tenant: request.tenant.clone(),
                 name: info.name.clone(),
@@ -263,15 +252,23 @@ impl<H: Host> Functions<H> {
                 deadline,
                 attempt,
             };
-            let (host, limits, state, deployment, function, args) =
+            let (host, limits, tenant, deployment, function, args) =
                 (self.host.clone(), self.limits.clone(), state.clone(), deployment.clone(), info.clone(), args.clone());
-            let attempted = self
-                .on_worker(move || invoke(&host, &state, (&deployment, &function), &call, &args, (&limits, permit)))
-                .await?;
-            if let Ending::Finished(called) = attempted {
-                return Ok(called);
+            let (reply, answer) = oneshot::channel();
+            let job: Job =
+                Box::new(move || run_attempt(&host, &tenant, (&deployment, &function), &call, &args, &limits, reply));
+            // Nested calls run inside their root's slot: taking another could deadlock the tree.
+            if depth == 0 {
+                state.slots.run(&self.workers, job)?;
+            } else {
+                self.workers.run(job);
             }
-            tracing::debug!(function = %info.name, attempt, "invocation attempt voided; running it again");
+            match answered(answer).await? {
+                Ending::Finished(called) => return Ok(called),
+                Ending::Retry => {
+                    tracing::debug!(function = %info.name, attempt, "invocation attempt voided; running it again");
+                }
+            }
         }
         Err(NimbusError::conflict(
             "transaction_conflict",
@@ -279,57 +276,86 @@ impl<H: Host> Functions<H> {
             serde_json::json!({ "attempts": FUNCTION_MAX_ATTEMPTS }),
         ))
     }
-
-    /// Takes one of the tenant's invocation slots, waiting in its bounded queue.
-    async fn slot(
-        &self,
-        state: &Arc<TenantFunctions<H::Session>>,
-    ) -> Result<tokio::sync::OwnedSemaphorePermit, NimbusError> {
-        if let Ok(permit) = state.slots.clone().try_acquire_owned() {
-            return Ok(permit);
-        }
-        let waiting = state.waiting.fetch_add(1, Ordering::SeqCst);
-        let _leave = Leave(&state.waiting);
-        if waiting >= self.limits.queue {
-            return Err(NimbusError::resource_exhausted(
-                "function_slots",
-                self.limits.queue as u64,
-                Some(waiting as u64),
-            ));
-        }
-        state.slots.clone().acquire_owned().await.map_err(|_| NimbusError::internal())
-    }
 }
 
-/// Decrements the waiting count when a waiter leaves (got a slot, or gave up).
-struct Leave<'a>(&'a AtomicUsize);
-
-impl Drop for Leave<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
+/// A worker job running `work` and sending its result.
+fn replying<T, F>(work: F) -> (Job, oneshot::Receiver<Result<T, NimbusError>>)
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, NimbusError> + Send + 'static,
+{
+    let (reply, answer) = oneshot::channel();
+    let job: Job = Box::new(move || {
+        let _ = reply.send(work());
+    });
+    (job, answer)
 }
 
-/// One attempt at an invocation on the current (worker) thread. The tenant's slot (`permit`)
-/// is held while JavaScript runs and released before the session finishes: waiting for a
-/// mutation's commit to become durable executes nothing, and letting the next invocation run
-/// meanwhile lets the writer fold several mutations into one group commit.
+/// A worker job's result; `service.internal` when the job was dropped.
+async fn answered<T>(answer: oneshot::Receiver<Result<T, NimbusError>>) -> Result<T, NimbusError> {
+    answer.await.map_err(|_| {
+        tracing::error!("a function worker dropped its job");
+        NimbusError::internal()
+    })?
+}
+
+/// What an attempt's outcome is sent on: the invocation, or a voided attempt.
+type AttemptReply<T> = oneshot::Sender<Result<Ending<Called<T>>, NimbusError>>;
+
+/// One attempt at an invocation, on a worker thread in the tenant's slot (its root's, when
+/// nested). The outcome goes to `reply` once the session ended, which for a mutation is when
+/// its commit is durable: the writer's thread sends it, and the worker has gone on. An attempt
+/// whose caller left while it waited for a slot is skipped.
+fn run_attempt<H: Host>(
+    host: &Arc<H>,
+    state: &TenantFunctions<H::Session>,
+    (deployment, info): (&Arc<Deployment>, &FunctionInfo),
+    call: &Call,
+    args: &str,
+    limits: &Limits,
+    reply: AttemptReply<<H::Session as Session>::Trace>,
+) {
+    if reply.is_closed() {
+        return;
+    }
+    let (result, session) = match invoke(host, state, (deployment, info), call, args, limits) {
+        Ok(ran) => ran,
+        Err(error) => {
+            let _ = reply.send(Err(error));
+            return;
+        }
+    };
+    let version = deployment.version;
+    let succeeded = result.is_ok();
+    session.finish(
+        succeeded,
+        Box::new(move |ending| {
+            // A voided attempt's outcome is not the invocation's; otherwise JavaScript's error
+            // comes before the commit's.
+            let outcome = match ending {
+                Ok(Ending::Finished(trace)) => result.map(|value| Ending::Finished(Called { value, version, trace })),
+                Ok(Ending::Retry) => Ok(Ending::Retry),
+                Err(error) => result.and(Err(error)),
+            };
+            let _ = reply.send(outcome);
+        }),
+    );
+}
+
+/// Runs JavaScript for one attempt and returns its outcome with the session, still to be
+/// finished. The tenant's slot is held meanwhile; waiting for a mutation's commit to become
+/// durable executes nothing and holds none.
 fn invoke<H: Host>(
     host: &Arc<H>,
     state: &TenantFunctions<H::Session>,
     (deployment, info): (&Arc<Deployment>, &FunctionInfo),
     call: &Call,
     args: &str,
-    (limits, permit): (&Limits, Option<tokio::sync::OwnedSemaphorePermit>),
-) -> Result<Ending<Called<<H::Session as Session>::Trace>>, NimbusError> {
-    let called = |value, trace| Called { value, version: deployment.version, trace };
+    limits: &Limits,
+) -> Result<(Result<Value, NimbusError>, H::Session), NimbusError> {
     let mut session = host.open(call)?;
     if call.execution_id.is_some() && session.already_executed()? {
-        drop(permit);
-        return Ok(match session.finish(true)? {
-            Ending::Finished(trace) => Ending::Finished(called(Value::Null, trace)),
-            Ending::Retry => Ending::Retry,
-        });
+        return Ok((Ok(Value::Null), session));
     }
     let mut isolate = match take_idle(state, deployment.version) {
         Some(isolate) => isolate,
@@ -338,31 +364,19 @@ fn invoke<H: Host>(
             NimbusError::new(ErrorCode::ServiceInternal, "could not start a function isolate", None)
         })?,
     };
-    let started = thread_cpu_ns();
     isolate.budget().arm(limits.cpu_for(info.kind), call.deadline);
     let tags = [call.tenant.clone(), call.name.clone(), call.request_id.clone()];
     let (raw, active) = isolate.invoke((&info.module, &info.export), info.kind, args, (session, tags));
     isolate.budget().disarm();
-    tracing::debug!(function = %info.name, cpu_us = thread_cpu_ns().saturating_sub(started) / 1000, "invocation ran");
     if isolate.reusable() {
         let mut idle = state.idle.lock().unwrap_or_else(PoisonError::into_inner);
         if idle.len() < nimbus_core::limits::FUNCTION_IDLE_ISOLATES_PER_TENANT {
             idle.push((deployment.version, isolate));
         }
     }
-    drop(permit);
     let logs: Vec<String> = active.logs.iter().cloned().collect();
     let result = outcome::settle(raw, Failing { info, logs, call_path: &call.call_path, limits });
-    // A voided attempt's outcome is not the invocation's; otherwise JavaScript's error comes
-    // before the commit's.
-    match active.session.finish(result.is_ok()) {
-        Ok(Ending::Retry) => Ok(Ending::Retry),
-        Ok(Ending::Finished(trace)) => Ok(Ending::Finished(called(result?, trace))),
-        Err(error) => {
-            result?;
-            Err(error)
-        }
-    }
+    Ok((result, active.session))
 }
 
 /// An idle isolate of this deployment version, if one is pooled.

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::Instant;
 
+use tokio::sync::oneshot;
+
 use nimbus_core::{ErrorCode, NimbusError};
 
 use super::Tenant;
@@ -24,7 +26,8 @@ enum Step {
 
 enum Response {
     Ran(Box<dyn Any + Send>),
-    Done(Result<Commit, NimbusError>),
+    /// The transaction ended; its outcome is on the `done` channel.
+    Done,
 }
 
 /// A transaction lent to the caller's thread. Dropping it without [`LentTransaction::commit`]
@@ -32,6 +35,9 @@ enum Response {
 pub struct LentTransaction {
     steps: Option<Sender<Step>>,
     responses: Receiver<Response>,
+    /// The transaction's outcome, sent before [`Response::Done`]. A tokio channel, so a commit
+    /// can be awaited off the caller's thread.
+    done: Option<oneshot::Receiver<Result<Commit, NimbusError>>>,
     deadline: Instant,
     /// The outcome, once the writer reported it (the transaction ended early).
     ended: Option<Result<Commit, NimbusError>>,
@@ -44,6 +50,7 @@ impl Tenant {
     pub fn lend_transaction(self: &Arc<Self>, runtime: &tokio::runtime::Handle, deadline: Instant) -> LentTransaction {
         let (steps, step_queue) = mpsc::channel::<Step>();
         let (respond, responses) = mpsc::channel::<Response>();
+        let (finished, done) = oneshot::channel();
         let tenant = self.clone();
         let ran = respond.clone();
         runtime.spawn(async move {
@@ -70,9 +77,10 @@ impl Tenant {
                     }
                 })
                 .await;
-            let _ = respond.send(Response::Done(outcome.map(|((), commit)| commit)));
+            let _ = finished.send(outcome.map(|((), commit)| commit));
+            let _ = respond.send(Response::Done);
         });
-        LentTransaction { steps: Some(steps), responses, deadline, ended: None }
+        LentTransaction { steps: Some(steps), responses, done: Some(done), deadline, ended: None }
     }
 }
 
@@ -89,48 +97,54 @@ impl LentTransaction {
             return Err(ended_error(outcome));
         }
         let erased: StepBody = Box::new(move |tx| Box::new(body(tx)));
-        let sent = self.steps.as_ref().is_some_and(|steps| steps.send(Step::Run(erased)).is_ok());
-        if sent {
-            match self.next_response() {
-                Response::Ran(out) => {
-                    return match out.downcast::<Result<T, NimbusError>>() {
-                        Ok(result) => *result,
-                        Err(_) => Err(NimbusError::internal()),
-                    };
-                }
-                Response::Done(outcome) => self.ended = Some(outcome),
-            }
-        } else {
-            let Response::Done(outcome) = self.next_response() else { return Err(NimbusError::internal()) };
-            self.ended = Some(outcome);
+        if let Some(steps) = &self.steps {
+            let _ = steps.send(Step::Run(erased));
         }
-        Err(self.ended.as_ref().map(ended_error).unwrap_or_else(NimbusError::internal))
+        // Unsent, the writer dropped the steps: only its end can come.
+        let ended = match self.next_response() {
+            Some(Response::Ran(out)) => {
+                return match out.downcast::<Result<T, NimbusError>>() {
+                    Ok(result) => *result,
+                    Err(_) => Err(NimbusError::internal()),
+                };
+            }
+            // Sent before `Done`, so this does not wait.
+            Some(Response::Done) => self.done.take().and_then(|done| done.blocking_recv().ok()),
+            None => None,
+        };
+        let ended = self.ended.insert(ended.unwrap_or_else(|| Err(timed_out())));
+        Err(ended_error(ended))
     }
 
-    /// Commits: returns once the transaction is durable, with what it wrote.
-    pub fn commit(mut self) -> Result<Commit, NimbusError> {
-        if let Some(outcome) = self.ended.take() {
-            return outcome.and_then(|_| Err(NimbusError::internal()));
-        }
-        if let Some(steps) = self.steps.take() {
+    /// Commits. The returned future resolves once the transaction is durable, with what it
+    /// wrote; it needs no thread of the caller's while the writer commits.
+    pub fn commit(mut self) -> impl Future<Output = Result<Commit, NimbusError>> + Send + 'static {
+        let ended = self.ended.take();
+        if ended.is_none()
+            && let Some(steps) = self.steps.take()
+        {
             let _ = steps.send(Step::Commit);
         }
-        loop {
-            if let Response::Done(outcome) = self.next_response() {
-                return outcome;
+        let done = self.done.take();
+        let wait = self.deadline.saturating_duration_since(Instant::now()) + COMMIT_GRACE;
+        async move {
+            if let Some(outcome) = ended {
+                return outcome.and_then(|_| Err(NimbusError::internal()));
+            }
+            match tokio::time::timeout(wait, done.ok_or_else(NimbusError::internal)?).await {
+                Ok(Ok(outcome)) => outcome,
+                Ok(Err(_)) => Err(NimbusError::internal()),
+                Err(_) => Err(timed_out()),
             }
         }
     }
 
-    /// Waits for the writer's next response. The writer always answers: a step's result, or
-    /// the transaction's end (it stops waiting at the deadline itself).
-    fn next_response(&mut self) -> Response {
-        // The writer gives up at the deadline; the grace covers the commit's fsync.
+    /// Waits for the writer's next response; `None` when it never came (the writer gives up
+    /// at the deadline itself, so only a lost writer gets here).
+    fn next_response(&mut self) -> Option<Response> {
+        // The grace covers the commit's fsync.
         let wait = self.deadline.saturating_duration_since(Instant::now()) + COMMIT_GRACE;
-        match self.responses.recv_timeout(wait) {
-            Ok(response) => response,
-            Err(_) => Response::Done(Err(timed_out())),
-        }
+        self.responses.recv_timeout(wait).ok()
     }
 }
 

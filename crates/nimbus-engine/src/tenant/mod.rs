@@ -32,7 +32,7 @@ use tokio::sync::{RwLock, broadcast, mpsc};
 
 use crate::document::Document;
 use crate::transaction::Transaction;
-use crate::writer::{self, Commit, CommitFeed, WorkQueue};
+use crate::writer::{self, Commit, CommitFeed, Then, TypedWork, WorkQueue};
 use read_pool::ReadPool;
 
 /// One page of documents: a table listing or a paginated query.
@@ -109,6 +109,24 @@ impl Tenant {
         let queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let queue = queue.ok_or_else(|| NimbusError::tenant_not_found(self.id.as_str()))?;
         writer::submit(&queue, body).await
+    }
+
+    /// Queues `body` as one transaction on the tenant's writer and returns at once; `then`
+    /// takes the outcome on the writer thread once the transaction is durable (or failed), or
+    /// at once when it cannot be queued. For callers on threads that must not wait for an
+    /// fsync; `then` must not block.
+    pub fn transact_then<T, F>(&self, body: F, then: Then<T>)
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Transaction<'_>) -> Result<T, NimbusError> + Send + 'static,
+    {
+        // A closing tenant holds the gate for writing: nothing new may start.
+        let open = self.gate.try_read().is_ok_and(|closed| !*closed);
+        let queue = if open { self.queue.lock().unwrap_or_else(PoisonError::into_inner).clone() } else { None };
+        match queue {
+            Some(queue) => writer::enqueue(&queue, Box::new(TypedWork::then(body, then))),
+            None => then(Err(NimbusError::tenant_not_found(self.id.as_str()))),
+        }
     }
 
     /// Runs `read` on a pooled read-only connection (a consistent snapshot per statement, or

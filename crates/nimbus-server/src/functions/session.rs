@@ -14,7 +14,7 @@ use nimbus_core::NimbusError;
 use nimbus_core::limits::{FUNCTION_MAX_DOCUMENTS_READ, FUNCTION_MAX_DOCUMENTS_WRITTEN, FUNCTION_MAX_SCHEDULED_JOBS};
 use nimbus_engine::Tenant;
 use nimbus_engine::tenant::{LentTransaction, Snapshot, Target};
-use nimbus_functions::{Call, CallRequest, Caller, Completion, Ending, Functions, Kind, Session};
+use nimbus_functions::{Call, CallRequest, Caller, Completion, Ending, Finish, Functions, Kind, Session};
 use nimbus_scheduler::Scheduler;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -232,48 +232,48 @@ impl Session for DataSession {
         });
     }
 
-    fn finish(self, success: bool) -> Result<Ending<Trace>, NimbusError> {
+    fn finish(self, success: bool, then: Finish<Trace>) {
         match self.access {
             Access::Snapshot(snapshot) => {
-                Ok(Ending::Finished(success.then(|| (snapshot.sequence(), snapshot.into_reads()))))
+                then(Ok(Ending::Finished(success.then(|| (snapshot.sequence(), snapshot.into_reads())))));
             }
-            Access::Mutation(Writes::Void) => Ok(Ending::Retry),
-            Access::Mutation(Writes::Pending { inserts, .. }) if success => {
-                commit_buffered(&self.tenant, &self.runtime, inserts)
+            Access::Mutation(Writes::Void) => then(Ok(Ending::Retry)),
+            Access::Mutation(Writes::Pending { inserts, .. }) if success && !inserts.is_empty() => {
+                commit_buffered(&self.tenant, inserts, then);
             }
             Access::Mutation(Writes::Lent(lent)) if success => {
-                lent.commit()?;
-                if self.scheduled {
-                    self.scheduler.jobs_committed(&self.tenant);
-                }
-                Ok(Ending::Finished(None))
+                let (committed, scheduled, scheduler, tenant) =
+                    (lent.commit(), self.scheduled, self.scheduler, self.tenant);
+                self.runtime.spawn(async move {
+                    let outcome = committed.await;
+                    if outcome.is_ok() && scheduled {
+                        scheduler.jobs_committed(&tenant);
+                    }
+                    then(outcome.map(|_| Ending::Finished(None)));
+                });
             }
             // Dropping a lent transaction rolls it back; buffered inserts are dropped.
-            Access::Mutation(_) | Access::None => Ok(Ending::Finished(None)),
+            Access::Mutation(_) | Access::None => then(Ok(Ending::Finished(None))),
         }
     }
 }
 
-/// Commits a first attempt's buffered inserts as one write of the tenant's writer. `Retry`
-/// when one of them fails (the next attempt meets its error where JavaScript can see it).
-fn commit_buffered(
-    tenant: &Arc<Tenant>,
-    runtime: &tokio::runtime::Handle,
-    inserts: Vec<NewDocument>,
-) -> Result<Ending<Trace>, NimbusError> {
-    if inserts.is_empty() {
-        return Ok(Ending::Finished(None));
-    }
+/// Commits a first attempt's buffered inserts as one write of the tenant's writer, which
+/// hands `then` the outcome once durable. `Retry` when one of them fails (the next attempt
+/// meets its error where JavaScript can see it).
+fn commit_buffered(tenant: &Tenant, inserts: Vec<NewDocument>, then: Finish<Trace>) {
     let failed = Arc::new(AtomicBool::new(false));
     let noted = failed.clone();
-    let committed = runtime.block_on(
-        tenant.transact(move |tx| insert_all(tx, inserts).inspect_err(|_| noted.store(true, Ordering::Relaxed))),
+    tenant.transact_then(
+        move |tx| insert_all(tx, inserts).inspect_err(|_| noted.store(true, Ordering::Relaxed)),
+        Box::new(move |committed| {
+            then(match committed {
+                Ok(_) => Ok(Ending::Finished(None)),
+                Err(_) if failed.load(Ordering::Relaxed) => Ok(Ending::Retry),
+                Err(error) => Err(error),
+            });
+        }),
     );
-    match committed {
-        Ok(_) => Ok(Ending::Finished(None)),
-        Err(_) if failed.load(Ordering::Relaxed) => Ok(Ending::Retry),
-        Err(error) => Err(error),
-    }
 }
 
 /// Applies buffered inserts in order.
