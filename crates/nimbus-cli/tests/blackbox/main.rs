@@ -26,5 +26,6 @@ mod scheduling;
 mod schema;
 mod services;
 mod sessions;
+mod syscalls;
 mod system;
 mod tenants;

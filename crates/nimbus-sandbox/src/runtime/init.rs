@@ -1,7 +1,8 @@
 //! The Nimbus init: PID 1 of the sandbox, run by libcontainer as its `Executor` after
 //! pivot_root, capability drop and the user switch.
 //!
-//! It forks the main process (which installs the seccomp filter and `execvp`s the argv), tells
+//! It makes itself non-dumpable, installs the seccomp filters (inherited by everything it
+//! forks), forks the main process (which `execvp`s the argv), tells
 //! the supervisor whether the exec worked, forwards SIGTERM/SIGINT/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2
 //! to it, reaps orphans, and when the main process ends reports its wait status and exits (which
 //! ends every other process of the sandbox's pid namespace).
@@ -50,7 +51,7 @@ pub struct InitExecutor {
     /// In terminal mode: a socket to the supervisor over which the init sends the pty master it
     /// opens inside the sandbox (so the pty belongs to the sandbox's own devpts).
     pub pty_socket: Option<RawFd>,
-    /// The seccomp filters for the main process.
+    /// The seccomp filters of the init and, through it, of the main process.
     pub filters: Vec<BpfProgram>,
 }
 
@@ -192,13 +193,18 @@ impl Executor for InitExecutor {
         if let Some(socket) = self.pty_socket {
             open_pty_as_stdio(socket, None).map_err(ExecutorError::Other)?;
         }
+        // Nothing in the sandbox may read the init's memory or environment (`/proc/1/environ`,
+        // `/proc/1/mem`), and the init runs under the same filters as everything it starts.
+        nix::sys::prctl::set_dumpable(false).map_err(|e| ExecutorError::Other(format!("PR_SET_DUMPABLE: {e}")))?;
+        seccomp_apply(&self.filters).map_err(ExecutorError::Other)?;
         let blocked = blocked_set();
         let _ = blocked.thread_block();
         let (exec_read, exec_write) = pipe2(OFlag::O_CLOEXEC).map_err(|e| ExecutorError::Other(e.to_string()))?;
         let child = match sys::fork().map_err(|e| ExecutorError::Other(e.to_string()))? {
             Forked::Child => {
                 drop(exec_read);
-                let errno = exec_child(&args, self.terminal, false, &self.filters);
+                // The filters are inherited from the init.
+                let errno = exec_child(&args, self.terminal, false, &[]);
                 write_all(exec_write.as_raw_fd(), &errno.to_ne_bytes());
                 sys::exit_now(127);
             }

@@ -178,6 +178,9 @@ impl ContainerBackend {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
+            // Nothing of the server's environment (tokens, credentials, paths) reaches the
+            // supervisor, and through it the sandbox's init.
+            .env_clear()
             // Diagnostics of libcontainer's in-container init would land on the sandbox's own
             // stderr (its fd 2 by then); keep host internals out of the sandbox's log.
             .env("NIMBUS_LOG", SUPERVISOR_LOG_FILTER)
