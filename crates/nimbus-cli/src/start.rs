@@ -47,6 +47,10 @@ pub struct StartArgs {
     /// Invocations of one tenant running at once (default: the number of CPUs).
     #[arg(long, env = "NIMBUS_FUNCTION_CONCURRENCY")]
     function_concurrency: Option<usize>,
+    /// Stop every sandbox when the server shuts down (SIGTERM, then SIGKILL after the default
+    /// grace period). By default sandboxes outlive the server and the next start adopts them.
+    #[arg(long, env = "NIMBUS_STOP_SANDBOXES_ON_EXIT")]
+    stop_sandboxes_on_exit: bool,
 }
 
 /// The function limits the flags set (a zero is raised to the smallest working value).
@@ -74,6 +78,7 @@ pub fn run(args: StartArgs) -> Result<(), Failure> {
         token_path,
         service_catalog: args.service_catalog,
         functions,
+        stop_sandboxes_on_exit: args.stop_sandboxes_on_exit,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -163,6 +163,21 @@ limits! {
     /// How often retained terminal sandboxes past `retainedUntil` are removed; reads hide them at
     /// once, so this only bounds how long their files linger.
     pub const SANDBOX_RETENTION_SWEEP_MS: u64 = 60 * 1000, "60 s";
+    /// How long, in ms, the server waits for a sandbox supervisor's answer to a control call
+    /// (status, spawn, input, signal …; an exec or probe gets its own timeout on top). A
+    /// supervisor answers in milliseconds (a spawn in a few hundred, and spawns of one sandbox
+    /// queue behind each other); this much silence means it is stuck, and the caller gets 503
+    /// instead of hanging.
+    pub const SUPERVISOR_ANSWER_MS: u64 = 10_000, "10 s";
+    /// How long, in ms, past a stop's grace period the server waits for the supervisor to
+    /// report the end: its teardown (container delete, unmount, cgroup removal) takes well
+    /// under a second. A supervisor silent past it is killed and the sandbox cleaned up by the
+    /// server, so a stop or delete never waits on a stuck supervisor for longer.
+    pub const SUPERVISOR_TEARDOWN_MS: u64 = 2_000, "2 s";
+    /// How often, in ms, a supervisor checks that its sandbox's state directory still exists;
+    /// one whose directory is gone (the data directory was removed) tears its sandbox down and
+    /// exits instead of running on with nothing left that knows of it.
+    pub const SUPERVISOR_ORPHAN_CHECK_MS: u64 = 1_000, "1 s";
     /// Default stop grace period (SIGTERM, then SIGKILL). Contract value.
     pub const SANDBOX_STOP_GRACE_MS: u64 = 10_000, "10 s";
     /// Largest stop or delete grace period. Contract value.

@@ -339,6 +339,17 @@ pub const CAPABILITIES: &[Capability] = &[
     },
     Capability {
         area: "sandboxes",
+        capability: "stuck and orphaned supervisors",
+        status: Status::Available,
+        notes: "every server-to-supervisor call has a deadline (a stuck supervisor answers 503 `service.unavailable`; stop and delete kill it and clean up); a supervisor whose state directory disappears tears its sandbox down and exits; `nimbus start --stop-sandboxes-on-exit` stops every sandbox at shutdown",
+        tests: &[
+            "blackbox/supervisors.rs::a_stuck_supervisor_never_holds_a_call_a_stop_or_a_delete",
+            "blackbox/supervisors.rs::a_supervisor_whose_state_directory_disappears_tears_its_sandbox_down",
+            "blackbox/supervisors.rs::stop_sandboxes_on_exit_stops_every_sandbox_at_shutdown",
+        ],
+    },
+    Capability {
+        area: "sandboxes",
         capability: "krun microVM backend",
         status: Status::NotYet,
         notes: "no usable microVM support on this host; `backend: \"krun\"` fails closed with 501 `sandbox.backend_unavailable` naming the reason (checked in blackbox/sandboxes.rs)",

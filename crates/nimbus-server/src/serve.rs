@@ -13,7 +13,7 @@ use nimbus_compute::sandbox::{Backends, Sandboxes};
 use nimbus_compute::service::Services;
 use nimbus_compute::session::Sessions;
 use nimbus_core::NimbusError;
-use nimbus_core::limits::{PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, SHUTDOWN_GRACE_MS};
+use nimbus_core::limits::{PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, SANDBOX_STOP_GRACE_MS, SHUTDOWN_GRACE_MS};
 use nimbus_core::time::{now_ms, rfc3339_ms};
 use nimbus_engine::Engine;
 use nimbus_sandbox::backend::Backend;
@@ -44,6 +44,9 @@ pub struct ServerConfig {
     pub service_catalog: Option<PathBuf>,
     /// Function limits (`--function-*` flags).
     pub functions: nimbus_functions::Limits,
+    /// Stop every sandbox at shutdown (`--stop-sandboxes-on-exit`); by default sandboxes
+    /// outlive the server and the next one adopts them.
+    pub stop_sandboxes_on_exit: bool,
 }
 
 /// Why the server could not start.
@@ -204,7 +207,7 @@ pub async fn run(config: ServerConfig) -> Result<(), StartError> {
         functions,
         shutdown: shutdown.clone(),
     };
-    let retention = tokio::spawn(sandboxes.retain());
+    let retention = tokio::spawn(sandboxes.clone().retain());
     // Before serving: services that were running resume (their probe loops, restart policies).
     services.resume().await;
     let session_sweeper = tokio::spawn(sessions.sweep());
@@ -271,6 +274,10 @@ pub async fn run(config: ServerConfig) -> Result<(), StartError> {
     }
     retention.abort();
     services.shutdown();
+    if config.stop_sandboxes_on_exit {
+        eprintln!("stopping every sandbox (--stop-sandboxes-on-exit)");
+        sandboxes.stop_all(Duration::from_millis(SANDBOX_STOP_GRACE_MS)).await;
+    }
     session_sweeper.abort();
     scheduler.stop().await;
     engine.shutdown().await;

@@ -26,6 +26,7 @@ mod scheduling;
 mod schema;
 mod services;
 mod sessions;
+mod supervisors;
 mod syscalls;
 mod system;
 mod tenants;

@@ -65,6 +65,27 @@ impl Sandboxes {
         Ok(self.finish(&entry, &exit))
     }
 
+    /// Stops every sandbox that has not ended, service-owned ones included, all at once, each
+    /// with `grace` (`nimbus start --stop-sandboxes-on-exit`). Failures are logged: the server
+    /// is on its way out.
+    pub async fn stop_all(self: &Arc<Self>, grace: Duration) {
+        let running: Vec<(String, String)> = {
+            let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
+            entries.iter().filter(|(_, e)| !e.snapshot().state.is_terminal()).map(|(key, _)| key.clone()).collect()
+        };
+        let stops = running.into_iter().map(|(tenant, id)| {
+            let sandboxes = self.clone();
+            tokio::spawn(async move {
+                if let Err(err) = sandboxes.stop_owned(&tenant, &id, grace).await {
+                    tracing::warn!(%err, id, "stopping the sandbox at shutdown");
+                }
+            })
+        });
+        for stop in stops.collect::<Vec<_>>() {
+            let _ = stop.await;
+        }
+    }
+
     /// Deletes any sandbox from any state, service-owned ones included (for their service):
     /// kills it (after `grace`), frees everything it held and removes its record. A second
     /// delete is 404.

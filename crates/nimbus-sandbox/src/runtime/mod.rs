@@ -39,7 +39,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use base64::Engine;
-use nimbus_core::NimbusError;
+use nimbus_core::limits::{SUPERVISOR_ANSWER_MS, SUPERVISOR_TEARDOWN_MS};
+use nimbus_core::{ErrorCode, NimbusError};
 use serde_json::json;
 
 use crate::backend::{
@@ -124,15 +125,23 @@ impl ContainerBackend {
         valid_id(id).then(|| Layout::new(self.state_root.join(id)))
     }
 
-    fn ask(&self, id: &str, request: &Request) -> Option<Response> {
-        let layout = self.layout(id)?;
-        protocol::call(&layout.socket(), request).ok()
+    /// Asks the sandbox's supervisor, waiting at most [`answer_deadline`] for its answer.
+    fn ask(&self, id: &str, request: &Request) -> Result<Response, Silence> {
+        let layout = self.layout(id).ok_or(Silence::Gone)?;
+        let deadline = answer_deadline(request);
+        protocol::call(&layout.socket(), request, deadline).map_err(|err| match err.kind() {
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                tracing::warn!(id, ?deadline, "the sandbox's supervisor did not answer in time");
+                Silence::Stuck(deadline.unwrap_or_default())
+            }
+            _ => Silence::Gone,
+        })
     }
 
     /// A request answered with `ok`; no answer (the sandbox is gone) is a conflict with `gone`.
     fn ask_ok(&self, id: &str, request: &Request, gone: &str) -> Result<(), NimbusError> {
         match self.ask(id, request) {
-            Some(Response::Ok) => Ok(()),
+            Ok(Response::Ok) => Ok(()),
             other => Err(failure(other, gone)),
         }
     }
@@ -234,14 +243,45 @@ fn kill_stale_supervisor(layout: &Layout) {
     }
 }
 
+/// Why a supervisor did not answer.
+#[derive(Debug, Clone, Copy)]
+enum Silence {
+    /// No supervisor listens: the sandbox has ended (or never was).
+    Gone,
+    /// It took the connection but did not answer within the deadline: it is stuck.
+    Stuck(Duration),
+}
+
+/// How long the server waits for a supervisor's answer to `request`: a stop its grace period
+/// and the teardown after it, an exec or probe its own timeout and the usual margin, a wait
+/// (answered when the sandbox ends) without bound, anything else the usual answer time. A
+/// supervisor that misses it is treated as stuck: one stuck supervisor never holds a caller.
+fn answer_deadline(request: &Request) -> Option<Duration> {
+    let answer = Duration::from_millis(SUPERVISOR_ANSWER_MS);
+    match request {
+        Request::Wait => None,
+        Request::Stop { grace_ms } => {
+            Some(Duration::from_millis(*grace_ms) + Duration::from_millis(SUPERVISOR_TEARDOWN_MS))
+        }
+        Request::Probe { timeout_ms, .. } => Some(Duration::from_millis(*timeout_ms) + answer),
+        Request::Exec(exec) => Some(Duration::from_millis(exec.timeout_ms) + answer),
+        _ => Some(answer),
+    }
+}
+
 /// The error for an unexpected answer: a carried failure as is, else a conflict with `reason`
 /// (no answer: the sandbox is not running).
-fn failure(answer: Option<Response>, reason: &str) -> NimbusError {
+fn failure(answer: Result<Response, Silence>, reason: &str) -> NimbusError {
     match answer {
-        Some(Response::Failed(failure)) => failure.into_error(),
-        Some(Response::Error(message)) => NimbusError::conflict(reason, message, json!({})),
-        None => NimbusError::conflict(reason, "the sandbox is not running", json!({})),
-        Some(other) => internal("supervisor protocol", format!("unexpected answer {other:?}")),
+        Ok(Response::Failed(failure)) => failure.into_error(),
+        Ok(Response::Error(message)) => NimbusError::conflict(reason, message, json!({})),
+        Err(Silence::Gone) => NimbusError::conflict(reason, "the sandbox is not running", json!({})),
+        Err(Silence::Stuck(waited)) => NimbusError::new(
+            ErrorCode::ServiceUnavailable,
+            format!("the sandbox's supervisor did not answer within {} ms", waited.as_millis()),
+            Some(json!({ "limit": "supervisorAnswerMs", "limitMs": waited.as_millis() as u64 })),
+        ),
+        Ok(other) => internal("supervisor protocol", format!("unexpected answer {other:?}")),
     }
 }
 
@@ -286,7 +326,7 @@ impl Backend for ContainerBackend {
 
     fn adopt(&self, id: &str) -> RuntimeState {
         match self.ask(id, &Request::Status) {
-            Some(Response::State(state)) => state,
+            Ok(Response::State(state)) => state,
             _ => RuntimeState::Ended(self.ended_or_lost(id)),
         }
     }
@@ -297,7 +337,7 @@ impl Backend for ContainerBackend {
 
     fn wait(&self, id: &str) -> Exit {
         match self.ask(id, &Request::Wait) {
-            Some(Response::Exit(exit)) => exit,
+            Ok(Response::Exit(exit)) => exit,
             _ => self.ended_or_lost(id),
         }
     }
@@ -305,7 +345,7 @@ impl Backend for ContainerBackend {
     fn stop(&self, id: &str, grace: Duration) -> Exit {
         let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
         match self.ask(id, &Request::Stop { grace_ms }) {
-            Some(Response::Exit(exit)) => exit,
+            Ok(Response::Exit(exit)) => exit,
             _ => self.ended_or_lost(id),
         }
     }
@@ -373,25 +413,26 @@ impl Backend for ContainerBackend {
 
     fn spawn(&self, id: &str, spec: &ProcessSpec) -> Result<ProcessInfo, NimbusError> {
         match self.ask(id, &Request::Spawn(spec.clone())) {
-            Some(Response::Process(info)) => Ok(info),
+            Ok(Response::Process(info)) => Ok(info),
             other => Err(failure(other, "target_stopped")),
         }
     }
 
     fn processes(&self, id: &str) -> Result<Vec<ProcessInfo>, NimbusError> {
         match self.ask(id, &Request::Processes) {
-            Some(Response::Processes(list)) => Ok(list),
-            None => Ok(Vec::new()),
+            Ok(Response::Processes(list)) => Ok(list),
+            Err(Silence::Gone) => Ok(Vec::new()),
             other => Err(failure(other, "target_stopped")),
         }
     }
 
     fn attach(&self, id: &str, target: &ProcessRef) -> Result<Attachment, NimbusError> {
-        let Some(layout) = self.layout(id) else { return Err(failure(None, "target_stopped")) };
-        match protocol::attach(&layout.socket(), &Request::Attach { target: target.clone() }) {
+        let Some(layout) = self.layout(id) else { return Err(failure(Err(Silence::Gone), "target_stopped")) };
+        let request = Request::Attach { target: target.clone() };
+        match protocol::attach(&layout.socket(), &request, answer_deadline(&request)) {
             Ok(Ok(frames)) => Ok(Attachment::new(Box::new(frames))),
-            Ok(Err(other)) => Err(failure(Some(other), "target_stopped")),
-            Err(_) => Err(failure(None, "target_stopped")),
+            Ok(Err(other)) => Err(failure(Ok(other), "target_stopped")),
+            Err(_) => Err(failure(Err(Silence::Gone), "target_stopped")),
         }
     }
 
@@ -406,33 +447,33 @@ impl Backend for ContainerBackend {
     fn kill_owned(&self, id: &str, owner: &str) -> Result<(), NimbusError> {
         match self.ask(id, &Request::KillOwned { owner: owner.to_owned() }) {
             // A sandbox that is gone has no processes left.
-            Some(Response::Ok) | None => Ok(()),
+            Ok(Response::Ok) | Err(Silence::Gone) => Ok(()),
             other => Err(failure(other, "target_stopped")),
         }
     }
 
     fn probe(&self, id: &str, probe: &Probe, timeout: Duration) -> bool {
         let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
-        matches!(self.ask(id, &Request::Probe { probe: probe.clone(), timeout_ms }), Some(Response::Probe(true)))
+        matches!(self.ask(id, &Request::Probe { probe: probe.clone(), timeout_ms }), Ok(Response::Probe(true)))
     }
 
     fn main_user(&self, id: &str) -> Option<(u32, u32)> {
         match self.ask(id, &Request::MainUser) {
-            Some(Response::User(uid, gid)) => Some((uid, gid)),
+            Ok(Response::User(uid, gid)) => Some((uid, gid)),
             _ => None,
         }
     }
 
     fn exec(&self, id: &str, exec: &ExecSpec) -> Result<ExecOutput, NimbusError> {
         match self.ask(id, &Request::Exec(exec.clone())) {
-            Some(Response::Exec(output)) => Ok(output),
+            Ok(Response::Exec(output)) => Ok(output),
             other => Err(failure(other, "target_stopped")),
         }
     }
 
     fn root_dir(&self, id: &str) -> Option<PathBuf> {
         match self.ask(id, &Request::Pid) {
-            Some(Response::Pid(Some(pid))) => Some(PathBuf::from(format!("/proc/{pid}/root"))),
+            Ok(Response::Pid(Some(pid))) => Some(PathBuf::from(format!("/proc/{pid}/root"))),
             _ => None,
         }
     }

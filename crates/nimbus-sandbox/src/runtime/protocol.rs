@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::time::Duration;
 
 use base64::Engine;
 use nimbus_core::NimbusError;
@@ -239,8 +240,18 @@ pub fn connect(path: &Path) -> std::io::Result<UnixStream> {
 
 /// Sends `request` to the supervisor listening at `socket` and reads its first answer line;
 /// returns the answer with the connection, positioned after it.
-fn exchange(socket: &Path, request: &Request) -> std::io::Result<(Response, BufReader<UnixStream>)> {
+/// The answer must come within `deadline` (none: wait as long as it takes); the connection
+/// handed back has no timeout.
+fn exchange(
+    socket: &Path,
+    request: &Request,
+    deadline: Option<Duration>,
+) -> std::io::Result<(Response, BufReader<UnixStream>)> {
     let mut stream = connect(socket)?;
+    // A zero timeout would mean "none" to the socket: the shortest real one instead.
+    let deadline = deadline.map(|d| d.max(Duration::from_millis(1)));
+    stream.set_write_timeout(deadline)?;
+    stream.set_read_timeout(deadline)?;
     let mut line = serde_json::to_vec(request).map_err(std::io::Error::other)?;
     line.push(b'\n');
     stream.write_all(&line)?;
@@ -250,18 +261,24 @@ fn exchange(socket: &Path, request: &Request) -> std::io::Result<(Response, BufR
     if answer.is_empty() {
         return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "supervisor closed the connection"));
     }
+    reader.get_ref().set_read_timeout(None)?;
     Ok((serde_json::from_str(&answer).map_err(std::io::Error::other)?, reader))
 }
 
-/// Sends one request to the supervisor listening at `socket` and reads its answer.
-pub fn call(socket: &Path, request: &Request) -> std::io::Result<Response> {
-    exchange(socket, request).map(|(answer, _)| answer)
+/// Sends one request to the supervisor listening at `socket` and reads its answer, within
+/// `deadline` (a late answer is a `WouldBlock`/`TimedOut` error).
+pub fn call(socket: &Path, request: &Request, deadline: Option<Duration>) -> std::io::Result<Response> {
+    exchange(socket, request, deadline).map(|(answer, _)| answer)
 }
 
 /// Opens an attachment: sends `request` and reads the answer; on `ok`, returns the frames that
 /// follow (the iterator ends after the exit frame, or when the supervisor closes the connection).
-pub fn attach(socket: &Path, request: &Request) -> std::io::Result<Result<FrameReader, Response>> {
-    let (answer, reader) = exchange(socket, request)?;
+pub fn attach(
+    socket: &Path,
+    request: &Request,
+    deadline: Option<Duration>,
+) -> std::io::Result<Result<FrameReader, Response>> {
+    let (answer, reader) = exchange(socket, request, deadline)?;
     match answer {
         Response::Ok => Ok(Ok(FrameReader { reader: Some(reader) })),
         other => Ok(Err(other)),

@@ -27,7 +27,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Pid, pipe2};
 use seccompiler::BpfProgram;
 
-use nimbus_core::limits::{EXEC_DEFAULT_COLS, EXEC_DEFAULT_ROWS, PROCESS_EXIT_DRAIN_MS};
+use nimbus_core::limits::{EXEC_DEFAULT_COLS, EXEC_DEFAULT_ROWS, PROCESS_EXIT_DRAIN_MS, SUPERVISOR_ORPHAN_CHECK_MS};
 
 use super::cleanup;
 use super::hub::{Ending, Hub};
@@ -468,6 +468,10 @@ fn run(running: Running) {
         let shared = Arc::clone(&shared);
         std::thread::spawn(move || accept_loop(listener, shared));
     }
+    {
+        let shared = Arc::clone(&shared);
+        std::thread::spawn(move || watch_for_orphaning(&shared));
+    }
 
     // The init's final report (or its end of file when it died without one).
     let mut last = None;
@@ -504,6 +508,24 @@ fn run(running: Running) {
         state = shared.changed.wait(state).unwrap_or_else(|p| p.into_inner());
     }
     let _ = std::fs::remove_file(layout.socket());
+}
+
+/// Tears the sandbox down when its socket disappears (its state directory, or the whole data
+/// directory, was removed): nothing could reach the sandbox any more, so it must not run on.
+/// Checks every `SUPERVISOR_ORPHAN_CHECK_MS` until the sandbox has ended.
+fn watch_for_orphaning(shared: &Shared) {
+    let socket = shared.layout.socket();
+    loop {
+        std::thread::sleep(Duration::from_millis(SUPERVISOR_ORPHAN_CHECK_MS));
+        if !shared.running() {
+            return;
+        }
+        if std::fs::symlink_metadata(&socket).is_err() {
+            tracing::warn!("the sandbox's state directory is gone; tearing the sandbox down");
+            shared.stop(Duration::ZERO);
+            return;
+        }
+    }
 }
 
 /// How the main process ended, as its attachments report it.
