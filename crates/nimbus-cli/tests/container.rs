@@ -310,8 +310,8 @@ fn stdin_exec_and_root_dir() {
     let id = unique_id("stdin");
     let (_g, state) = f.start(&f.spec(&id, &["sh", "-c", "read line; echo got $line; sleep 100"]));
     assert!(matches!(state, RuntimeState::Running { .. }));
-    let root = f.backend.root_dir(&id).expect("root dir while running");
-    assert!(root.join("bin/busybox").exists());
+    let root = f.backend.pin_root(&id).expect("root pinned while running");
+    assert!(nimbus_sandbox::files::stat(&root, "/bin/busybox").is_ok());
     f.backend.input(&id, &ProcessRef::Main, b"hello\n", false).expect("stdin");
     f.wait_for_output(&id, "got hello");
     let out = f
@@ -332,7 +332,8 @@ fn stdin_exec_and_root_dir() {
     assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
     let exit = f.backend.stop(&id, Duration::ZERO);
     assert_eq!(exit.reason, TerminationReason::StoppedByRequest);
-    assert!(f.backend.root_dir(&id).is_none());
+    assert!(root.ended(), "the pinned root tells that its sandbox ended");
+    assert!(f.backend.pin_root(&id).is_none());
 }
 
 #[test]

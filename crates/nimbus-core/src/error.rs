@@ -213,6 +213,15 @@ impl NimbusError {
         Self::new(ErrorCode::OpConflict, message, Some(detail))
     }
 
+    /// 408 `op.body_timeout`: the request body did not arrive within `timeout_ms`.
+    pub fn body_timeout(timeout_ms: u64) -> Self {
+        Self::new(
+            ErrorCode::OpBodyTimeout,
+            format!("the request body did not arrive within {timeout_ms} ms"),
+            Some(json!({ "timeoutMs": timeout_ms })),
+        )
+    }
+
     /// 408 `op.wait_timeout`: a long-poll's deadline passed (conventions §9).
     pub fn wait_timeout(wait_for: &str, timeout_ms: u64, observed: Value) -> Self {
         Self::new(

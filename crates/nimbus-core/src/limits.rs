@@ -75,11 +75,35 @@ limits! {
     /// Two cores here, so a few suffice; extra readers wait for a free connection.
     pub const READ_CONNECTIONS_PER_TENANT: usize = 4, "4";
     /// Largest image archive accepted by `POST /api/images/import`; contract value, far above
-    /// any sane image while still bounding the staging disk one upload can take.
+    /// any sane image while still bounding the staging disk one upload can take. It bounds the
+    /// archive as sent (413 `op.payload_too_large`) and as unpacked into staging, holes of sparse
+    /// files included (400 `op.cap_exceeded`, `cap: "image_archive_bytes"`), so a gzip archive
+    /// cannot expand past it.
     pub const MAX_IMAGE_ARCHIVE_BYTES: u64 = 10 * 1024 * 1024 * 1024, "10 GiB";
     /// Largest image config blob a pull accepts; real configs are a few KiB, and the config is
     /// read whole into memory.
     pub const MAX_IMAGE_CONFIG_BYTES: u64 = 16 * 1024 * 1024, "16 MiB";
+    /// Largest expanded size of one image layer as it is unpacked: its uncompressed tar stream,
+    /// plus the holes of sparse files (a file counts at its full length, whatever its header
+    /// stores). A gzip layer can expand a thousandfold, so its compressed size bounds nothing;
+    /// the largest layers of real images (CUDA, ML frameworks) expand to a few GiB. Beyond it a
+    /// pull or import fails with 400 `op.cap_exceeded` (`cap: "image_layer_bytes"`).
+    pub const MAX_IMAGE_LAYER_EXPANDED_BYTES: u64 = 8 * 1024 * 1024 * 1024, "8 GiB";
+    /// Most tar entries in one image layer, and in one imported archive: each costs an inode and
+    /// a few system calls even when empty. Real layers hold thousands of entries, a distribution
+    /// with a language runtime's packages some hundred thousand. Beyond it 400 `op.cap_exceeded`
+    /// (`cap: "image_layer_entries"`, or `"image_archive_entries"` for an archive).
+    pub const MAX_IMAGE_LAYER_ENTRIES: u64 = 1_000_000, "1 000 000";
+    /// Largest expanded size of all the layers of one image together (as for one layer, holes
+    /// of sparse files included): about three times the largest archive accepted, the usual
+    /// expansion of a compressed file system, and what one image's root may take on disk.
+    /// Beyond it 400 `op.cap_exceeded` (`cap: "image_bytes"`).
+    pub const MAX_IMAGE_EXPANDED_BYTES: u64 = 32 * 1024 * 1024 * 1024, "32 GiB";
+    /// Largest tar metadata read before one entry of a layer or an imported archive (its
+    /// header, pax extended header, GNU long name and link, sparse map): the tar reader holds
+    /// it in memory, so an 8 GiB "long name" must fail here, not exhaust memory. Real metadata
+    /// is a few KiB. Beyond it 400 `op.cap_exceeded` (`cap: "image_tar_header_bytes"`).
+    pub const MAX_IMAGE_TAR_HEADER_BYTES: u64 = 1024 * 1024, "1 MiB";
     /// How long a pull waits, in seconds, to connect to a registry before failing with
     /// retryable `sandbox.image_pull_failed`.
     pub const IMAGE_PULL_CONNECT_TIMEOUT_SECS: u64 = 30, "30 s";
@@ -241,6 +265,10 @@ limits! {
     pub const SESSION_MAX_INPUT_BYTES: usize = 1024 * 1024, "1 MiB";
     /// Largest file content one `files` request reads or writes; larger files are read in ranges.
     pub const SESSION_FILE_MAX_BYTES: usize = 64 * 1024 * 1024, "64 MiB";
+    /// Longest pause, in ms, between two parts of a `files` upload's body: a client that stops
+    /// sending gets 408 `op.body_timeout` instead of holding the request and the sandbox root
+    /// it pinned. Any live client sends far more often; a slow but steady one is not cut off.
+    pub const SESSION_FILE_BODY_IDLE_MS: u64 = 10_000, "10 s";
     /// Most entries in one `files/list` answer; the rest are cut and `truncated` is set.
     pub const SESSION_FILE_LIST_MAX_ENTRIES: usize = 10_000, "10 000";
     /// Longest `path` of a `files` request, in bytes: Linux's `PATH_MAX`. Contract value.

@@ -99,6 +99,9 @@ impl Engine {
             return Err(NimbusError::already_exists("tenant", id.as_str()));
         }
         let path = tenant_file(&self.tenants_dir, id.as_str());
+        // No registry row names a file already here: it is what a deletion that a crash
+        // interrupted left behind, never this tenant's data.
+        remove_files(&path);
         let tenant = Tenant::open(id.clone(), &path)?;
         let registered = tokio::task::block_in_place(|| {
             let system = self.system.lock().unwrap_or_else(PoisonError::into_inner);

@@ -5,6 +5,8 @@
 //! blocks; async callers run them on blocking threads.
 
 use std::path::PathBuf;
+
+use crate::files::SandboxRoot;
 use std::time::Duration;
 
 use nimbus_core::NimbusError;
@@ -228,9 +230,9 @@ pub trait Backend: Send + Sync {
     /// Runs a command inside the running sandbox's namespaces and cgroup, and waits for it.
     fn exec(&self, id: &str, exec: &ExecSpec) -> Result<ExecOutput, NimbusError>;
 
-    /// A host path that is the running sandbox's root directory, for confined file access
-    /// (`openat2` with `RESOLVE_IN_ROOT`). `None` once the sandbox has ended.
-    fn root_dir(&self, id: &str) -> Option<PathBuf>;
+    /// The running sandbox's root, pinned to its init for one request of confined file access
+    /// (`openat2` with `RESOLVE_IN_ROOT` under it). `None` once the sandbox has ended.
+    fn pin_root(&self, id: &str) -> Option<SandboxRoot>;
 }
 
 /// Where a sandbox's output log lives: the current file and the one rotated out before it.

@@ -11,6 +11,7 @@ use crate::backend::{
     Attachment, Backend, ExecOutput, ExecSpec, Exit, LaunchSpec, LogFiles, Probe, ProcessInfo, ProcessRef, ProcessSpec,
     RuntimeState, TerminationReason,
 };
+use crate::files::SandboxRoot;
 
 /// Library file names libkrun is installed under.
 const LIBKRUN_NAMES: &[&str] = &["libkrun.so", "libkrun.so.1"];
@@ -145,7 +146,7 @@ impl Backend for KrunBackend {
         Err(stopped(id))
     }
 
-    fn root_dir(&self, _id: &str) -> Option<PathBuf> {
+    fn pin_root(&self, _id: &str) -> Option<SandboxRoot> {
         None
     }
 }

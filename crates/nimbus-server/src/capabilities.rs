@@ -48,10 +48,11 @@ pub const CAPABILITIES: &[Capability] = &[
         area: "storage",
         capability: "tenants",
         status: Status::Available,
-        notes: "create, list, delete; one SQLite file per tenant, opened on first use; a broken file fails only its tenant; `_`-prefixed ids reserved",
+        notes: "create, list, delete; one SQLite file per tenant, opened on first use; a broken file fails only its tenant; `_`-prefixed ids reserved; a deletion a crash cut short is finished at the next start (its sessions, services and sandboxes removed, its database file never reused by a new tenant with its id)",
         tests: &[
             "blackbox/tenants.rs::tenant_lifecycle_and_id_rules",
             "blackbox/faults.rs::a_broken_tenant_file_fails_alone",
+            "blackbox/tenants.rs::a_new_tenant_never_inherits_what_a_crashed_deletion_left",
         ],
     },
     Capability {
@@ -293,12 +294,15 @@ pub const CAPABILITIES: &[Capability] = &[
         area: "sandboxes",
         capability: "image store: pull, import, list, remove",
         status: Status::Available,
-        notes: "pulls over the OCI distribution protocol (anonymous or operator credentials; plain http only for loopback registries; one shared pull per image); OCI-layout and docker-archive tars (gzip allowed) through `POST /api/images/import`; every blob digest verified; each image unpacked once with whiteouts applied and every path confined; `nimbus image import|list|rm`; an image in use cannot be removed",
+        notes: "pulls over the OCI distribution protocol (anonymous or operator credentials; plain http only for loopback registries; one shared pull per image); OCI-layout and docker-archive tars (gzip allowed) through `POST /api/images/import`; every blob digest verified; each image unpacked once with whiteouts applied and every path confined; layers, images and imported archives bounded as they unpack (expanded bytes with sparse holes, entries, tar metadata; 400 `op.cap_exceeded` naming the bound), a failed unpack leaving no root and recording nothing; `nimbus image import|list|rm`; an image in use cannot be removed",
         tests: &[
             "blackbox/registry.rs::registry_pull_resolves_once_and_reports_missing",
+            "blackbox/registry.rs::a_layer_bomb_fails_sandbox_creation_with_its_limit_and_leaves_nothing",
+            "blackbox/registry.rs::a_decompression_bomb_fails_its_pull_and_a_good_image_follows",
             "blackbox/registry_auth.rs::pulls_use_operator_credentials",
             "blackbox/images.rs::images_import_list_and_remove",
             "blackbox/images.rs::image_commands_work_offline_and_through_the_server",
+            "blackbox/images.rs::bomb_archives_are_refused_with_their_limit_and_leave_nothing",
             "blackbox/sandboxes.rs::sandbox_runs_from_a_pulled_image_and_reports_its_exit",
         ],
     },
@@ -341,7 +345,7 @@ pub const CAPABILITIES: &[Capability] = &[
         area: "sandboxes",
         capability: "stuck and orphaned supervisors",
         status: Status::Available,
-        notes: "every server-to-supervisor call has a deadline (a stuck supervisor answers 503 `service.unavailable`; stop and delete kill it and clean up); a supervisor whose state directory disappears tears its sandbox down and exits; `nimbus start --stop-sandboxes-on-exit` stops every sandbox at shutdown",
+        notes: "every server-to-supervisor call has a deadline (a stuck supervisor answers 503 `sandbox.unresponsive`; stop and delete kill it and clean up); a supervisor whose state directory disappears tears its sandbox down and exits; `nimbus start --stop-sandboxes-on-exit` stops every sandbox at shutdown",
         tests: &[
             "blackbox/supervisors.rs::a_stuck_supervisor_never_holds_a_call_a_stop_or_a_delete",
             "blackbox/supervisors.rs::a_supervisor_whose_state_directory_disappears_tears_its_sandbox_down",
@@ -395,7 +399,10 @@ pub const CAPABILITIES: &[Capability] = &[
         capability: "files channel: read, write, delete, list, stat",
         status: Status::Available,
         notes: "binary-safe, 64 MiB per request with ranges; confined with openat2 RESOLVE_IN_ROOT (component walk fallback): `..`, absolute symlinks, loops, /proc/self/root and symlinked directories never leave the sandbox",
-        tests: &["blackbox/sessions.rs::session_files_never_reach_outside_the_sandbox"],
+        tests: &[
+            "blackbox/sessions.rs::session_files_never_reach_outside_the_sandbox",
+            "blackbox/sessions.rs::an_upload_into_a_sandbox_that_ends_meanwhile_fails_and_a_stalled_one_times_out",
+        ],
     },
     Capability {
         area: "services",

@@ -44,6 +44,7 @@ pub mod serve;
 pub mod service_wire;
 pub mod session_wire;
 pub mod state;
+pub mod tenant_removal;
 pub mod wire;
 
 pub use serve::{ServerConfig, StartError, run};

@@ -207,6 +207,9 @@ pub async fn run(config: ServerConfig) -> Result<(), StartError> {
         functions,
         shutdown: shutdown.clone(),
     };
+    // Before serving: deletions a crash interrupted are finished, so nothing of a deleted
+    // tenant resumes below or reaches a new tenant with its id.
+    crate::tenant_removal::finish_interrupted(&state).await;
     let retention = tokio::spawn(sandboxes.clone().retain());
     // Before serving: services that were running resume (their probe loops, restart policies).
     services.resume().await;

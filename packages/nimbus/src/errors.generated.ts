@@ -30,6 +30,7 @@ export type ErrorCode =
   | "op.schema_validation"
   | "op.cancelled"
   | "op.wait_timeout"
+  | "op.body_timeout"
   | "op.wait_unsatisfiable"
   | "op.failed"
   | "op.missing_index"
@@ -69,6 +70,7 @@ export type ErrorCode =
   | "runtime.promise_stalled"
   | "runtime.system_timeout"
   | "sandbox.backend_unavailable"
+  | "sandbox.unresponsive"
   | "sandbox.image_not_found"
   | "sandbox.image_pull_failed";
 
@@ -194,6 +196,12 @@ export const ERROR_CATALOG: { readonly [C in ErrorCode]: ErrorCodeSpec } = {
     detail: { "waitFor": "string", "timeoutMs": "integer", "observed": "object" },
     meaning: "The long-poll deadline passed before the awaited condition held.",
     surface: "http", reserved: false, className: "NimbusWaitTimeoutError",
+  },
+  "op.body_timeout": {
+    httpStatus: 408, severity: "error", retryable: true, action: "retry",
+    detail: { "timeoutMs": "integer" },
+    meaning: "The request body did not arrive within its deadline.",
+    surface: "http", reserved: false, className: "NimbusBodyTimeoutError",
   },
   "op.wait_unsatisfiable": {
     httpStatus: 409, severity: "error", retryable: false, action: "fix_request",
@@ -429,6 +437,12 @@ export const ERROR_CATALOG: { readonly [C in ErrorCode]: ErrorCodeSpec } = {
     meaning: "The sandbox backend is not usable on this host (e.g. `krun` without microVM support).",
     surface: "http", reserved: false, className: "NimbusSandboxBackendUnavailableError",
   },
+  "sandbox.unresponsive": {
+    httpStatus: 503, severity: "error", retryable: true, action: "retry",
+    detail: { "limitMs": "integer" },
+    meaning: "The sandbox's supervisor did not answer within its deadline (it is stuck); stop or delete the sandbox, which the server then cleans up itself.",
+    surface: "http", reserved: false, className: "NimbusSandboxUnresponsiveError",
+  },
   "sandbox.image_not_found": {
     httpStatus: 404, severity: "error", retryable: false, action: "fix_request",
     detail: { "reference": "string", "reason": "string" },
@@ -526,6 +540,11 @@ export class NimbusCancelledError extends NimbusError {
 /** `op.wait_timeout` (HTTP 408): The long-poll deadline passed before the awaited condition held. */
 export class NimbusWaitTimeoutError extends NimbusError {
   declare readonly detail: { waitFor: string; timeoutMs: number; observed: Record<string, unknown> };
+}
+
+/** `op.body_timeout` (HTTP 408): The request body did not arrive within its deadline. */
+export class NimbusBodyTimeoutError extends NimbusError {
+  declare readonly detail: { timeoutMs: number };
 }
 
 /** `op.wait_unsatisfiable` (HTTP 409): The awaited condition can no longer happen. */
@@ -698,6 +717,11 @@ export class NimbusSandboxBackendUnavailableError extends NimbusError {
   declare readonly detail: { backend: string; reason: string };
 }
 
+/** `sandbox.unresponsive` (HTTP 503): The sandbox's supervisor did not answer within its deadline (it is stuck); stop or delete the sandbox, which the server then cleans up itself. */
+export class NimbusSandboxUnresponsiveError extends NimbusError {
+  declare readonly detail: { limitMs: number };
+}
+
 /** `sandbox.image_not_found` (HTTP 404): The image or platform variant does not exist. */
 export class NimbusSandboxImageNotFoundError extends NimbusError {
   declare readonly detail: { reference: string; reason: string };
@@ -731,6 +755,7 @@ registerErrorClasses({
   "op.schema_validation": NimbusSchemaValidationError,
   "op.cancelled": NimbusCancelledError,
   "op.wait_timeout": NimbusWaitTimeoutError,
+  "op.body_timeout": NimbusBodyTimeoutError,
   "op.wait_unsatisfiable": NimbusWaitUnsatisfiableError,
   "op.failed": NimbusFailedError,
   "op.missing_index": NimbusMissingIndexError,
@@ -770,6 +795,7 @@ registerErrorClasses({
   "runtime.promise_stalled": NimbusRuntimePromiseStalledError,
   "runtime.system_timeout": NimbusRuntimeSystemTimeoutError,
   "sandbox.backend_unavailable": NimbusSandboxBackendUnavailableError,
+  "sandbox.unresponsive": NimbusSandboxUnresponsiveError,
   "sandbox.image_not_found": NimbusSandboxImageNotFoundError,
   "sandbox.image_pull_failed": NimbusSandboxImagePullFailedError,
 });

@@ -27,6 +27,8 @@ const EMITTED: &[&str] = &[
     "sandbox.image_not_found",
     "sandbox.image_pull_failed",
     "sandbox.backend_unavailable",
+    "sandbox.unresponsive",
+    "op.body_timeout",
     "op.not_found",
     "op.conflict",
     "op.wait_timeout",

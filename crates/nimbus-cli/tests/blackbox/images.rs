@@ -1,8 +1,10 @@
 //! The operator image routes (sandboxes.md §7): import a docker-archive tar, list, remove.
 
+use nimbus_core::limits::{MAX_IMAGE_ARCHIVE_BYTES, MAX_IMAGE_LAYER_EXPANDED_BYTES};
 use serde_json::json;
 
 use crate::harness::Server;
+use crate::registry::{assert_no_image_files_left, sparse_layer};
 
 fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut builder = tar::Builder::new(Vec::new());
@@ -22,14 +24,18 @@ fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
 
 /// A one-layer image in `docker save` form, named by `tag`.
 fn docker_archive(tag: &str) -> Vec<u8> {
-    let layer = tar_of(&[("bin/", b""), ("bin/hello", b"#!/bin/sh\necho hello\n")]);
+    docker_archive_with(tag, &tar_of(&[("bin/", b""), ("bin/hello", b"#!/bin/sh\necho hello\n")]))
+}
+
+/// A one-layer image in `docker save` form whose layer is `layer`.
+fn docker_archive_with(tag: &str, layer: &[u8]) -> Vec<u8> {
     let config = json!({ "architecture": "amd64", "os": "linux", "config": { "Cmd": ["/bin/hello"] },
                          "rootfs": { "type": "layers", "diff_ids": [] } });
     let manifest = json!([{ "Config": "config.json", "RepoTags": [tag], "Layers": ["layer.tar"] }]);
     tar_of(&[
         ("manifest.json", manifest.to_string().as_bytes()),
         ("config.json", config.to_string().as_bytes()),
-        ("layer.tar", &layer),
+        ("layer.tar", layer),
     ])
 }
 
@@ -117,4 +123,47 @@ fn image_commands_work_offline_and_through_the_server() {
     assert_eq!(listed_by_cli.json()["items"][0]["digest"], digest.as_str());
     assert_eq!(dirs.cli(&["image", "rm", &digest]).code, Some(0));
     assert!(server.get("/api/images").json["items"].as_array().is_some_and(Vec::is_empty));
+}
+
+#[test]
+fn bomb_archives_are_refused_with_their_limit_and_leave_nothing() {
+    const TIB: u64 = 1 << 40;
+    let server = Server::start();
+    let tar = [("content-type", "application/x-tar")];
+    // A layer that is one tar header unpacking to a 1 TiB file, in an archive of a few KiB.
+    let layer_bomb = docker_archive_with("bomb:1", &sparse_layer("bin/hole", TIB));
+    assert!(layer_bomb.len() < 16 * 1024, "{} bytes", layer_bomb.len());
+    // The archive itself expanding to 1 TiB in staging: the same header beside a good image.
+    let mut archive_bomb = docker_archive("bomb:1");
+    archive_bomb.truncate(archive_bomb.len() - 1024);
+    archive_bomb.extend_from_slice(&sparse_layer("padding", TIB));
+    for (archive, cap, limit) in [
+        (&layer_bomb, "image_layer_bytes", MAX_IMAGE_LAYER_EXPANDED_BYTES),
+        (&archive_bomb, "image_archive_bytes", MAX_IMAGE_ARCHIVE_BYTES),
+    ] {
+        let refused = server.authed("POST", "/api/images/import", &tar, Some(archive));
+        refused.expect_status(400);
+        assert_eq!(refused.code(), "op.cap_exceeded", "{cap}");
+        let detail = refused.detail();
+        assert_eq!((&detail["cap"], &detail["limit"]), (&json!(cap), &json!(limit)));
+        assert!(detail["observed"].as_u64().is_some_and(|o| o > TIB), "{detail}");
+        assert_eq!(server.get("/api/images").json["items"], json!([]), "{cap}: no image is recorded");
+        assert_no_image_files_left(&server.dirs().data());
+    }
+
+    // `nimbus image import` on a data directory no server holds fails the same way.
+    let dirs = crate::harness::Dirs::new();
+    let path = dirs.root().join("bomb.tar");
+    std::fs::write(&path, &layer_bomb).expect("write the archive");
+    let offline = dirs.cli(&["image", "import", path.to_str().expect("utf-8 path"), "--json"]);
+    assert_eq!(offline.code, Some(1), "{offline:?}");
+    let envelope: serde_json::Value = serde_json::from_str(offline.stderr.trim()).expect("envelope on stderr");
+    assert_eq!(envelope["error"]["code"], "op.cap_exceeded");
+    assert_eq!(envelope["error"]["detail"]["cap"], "image_layer_bytes");
+    assert_no_image_files_left(&dirs.data());
+
+    // A good image under the same name imports afterwards.
+    let good = server.authed("POST", "/api/images/import", &tar, Some(&docker_archive("bomb:1")));
+    good.expect_status(201);
+    assert_eq!(good.json["images"][0]["references"], json!(["docker.io/library/bomb:1"]));
 }

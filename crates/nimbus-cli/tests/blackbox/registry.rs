@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+use std::io::Read;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -15,9 +16,12 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use nimbus_core::NimbusError;
-use nimbus_sandbox::image::{ImageError, ImageSource, ImageStore};
+use nimbus_core::limits::MAX_IMAGE_LAYER_EXPANDED_BYTES;
+use nimbus_sandbox::image::{ImageError, ImageSource, ImageStore, UnpackLimits};
 use serde_json::{Value, json};
 use tempfile::TempDir;
+
+use crate::harness::Server;
 
 const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
 const BUSYBOX_BIN: &str = "/usr/bin/busybox";
@@ -292,6 +296,39 @@ fn busybox_layer(busybox: &[u8]) -> Vec<u8> {
     builder.into_inner().expect("finish busybox layer")
 }
 
+/// A layer holding one file of `size` zeros: a few KiB once gzip-compressed.
+pub fn zeros_layer(path: &str, size: usize) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut file = header(tar::EntryType::Regular, size as u64, 0o644);
+    builder.append_data(&mut file, path, std::io::repeat(0).take(size as u64)).expect("append zeros");
+    builder.into_inner().expect("finish zeros layer")
+}
+
+/// A layer holding one GNU sparse file `length` bytes long that stores none of them: one 512-byte
+/// header that unpacks to `length` bytes.
+pub fn sparse_layer(path: &str, length: u64) -> Vec<u8> {
+    let mut file = header(tar::EntryType::GNUSparse, 0, 0o644);
+    file.set_path(path).expect("sparse path");
+    let gnu = file.as_gnu_mut().expect("a GNU header");
+    gnu.set_real_size(length);
+    gnu.sparse[0].set_offset(length);
+    gnu.sparse[0].set_length(0);
+    file.set_cksum();
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.append(&file, &[][..]).expect("append sparse");
+    builder.into_inner().expect("finish sparse layer")
+}
+
+/// Nothing of a failed pull or import is left in a data directory: no unpacked root, nothing
+/// staged.
+pub fn assert_no_image_files_left(data: &Path) {
+    for dir in ["images/rootfs", "images/tmp"] {
+        let left: Vec<_> =
+            std::fs::read_dir(data.join(dir)).expect("read an image dir").flatten().map(|e| e.path()).collect();
+        assert!(left.is_empty(), "{dir} holds {left:?}");
+    }
+}
+
 /// A bcrypt hash of `password` for an htpasswd file (docker-registry accepts only bcrypt), made
 /// by Python's `crypt` module (gone in Python 3.13; Debian 12 has 3.11): the test crate has no
 /// bcrypt dependency.
@@ -444,4 +481,68 @@ fn registry_pull_resolves_once_and_reports_missing() {
     assert!(detail["reason"].as_str().is_some_and(|r| !r.is_empty()), "{detail}");
     assert!(detail.get("httpStatus").is_none(), "{detail}");
     assert_eq!(store.list().expect("list").len(), 2, "failed pulls store nothing");
+}
+
+#[test]
+fn a_decompression_bomb_fails_its_pull_and_a_good_image_follows() {
+    const MIB: u64 = 1024 * 1024;
+    let registry = Registry::start();
+    // 32 MiB of zeros behind a gzip blob of some KiB, against a layer limit of 4 MiB (room for
+    // the busybox layer that follows).
+    registry.push_layers("nimbus-test/bomb:1", vec![zeros_layer("bomb", 32 * MIB as usize)], busybox_config());
+    let data = tempfile::tempdir().expect("data dir");
+    let limits = UnpackLimits { layer_bytes: 4 * MIB, ..UnpackLimits::default() };
+    let store = ImageStore::open(data.path()).expect("open the store").with_limits(limits);
+    let rt = runtime();
+    let reference = format!("{}/nimbus-test/bomb:1", registry.host());
+
+    let error = rt.block_on(store.ensure(&reference)).expect_err("a bomb");
+    let error = NimbusError::from(error);
+    assert_eq!((error.code.as_str(), error.http_status(), error.is_retryable()), ("op.cap_exceeded", 400, false));
+    let detail = error.detail.expect("detail");
+    assert_eq!((detail["cap"].as_str(), detail["limit"].as_u64()), (Some("image_layer_bytes"), Some(4 * MIB)));
+    assert!(detail["observed"].as_u64().is_some_and(|o| o > 32 * MIB), "{detail}");
+    assert!(store.list().expect("list").is_empty(), "nothing is recorded");
+    assert_no_image_files_left(data.path());
+
+    // The same reference, now a good image: the next pull stores it.
+    let digest = registry.push_busybox("nimbus-test/bomb:1");
+    let image = rt.block_on(store.ensure(&reference)).expect("a good image");
+    assert_eq!((image.digest.as_str(), image.references.clone()), (digest.as_str(), vec![reference]));
+    assert!(store.rootfs(&digest).expect("root").join("bin/busybox").is_file());
+}
+
+#[test]
+fn a_layer_bomb_fails_sandbox_creation_with_its_limit_and_leaves_nothing() {
+    const TIB: u64 = 1 << 40;
+    let registry = Registry::start();
+    // One tar header that unpacks to a 1 TiB file, after an ordinary layer.
+    let config = json!({ "architecture": host_arch(), "os": "linux" });
+    let layers = vec![zeros_layer("bin/zeros", 4096), sparse_layer("bin/hole", TIB)];
+    registry.push_layers("nimbus-test/bomb:1", layers, config.clone());
+    let server = Server::start();
+    server.create_tenant("bombs");
+    let reference = format!("{}/nimbus-test/bomb:1", registry.host());
+    let body = json!({ "spec": { "root": { "kind": "oci_image", "source": { "kind": "reference", "reference": reference } } } });
+
+    let refused = server.post_json("/api/tenants/bombs/sandboxes", &body);
+    refused.expect_status(400);
+    assert_eq!(refused.code(), "op.cap_exceeded");
+    let detail = refused.detail();
+    assert_eq!(detail["cap"], "image_layer_bytes");
+    assert_eq!(detail["limit"], MAX_IMAGE_LAYER_EXPANDED_BYTES);
+    assert!(detail["observed"].as_u64().is_some_and(|o| o > TIB), "{detail}");
+    assert_eq!(server.get("/api/images").json["items"], json!([]), "no image is recorded");
+    assert_eq!(server.get("/api/tenants/bombs/sandboxes").json["items"], json!([]), "no sandbox is left");
+    assert_no_image_files_left(&server.dirs().data());
+
+    // A good image under the same reference is pulled by the next create, which then fails only
+    // because the image names no command (no container starts).
+    let digest = registry.push_image("nimbus-test/bomb:1", vec![("bin/hello".into(), b"hi".to_vec(), 0o755)], config);
+    let pulled = server.post_json("/api/tenants/bombs/sandboxes", &body);
+    pulled.expect_status(400);
+    assert_eq!((pulled.code(), &pulled.detail()["field"]), ("op.invalid_input", &json!("spec.process.argv")));
+    let images = server.get("/api/images").json["items"].clone();
+    assert_eq!((&images[0]["digest"], &images[0]["references"]), (&json!(digest), &json!([reference])));
+    assert!(server.dirs().data().join("images/rootfs").join(&digest[7..]).join("bin/hello").is_file());
 }

@@ -798,3 +798,81 @@ fn a_forged_etc_passwd_never_hangs_exec() {
     );
     sx.fx.delete(&sandbox);
 }
+
+/// A `files` upload sent by hand: the head (with `Expect: 100-continue`), then, once the server
+/// asks for the body (its handler has checked the session and pinned the root), the first
+/// `sent` bytes of a `length`-byte body; the rest is up to the test.
+fn start_upload(sx: &Sx, session: &str, path: &str, length: usize, sent: &[u8]) -> TcpStream {
+    let mut stream = TcpStream::connect(("127.0.0.1", sx.fx.server().port)).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(60))).expect("read timeout");
+    let head = format!(
+        "PUT /api/sessions/{session}/files?path={} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: {length}\r\nExpect: 100-continue\r\n\r\n",
+        enc(path),
+        sx.fx.server().token()
+    );
+    stream.write_all(head.as_bytes()).expect("send head");
+    let mut interim = Vec::new();
+    let mut byte = [0u8; 1];
+    while !interim.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).expect("read the interim answer"), 1, "the server closed the upload");
+        interim.push(byte[0]);
+    }
+    assert!(interim.starts_with(b"HTTP/1.1 100"), "{}", String::from_utf8_lossy(&interim));
+    stream.write_all(sent).expect("send the first part");
+    stream
+}
+
+/// The status and body of the answer on `stream`.
+fn answer(stream: &mut TcpStream) -> (u16, Value) {
+    let mut text = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => text.extend_from_slice(&buf[..n]),
+        }
+        let text = String::from_utf8_lossy(&text);
+        if let Some((head, body)) = text.split_once("\r\n\r\n")
+            && let Some(length) = head.lines().find_map(|l| l.strip_prefix("content-length: "))
+            && body.len() >= length.trim().parse::<usize>().unwrap_or(usize::MAX)
+        {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&text).into_owned();
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("a status line");
+    let body = text.split_once("\r\n\r\n").map(|(_, body)| body).unwrap_or_default();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+#[test]
+fn an_upload_into_a_sandbox_that_ends_meanwhile_fails_and_a_stalled_one_times_out() {
+    let sx = Sx::start();
+    let sandbox = sx.sandbox(&["sleep", "100000"], json!({}));
+    let id = session_id(&sx.open(&sandbox, &["exec", "files"], None));
+
+    // A client that stops sending mid-body is answered 408 once the idle limit passed.
+    let mut stalled = start_upload(&sx, &id, "/tmp/stalled", 100, b"0123456789");
+    let (status, body) = answer(&mut stalled);
+    assert_eq!((status, body["error"]["code"].as_str()), (408, Some("op.body_timeout")), "{body}");
+    assert_eq!(body["error"]["detail"]["timeoutMs"], 10_000);
+    let listed = sx.fx.server().get(&format!("/api/sessions/{id}/files/stat?path=/tmp/stalled"));
+    listed.expect_error(404, "op.not_found");
+
+    // The root is pinned when the request starts: the sandbox ends during the body, and the
+    // write fails instead of landing in whatever the sandbox's pid means by then.
+    let marker = format!("nimbus-pinned-{}", sandbox);
+    let body = vec![b'x'; 64 * 1024];
+    let mut upload = start_upload(&sx, &id, &format!("/tmp/{marker}"), body.len(), &body[..1024]);
+    sx.fx
+        .server()
+        .post_json(&sx.fx.path(&format!("/{sandbox}/stop")), &json!({ "gracePeriodMs": 0 }))
+        .expect_status(200);
+    upload.write_all(&body[1024..]).expect("send the rest");
+    let (status, answer) = answer(&mut upload);
+    assert_eq!((status, answer["error"]["code"].as_str()), (409, Some("op.conflict")), "{answer}");
+    assert_eq!(answer["error"]["detail"]["reason"], "target_stopped", "{answer}");
+    assert!(!std::path::Path::new("/tmp").join(&marker).exists(), "nothing reached the host's /tmp");
+    sx.fx.delete(&sandbox);
+}

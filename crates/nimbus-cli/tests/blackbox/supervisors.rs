@@ -89,7 +89,7 @@ fn a_stuck_supervisor_never_holds_a_call_a_stop_or_a_delete() {
 
     // A control call answers 503 once the supervisor's answer time has passed.
     let exec = fx.server().post_json(&format!("/api/sessions/{session}/exec"), &json!({ "argv": ["true"] }));
-    exec.expect_error(503, "service.unavailable");
+    exec.expect_error(503, "sandbox.unresponsive");
     assert_eq!(exec.detail()["limitMs"], 10_000, "{exec}");
 
     // Stop ends the sandbox anyway: the server kills the stuck supervisor and cleans up.

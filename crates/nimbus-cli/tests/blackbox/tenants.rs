@@ -99,3 +99,35 @@ fn tenant_lifecycle_and_id_rules() {
     let resp = server.post_json("/api/tenants", &json!(["demo"]));
     resp.expect_error(400, "op.invalid_input");
 }
+
+/// A deletion cut short by a crash (the registry row gone, the database file, sandbox and
+/// session still there) is finished by the next start: a new tenant with the old id starts
+/// empty and no process of the old one runs.
+#[test]
+fn a_new_tenant_never_inherits_what_a_crashed_deletion_left() {
+    use crate::sandboxes::{Fixture, TENANT, assert_nothing_left, id_of};
+
+    let mut fx = Fixture::start();
+    fx.server().insert(TENANT, "notes", &json!({ "text": "the old tenant's" }));
+    let sandbox = id_of(&fx.create(&["sleep", "100000"], json!({})));
+    fx.server().get(&fx.path(&format!("/{sandbox}?waitFor=ready&timeoutMs=60000"))).expect_status(200);
+    let body = json!({ "tenantId": TENANT, "target": { "sandbox": { "id": sandbox } }, "channels": ["exec"] });
+    let session = fx.server().post_json("/api/sessions", &body);
+    session.expect_status(201);
+    let session = session.json["metadata"]["id"].as_str().expect("session id").to_owned();
+
+    // The crash: the server dies right after the deletion removed the registry row.
+    fx.server.as_mut().expect("server").kill9();
+    let system = rusqlite::Connection::open(fx.dirs.data().join("system.sqlite3")).expect("open system db");
+    assert_eq!(system.execute("DELETE FROM tenants WHERE id = ?1", [TENANT]).expect("delete the row"), 1);
+    drop(system);
+
+    fx.server = Some(Server::start_in(&fx.dirs));
+    assert_nothing_left(&sandbox);
+    fx.server().get(&format!("/api/sessions/{session}")).expect_error(404, "op.not_found");
+    fx.server().create_tenant(TENANT);
+    assert!(fx.server().list_all(TENANT, "notes").is_empty(), "the new tenant's database starts empty");
+    let listed = fx.server().get(&fx.path(""));
+    listed.expect_status(200);
+    assert_eq!(listed.json["items"], json!([]), "no sandbox of the old tenant: {listed}");
+}

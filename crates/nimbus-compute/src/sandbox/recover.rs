@@ -88,6 +88,11 @@ impl Sandboxes {
         }
     }
 
+    /// The tenants that own a sandbox record.
+    pub fn tenant_ids(&self) -> std::collections::BTreeSet<String> {
+        self.entries.read().unwrap_or_else(PoisonError::into_inner).keys().map(|(tenant, _)| tenant.clone()).collect()
+    }
+
     /// Deletes every sandbox of a tenant (the tenant is being deleted).
     pub async fn delete_tenant(self: &Arc<Self>, tenant: &str) {
         let ids: Vec<String> = {

@@ -326,6 +326,17 @@ impl Services {
         }
     }
 
+    /// The tenants that own a service definition of their own (catalog services belong to
+    /// the operator and are left out).
+    pub fn tenant_ids(&self) -> std::collections::BTreeSet<String> {
+        let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .iter()
+            .filter(|(_, entry)| entry.snapshot().def.source != Source::StaticCatalog)
+            .map(|((tenant, _), _)| tenant.clone())
+            .collect()
+    }
+
     /// Stops and forgets every service of a deleted tenant, with their sandboxes. Static
     /// definitions stay declared (their runtime starts over if the tenant is created again).
     pub async fn delete_tenant(self: &Arc<Self>, tenant: &str) {

@@ -70,6 +70,11 @@ impl Sessions {
             .count()
     }
 
+    /// The tenants that own a session record.
+    pub fn tenant_ids(&self) -> std::collections::BTreeSet<String> {
+        self.all_entries().iter().map(|entry| entry.snapshot().tenant_id).collect()
+    }
+
     /// The tenant was deleted: ends its open sessions (`tenant_deleted`) and forgets them all.
     pub async fn close_for_tenant(&self, tenant: &str) {
         for entry in self.all_entries() {

@@ -150,6 +150,9 @@ catalog! {
     OpWaitTimeout = "op.wait_timeout",
         "The long-poll deadline passed before the awaited condition held."
         => http(408, Error, true, Some(Retry), &[("waitFor", "string"), ("timeoutMs", "integer"), ("observed", "object")]).ours();
+    OpBodyTimeout = "op.body_timeout",
+        "The request body did not arrive within its deadline."
+        => http(408, Error, true, Some(Retry), &[("timeoutMs", "integer")]).ours();
     OpWaitUnsatisfiable = "op.wait_unsatisfiable",
         "The awaited condition can no longer happen."
         => http(409, Error, false, Some(FixRequest), &[("waitFor", "string"), ("observed", "object")]).ours();
@@ -273,6 +276,9 @@ catalog! {
     SandboxBackendUnavailable = "sandbox.backend_unavailable",
         "The sandbox backend is not usable on this host (e.g. `krun` without microVM support)."
         => http(501, Error, false, Some(ContactOperator), &[("backend", "string"), ("reason", "string")]).ours();
+    SandboxUnresponsive = "sandbox.unresponsive",
+        "The sandbox's supervisor did not answer within its deadline (it is stuck); stop or delete the sandbox, which the server then cleans up itself."
+        => http(503, Error, true, Some(Retry), &[("limitMs", "integer")]).ours();
     SandboxImageNotFound = "sandbox.image_not_found",
         "The image or platform variant does not exist."
         => http(404, Error, false, Some(FixRequest), &[("reference", "string"), ("reason", "string")]).ours();

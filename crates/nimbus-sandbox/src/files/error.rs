@@ -50,6 +50,13 @@ pub enum FileError {
         /// The limit.
         limit: u64,
     },
+    /// The sandbox ended while the request worked in it (409 `op.conflict`,
+    /// `reason: target_stopped`): nothing was written.
+    #[error("the sandbox ended during the operation on '{path}'; nothing was written")]
+    SandboxEnded {
+        /// The request path.
+        path: String,
+    },
     /// An unexpected system failure (500 `service.internal`; the cause is logged).
     #[error("{op} '{path}': {source}")]
     Io {
@@ -94,6 +101,9 @@ impl From<FileError> for NimbusError {
                 usize::try_from(limit).unwrap_or(usize::MAX),
                 Some(usize::try_from(size).unwrap_or(usize::MAX)),
             ),
+            FileError::SandboxEnded { path } => {
+                NimbusError::conflict("target_stopped", message.clone(), json!({ "path": path }))
+            }
             FileError::Io { op, path, source } => {
                 tracing::error!(op, path, error = %source, "sandbox file operation failed");
                 return NimbusError::internal();

@@ -45,6 +45,50 @@ const DEFAULT_FILE_MODE: u32 = 0o644;
 /// Mode of parent directories created by [`write`].
 const PARENT_DIR_MODE: u32 = 0o755;
 
+/// A running sandbox's root pinned to its init process: a pidfd taken first, then the root
+/// directory opened through `/proc/<pid>/root`. The directory descriptor keeps naming that
+/// sandbox's root even if the pid is reused later, and the pidfd tells when the sandbox ended:
+/// a write checks it before its final rename, so an upload into a sandbox that ends meanwhile
+/// fails instead of completing, and no byte can land in another process's root.
+pub struct SandboxRoot {
+    dir: OwnedFd,
+    /// The pidfd of the process whose root this is; `None` for a plain directory.
+    process: Option<OwnedFd>,
+}
+
+impl SandboxRoot {
+    /// A plain directory as a root (tools and tests): never ends.
+    pub fn open(dir: &Path) -> Result<SandboxRoot, FileError> {
+        Ok(SandboxRoot { dir: resolve::open_dir(dir)?, process: None })
+    }
+
+    /// Pins the root of process `pid`. The caller checks afterwards that `pid` is still the
+    /// sandbox's init ([`SandboxRoot::ended`] false and the process's parent the supervisor),
+    /// which makes the pin the sandbox's: a pidfd cannot come to mean another process.
+    pub fn of_process(pid: i32) -> Result<SandboxRoot, FileError> {
+        let process = sys::pidfd_open(pid).map_err(|e| FileError::from_errno("pidfd_open", "/", e))?;
+        let dir = resolve::open_dir(Path::new(&format!("/proc/{pid}/root")))?;
+        Ok(SandboxRoot { dir, process: Some(process) })
+    }
+
+    /// Whether the pinned process has exited (never, for a plain directory).
+    pub fn ended(&self) -> bool {
+        resolve::exited(self.process.as_ref())
+    }
+
+    /// Opens the root for one operation.
+    fn open_root(&self) -> Result<Root, FileError> {
+        let dup = |fd: &OwnedFd| fd.try_clone().map_err(|e| FileError::from_errno("dup", "/", io_errno(&e)));
+        Root::new(dup(&self.dir)?, self.process.as_ref().map(dup).transpose()?)
+    }
+}
+
+impl std::fmt::Debug for SandboxRoot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxRoot").field("dir", &self.dir).finish_non_exhaustive()
+    }
+}
+
 /// What a path names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileKind {
@@ -119,10 +163,10 @@ impl FileInfo {
 }
 
 /// Describes `path` without following a final symlink (a symlink reports its `target`).
-pub fn stat(root: &Path, path: &str) -> Result<FileInfo, FileError> {
+pub fn stat(root: &SandboxRoot, path: &str) -> Result<FileInfo, FileError> {
     let norm = normalize(path)?;
     let text = norm.text();
-    let root = Root::open(root)?;
+    let root = root.open_root()?;
     match root.locate(&text, false).map_err(|r| r.into_error(&text))? {
         Located::Dir(fd) => {
             let stat = fstat(fd.as_raw_fd()).map_err(|e| FileError::from_errno("stat", &text, e))?;
@@ -140,10 +184,15 @@ pub fn stat(root: &Path, path: &str) -> Result<FileInfo, FileError> {
 /// An offset past the end reads nothing. Without `length`, a file whose remainder from `offset`
 /// exceeds the per-request limit is refused with [`FileError::TooLarge`] (`size` = the file's
 /// size); with a `length` above the limit, likewise (`size` = the range that would be read).
-pub fn read(root: &Path, path: &str, offset: u64, length: Option<u64>) -> Result<(FileInfo, Vec<u8>), FileError> {
+pub fn read(
+    root: &SandboxRoot,
+    path: &str,
+    offset: u64,
+    length: Option<u64>,
+) -> Result<(FileInfo, Vec<u8>), FileError> {
     let norm = normalize(path)?;
     let text = norm.text();
-    let root = Root::open(root)?;
+    let root = root.open_root()?;
     let (parent, name, stat) = match root.locate(&text, true).map_err(|r| r.into_error(&text))? {
         Located::Dir(_) => return Err(FileError::IsDirectory { path: text }),
         Located::Entry { stat: None, .. } => return Err(FileError::NotFound { path: text }),
@@ -201,7 +250,7 @@ fn check_readable(path: &str, stat: &FileStat) -> Result<(), FileError> {
 /// or the new content, never a mix. The mode is `mode` if given, else the replaced file's, else
 /// `0644`; the owner is `owner` (host-side ids) if given, else the replaced file's.
 pub fn write(
-    root: &Path,
+    root: &SandboxRoot,
     path: &str,
     bytes: &[u8],
     mode: Option<u32>,
@@ -215,8 +264,25 @@ pub fn write(
     if norm.is_root() {
         return Err(FileError::IsDirectory { path: text });
     }
-    let root = Root::open(root)?;
-    create_parents(&root, &norm, owner)?;
+    let root = root.open_root()?;
+    // A sandbox that ended mid-request may fail any step (its root is being torn down): that
+    // is reported as its end, not as the step's error.
+    write_in(&root, &norm, bytes, mode, owner).map_err(|err| match err {
+        _ if root.ended() => FileError::SandboxEnded { path: norm.text() },
+        err => err,
+    })
+}
+
+/// [`write`] in an open root.
+fn write_in(
+    root: &Root,
+    norm: &NormPath,
+    bytes: &[u8],
+    mode: Option<u32>,
+    owner: Option<(u32, u32)>,
+) -> Result<FileInfo, FileError> {
+    let text = norm.text();
+    create_parents(root, norm, owner)?;
     let (parent, name, existing) = match root.locate(&text, true).map_err(|r| r.into_error(&text))? {
         Located::Dir(_) => return Err(FileError::IsDirectory { path: text }),
         Located::Entry { parent, name, stat } => (parent, name, stat),
@@ -231,13 +297,16 @@ pub fn write(
     let temp = temp_name();
     let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
     let fd = sys::openat(parent.as_fd(), &temp, flags, 0o600).map_err(|e| FileError::from_errno("create", &text, e))?;
-    let result = fill_temp(fd, bytes, mode, owner)
-        .and_then(|stat| {
+    let result =
+        fill_temp(fd, bytes, mode, owner).map_err(|(op, e)| FileError::from_errno(op, &text, e)).and_then(|stat| {
+            // Only into a sandbox that still runs: one that ended meanwhile gets nothing.
+            if root.ended() {
+                return Err(FileError::SandboxEnded { path: text.clone() });
+            }
             renameat(Some(parent.as_raw_fd()), temp.as_slice(), Some(parent.as_raw_fd()), name.as_slice())
                 .map(|()| stat)
-                .map_err(|e| ("rename", e))
-        })
-        .map_err(|(op, e)| FileError::from_errno(op, &text, e));
+                .map_err(|e| FileError::from_errno("rename", &text, e))
+        });
     match result {
         Ok(stat) => Ok(FileInfo::from_stat(text, norm.name(), &stat, None)),
         Err(err) => {
@@ -323,13 +392,13 @@ fn create_parents(root: &Root, path: &NormPath, owner: Option<(u32, u32)>) -> Re
 
 /// Deletes what `path` names without following a final symlink (a symlink itself is removed).
 /// A non-empty directory needs `recursive`. `/` cannot be deleted.
-pub fn delete(root: &Path, path: &str, recursive: bool) -> Result<(), FileError> {
+pub fn delete(root: &SandboxRoot, path: &str, recursive: bool) -> Result<(), FileError> {
     let norm = normalize(path)?;
     let text = norm.text();
     if norm.is_root() {
         return Err(FileError::InvalidPath { path: text, reason: "the root directory cannot be deleted".into() });
     }
-    let root = Root::open(root)?;
+    let root = root.open_root()?;
     let (parent, name, stat) = match root.locate(&text, false).map_err(|r| r.into_error(&text))? {
         Located::Dir(_) => {
             return Err(FileError::InvalidPath { path: text, reason: "does not name a directory entry".into() });
@@ -398,10 +467,10 @@ fn remove_tree(root: &Root, parent: &OwnedFd, name: &[u8]) -> Result<(), resolve
 /// Lists a directory (following symlinks to it): entries sorted by name (bytewise), at most
 /// the list limit; `truncated` says whether more exist. Entries are not followed (a symlink
 /// entry reports its `target`).
-pub fn list(root: &Path, path: &str) -> Result<(Vec<FileInfo>, bool), FileError> {
+pub fn list(root: &SandboxRoot, path: &str) -> Result<(Vec<FileInfo>, bool), FileError> {
     let norm = normalize(path)?;
     let text = norm.text();
-    let root = Root::open(root)?;
+    let root = root.open_root()?;
     let flags = libc::O_RDONLY | libc::O_DIRECTORY;
     let fd = match root.locate(&text, true).map_err(|r| r.into_error(&text))? {
         Located::Dir(fd) => sys::openat(fd.as_fd(), b".", flags, 0),

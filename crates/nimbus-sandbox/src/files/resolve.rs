@@ -96,19 +96,34 @@ pub(super) struct Root {
     id: Id,
     /// Identities of the root's `/proc`, `/sys` and `/dev` directories (those that exist).
     forbidden: Vec<Id>,
+    /// A pidfd of the process whose root this is, when pinned to one: readable once it exited.
+    process: Option<OwnedFd>,
+}
+
+/// Opens `root` as an `O_PATH` directory (following the host path, which may be the magic link
+/// `/proc/<pid>/root`).
+pub(super) fn open_dir(root: &Path) -> Result<OwnedFd, FileError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(root)
+        .map(OwnedFd::from)
+        .map_err(|source| FileError::Io { op: "open sandbox root", path: root.display().to_string(), source })
+}
+
+/// Whether the process of a pidfd has exited (a pidfd becomes readable then); `None` never.
+pub(super) fn exited(pidfd: Option<&OwnedFd>) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let Some(pidfd) = pidfd else { return false };
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
 }
 
 impl Root {
-    /// Opens the root directory (following the host path, which in production is the magic link
-    /// `/proc/<pid>/root`) and records what must never be reached inside it.
-    pub fn open(root: &Path) -> Result<Root, FileError> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
-            .open(root)
-            .map_err(|source| FileError::Io { op: "open sandbox root", path: root.display().to_string(), source })?;
-        let fd = OwnedFd::from(file);
+    /// Takes an open root directory (and the pidfd of the process it belongs to, if pinned) and
+    /// records what must never be reached inside it.
+    pub fn new(fd: OwnedFd, process: Option<OwnedFd>) -> Result<Root, FileError> {
         let id = id_of(&fstat(fd.as_raw_fd()).map_err(|e| FileError::from_errno("stat sandbox root", "/", e))?);
         let forbidden = ["proc", "sys", "dev"]
             .iter()
@@ -116,7 +131,12 @@ impl Root {
             .filter(is_dir)
             .map(|stat| id_of(&stat))
             .collect();
-        Ok(Root { fd, id, forbidden })
+        Ok(Root { fd, id, forbidden, process })
+    }
+
+    /// Whether the process this root is pinned to has exited (never, for an unpinned root).
+    pub fn ended(&self) -> bool {
+        exited(self.process.as_ref())
     }
 
     /// The root's own descriptor.

@@ -1,5 +1,6 @@
 //! The raw syscalls of the files layer: the two `open`s that must hand back an owned descriptor
-//! (nix 0.29 returns bare integers). Everything else goes through nix's safe wrappers.
+//! (nix 0.29 returns bare integers), and `pidfd_open`, which nix 0.29 lacks. Everything else
+//! goes through nix's safe wrappers.
 #![allow(unsafe_code)]
 
 use std::ffi::CString;
@@ -53,5 +54,19 @@ pub fn openat(dir: BorrowedFd<'_>, path: &[u8], flags: libc::c_int, mode: libc::
         return Err(Errno::last());
     }
     // SAFETY: a non-negative return of openat is a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `pidfd_open(2)`: a descriptor that refers to process `pid` for as long as it is held (it
+/// never comes to mean another process that reuses the number) and becomes readable when the
+/// process exits.
+pub fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
+    // SAFETY: pidfd_open takes a pid and flags (0) and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    let fd = libc::c_int::try_from(fd).map_err(|_| Errno::EBADF)?;
+    // SAFETY: a non-negative return of pidfd_open is a fresh descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }

@@ -34,6 +34,11 @@ impl Sandbox {
         Sandbox { _dir: dir, root, outside }
     }
 
+    /// The root as the files functions take it.
+    fn pin(&self) -> SandboxRoot {
+        SandboxRoot::open(&self.root).unwrap()
+    }
+
     fn host(&self, path: &str) -> PathBuf {
         self.root.join(path.trim_start_matches('/'))
     }
@@ -45,7 +50,7 @@ impl Sandbox {
     }
 
     fn read(&self, path: &str) -> Result<Vec<u8>, FileError> {
-        read(&self.root, path, 0, None).map(|(_, bytes)| bytes)
+        read(&self.pin(), path, 0, None).map(|(_, bytes)| bytes)
     }
 }
 
@@ -73,7 +78,7 @@ fn dotdot_climbing_stays_inside_the_root() {
         assert_eq!(sb.read("/../../etc/passwd").unwrap(), SANDBOX_PASSWD);
         assert_eq!(sb.read("/etc/../../../../../etc/passwd").unwrap(), SANDBOX_PASSWD);
         assert!(is_not_found(sb.read("/../outside/secret")));
-        let (info, _) = read(&sb.root, "/../../etc/./passwd", 0, None).unwrap();
+        let (info, _) = read(&sb.pin(), "/../../etc/./passwd", 0, None).unwrap();
         assert_eq!(info.path, "/etc/passwd");
     });
 }
@@ -89,7 +94,7 @@ fn absolute_symlink_lands_inside_the_root() {
         assert!(is_not_found(sb.read("/abs/secret")));
         sb.link("/abs-file", sb.outside.join("secret"));
         assert!(is_not_found(sb.read("/abs-file")));
-        let names: Vec<String> = list(&sb.root, "/link").unwrap().0.into_iter().map(|e| e.name).collect();
+        let names: Vec<String> = list(&sb.pin(), "/link").unwrap().0.into_iter().map(|e| e.name).collect();
         assert_eq!(names, ["hostname", "passwd"]);
     });
 }
@@ -116,12 +121,12 @@ fn symlink_loops_are_invalid_paths_not_hangs() {
         sb.link("/deep", "/deep/x");
         for path in ["/loop-a", "/loop-b/x", "/self", "/deep", "/deep/y"] {
             assert!(is_invalid_path(sb.read(path)), "read {path}");
-            assert!(is_invalid_path(list(&sb.root, path)), "list {path}");
+            assert!(is_invalid_path(list(&sb.pin(), path)), "list {path}");
         }
-        assert!(is_invalid_path(write(&sb.root, "/self", b"x", None, None)));
+        assert!(is_invalid_path(write(&sb.pin(), "/self", b"x", None, None)));
         // The link itself can be described and removed.
-        assert_eq!(stat(&sb.root, "/self").unwrap().kind, FileKind::Symlink);
-        delete(&sb.root, "/self", false).unwrap();
+        assert_eq!(stat(&sb.pin(), "/self").unwrap().kind, FileKind::Symlink);
+        delete(&sb.pin(), "/self", false).unwrap();
     });
 }
 
@@ -135,12 +140,12 @@ fn proc_self_root_symlink_never_reaches_the_host_root() {
         fs::create_dir_all(sb.host("/proc/self/root/etc")).unwrap();
         fs::write(sb.host("/proc/self/root/etc/hostname"), b"fake").unwrap();
         assert!(is_invalid_path(sb.read("/pr/etc/hostname")));
-        assert!(is_invalid_path(list(&sb.root, "/pr")));
-        assert!(is_invalid_path(stat(&sb.root, "/pr/etc")));
+        assert!(is_invalid_path(list(&sb.pin(), "/pr")));
+        assert!(is_invalid_path(stat(&sb.pin(), "/pr/etc")));
         sb.link("/pm", "/proc");
-        assert!(is_invalid_path(list(&sb.root, "/pm")));
+        assert!(is_invalid_path(list(&sb.pin(), "/pm")));
         assert!(is_invalid_path(sb.read("/pm/self/root/etc/hostname")));
-        assert!(is_invalid_path(write(&sb.root, "/pm/new", b"x", None, None)));
+        assert!(is_invalid_path(write(&sb.pin(), "/pm/new", b"x", None, None)));
         assert!(!sb.host("/proc/new").exists());
     });
 }
@@ -154,7 +159,7 @@ fn symlinked_directory_pointing_outside_stays_inside() {
         assert_eq!(sb.read("/r/etc/hostname").unwrap(), SANDBOX_HOSTNAME);
         sb.link("/a/b/up", "../../../../..");
         assert_eq!(sb.read("/a/b/up/etc/passwd").unwrap(), SANDBOX_PASSWD);
-        let names = |path| list(&sb.root, path).unwrap().0.into_iter().map(|e| e.name).collect::<Vec<_>>();
+        let names = |path| list(&sb.pin(), path).unwrap().0.into_iter().map(|e| e.name).collect::<Vec<_>>();
         assert_eq!(names("/d"), names("/"));
         assert!(is_not_found(sb.read("/d/outside/secret")));
     });
@@ -165,22 +170,22 @@ fn write_through_absolute_symlink_creates_inside_the_root() {
     both(|sb| {
         let name = "nimbus-files-test-created-7f3a.txt";
         sb.link("/w", format!("/etc/{name}"));
-        write(&sb.root, "/w", b"inside", None, None).unwrap();
+        write(&sb.pin(), "/w", b"inside", None, None).unwrap();
         assert_eq!(fs::read(sb.host(&format!("/etc/{name}"))).unwrap(), b"inside");
         assert!(!Path::new("/etc").join(name).exists());
         assert!(fs::symlink_metadata(sb.host("/w")).unwrap().file_type().is_symlink());
         // An existing target is replaced, the link stays.
         sb.link("/pw", "/etc/passwd");
-        write(&sb.root, "/pw", b"replaced", None, None).unwrap();
+        write(&sb.pin(), "/pw", b"replaced", None, None).unwrap();
         assert_eq!(fs::read(sb.host("/etc/passwd")).unwrap(), b"replaced");
         assert!(fs::symlink_metadata(sb.host("/pw")).unwrap().file_type().is_symlink());
         // A host path as target names a missing directory inside the root.
         sb.link("/w2", sb.outside.join("new.txt"));
-        assert!(is_not_found(write(&sb.root, "/w2", b"x", None, None)));
+        assert!(is_not_found(write(&sb.pin(), "/w2", b"x", None, None)));
         assert!(!sb.outside.join("new.txt").exists());
         // Parents are created through a symlinked directory, inside the root.
         sb.link("/ld", "/etc");
-        write(&sb.root, "/ld/sub/f", b"x", None, None).unwrap();
+        write(&sb.pin(), "/ld/sub/f", b"x", None, None).unwrap();
         assert!(sb.host("/etc/sub/f").exists());
         assert_eq!(fs::read(sb.outside.join("secret")).unwrap(), HOST_SECRET);
     });
@@ -190,17 +195,17 @@ fn write_through_absolute_symlink_creates_inside_the_root() {
 fn delete_of_a_symlink_removes_the_link_only() {
     both(|sb| {
         sb.link("/lf", "/etc/passwd");
-        delete(&sb.root, "/lf", false).unwrap();
+        delete(&sb.pin(), "/lf", false).unwrap();
         assert!(fs::symlink_metadata(sb.host("/lf")).is_err());
         assert_eq!(fs::read(sb.host("/etc/passwd")).unwrap(), SANDBOX_PASSWD);
         sb.link("/ld", "/etc");
-        delete(&sb.root, "/ld", true).unwrap();
+        delete(&sb.pin(), "/ld", true).unwrap();
         assert!(fs::symlink_metadata(sb.host("/ld")).is_err());
         assert!(sb.host("/etc/hostname").exists());
         // A recursive delete removes links inside, never their targets.
         sb.link("/tree/to-etc", "/etc");
         sb.link("/tree/to-outside", &sb.outside);
-        delete(&sb.root, "/tree", true).unwrap();
+        delete(&sb.pin(), "/tree", true).unwrap();
         assert!(!sb.host("/tree").exists());
         assert!(sb.host("/etc/passwd").exists());
         assert_eq!(fs::read(sb.outside.join("secret")).unwrap(), HOST_SECRET);
@@ -215,22 +220,22 @@ fn proc_sys_and_dev_are_refused() {
         }
         fs::write(sb.host("/dev/null"), b"").unwrap();
         for path in ["/proc", "/proc/1", "/sys", "/sys/kernel", "/dev", "/dev/null", "/x/../proc/1", "//dev/"] {
-            assert!(is_invalid_path(stat(&sb.root, path)), "stat {path}");
+            assert!(is_invalid_path(stat(&sb.pin(), path)), "stat {path}");
             assert!(is_invalid_path(sb.read(path)), "read {path}");
-            assert!(is_invalid_path(list(&sb.root, path)), "list {path}");
-            assert!(is_invalid_path(write(&sb.root, path, b"x", None, None)), "write {path}");
-            assert!(is_invalid_path(delete(&sb.root, path, true)), "delete {path}");
+            assert!(is_invalid_path(list(&sb.pin(), path)), "list {path}");
+            assert!(is_invalid_path(write(&sb.pin(), path, b"x", None, None)), "write {path}");
+            assert!(is_invalid_path(delete(&sb.pin(), path, true)), "delete {path}");
         }
         // Reached through a symlink: by identity.
         sb.link("/l", "/");
-        assert!(is_invalid_path(stat(&sb.root, "/l/dev")));
-        assert!(is_invalid_path(list(&sb.root, "/l/sys")));
+        assert!(is_invalid_path(stat(&sb.pin(), "/l/dev")));
+        assert!(is_invalid_path(list(&sb.pin(), "/l/sys")));
         assert!(is_invalid_path(sb.read("/l/dev/null")));
-        assert!(is_invalid_path(write(&sb.root, "/l/dev/new", b"x", None, None)));
-        assert!(is_invalid_path(write(&sb.root, "/l/proc/made/new", b"x", None, None)));
-        assert!(is_invalid_path(delete(&sb.root, "/l/proc", true)));
+        assert!(is_invalid_path(write(&sb.pin(), "/l/dev/new", b"x", None, None)));
+        assert!(is_invalid_path(write(&sb.pin(), "/l/proc/made/new", b"x", None, None)));
+        assert!(is_invalid_path(delete(&sb.pin(), "/l/proc", true)));
         sb.link("/sysl", "sys/kernel");
-        assert!(is_invalid_path(list(&sb.root, "/sysl")));
+        assert!(is_invalid_path(list(&sb.pin(), "/sysl")));
         assert!(!sb.host("/dev/new").exists());
         assert!(!sb.host("/proc/made").exists());
         assert!(sb.host("/proc/1").exists());
@@ -242,14 +247,14 @@ fn malformed_paths_are_refused() {
     let sb = Sandbox::new();
     let overlong = format!("/{}", "a/".repeat(2100));
     for path in ["", "relative", "etc/passwd", "./etc", "/etc\0/passwd", overlong.as_str()] {
-        assert!(is_invalid_path(stat(&sb.root, path)), "stat {path:?}");
+        assert!(is_invalid_path(stat(&sb.pin(), path)), "stat {path:?}");
         assert!(is_invalid_path(sb.read(path)), "read {path:?}");
-        assert!(is_invalid_path(write(&sb.root, path, b"x", None, None)), "write {path:?}");
+        assert!(is_invalid_path(write(&sb.pin(), path, b"x", None, None)), "write {path:?}");
     }
-    assert!(is_invalid_path(delete(&sb.root, "/", true)));
-    assert!(is_invalid_path(delete(&sb.root, "/..", true)));
+    assert!(is_invalid_path(delete(&sb.pin(), "/", true)));
+    assert!(is_invalid_path(delete(&sb.pin(), "/..", true)));
     let long_name = format!("/{}", "n".repeat(300));
-    assert!(is_invalid_path(write(&sb.root, &long_name, b"x", None, None)));
+    assert!(is_invalid_path(write(&sb.pin(), &long_name, b"x", None, None)));
 }
 
 // ---- behaviour ----
@@ -258,47 +263,47 @@ fn malformed_paths_are_refused() {
 fn write_read_round_trip_is_binary_safe() {
     let sb = Sandbox::new();
     let bytes: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).collect();
-    let info = write(&sb.root, "/data/all-bytes.bin", &bytes, None, None).unwrap();
+    let info = write(&sb.pin(), "/data/all-bytes.bin", &bytes, None, None).unwrap();
     assert_eq!((info.path.as_str(), info.name.as_str()), ("/data/all-bytes.bin", "all-bytes.bin"));
     assert_eq!((info.kind, info.size, info.mode), (FileKind::File, 512, 0o644));
-    let (read_info, read_bytes) = read(&sb.root, "/data/all-bytes.bin", 0, None).unwrap();
+    let (read_info, read_bytes) = read(&sb.pin(), "/data/all-bytes.bin", 0, None).unwrap();
     assert_eq!(read_bytes, bytes);
     assert_eq!(read_info, info);
     assert!(info.modified_at_ms > 1_600_000_000_000);
     // No temporary file is left behind.
     assert_eq!(fs::read_dir(sb.host("/data")).unwrap().count(), 1);
     // Empty content is a file too.
-    write(&sb.root, "/empty", b"", None, None).unwrap();
+    write(&sb.pin(), "/empty", b"", None, None).unwrap();
     assert_eq!(sb.read("/empty").unwrap(), b"");
 }
 
 #[test]
 fn read_ranges() {
     let sb = Sandbox::new();
-    write(&sb.root, "/digits", b"0123456789", None, None).unwrap();
-    let range = |offset, length| read(&sb.root, "/digits", offset, length).unwrap().1;
+    write(&sb.pin(), "/digits", b"0123456789", None, None).unwrap();
+    let range = |offset, length| read(&sb.pin(), "/digits", offset, length).unwrap().1;
     assert_eq!(range(2, Some(3)), b"234");
     assert_eq!(range(8, None), b"89");
     assert_eq!(range(0, Some(0)), b"");
     assert_eq!(range(5, Some(100)), b"56789");
     assert_eq!(range(10, None), b"");
     assert_eq!(range(1000, Some(5)), b"");
-    assert_eq!(read(&sb.root, "/digits", 3, Some(2)).unwrap().0.size, 10);
+    assert_eq!(read(&sb.pin(), "/digits", 3, Some(2)).unwrap().0.size, 10);
 }
 
 #[test]
 fn write_mode_is_kept_unless_given() {
     let sb = Sandbox::new();
     let mode = |path: &str| fs::metadata(sb.host(path)).unwrap().permissions().mode() & 0o7777;
-    assert_eq!(write(&sb.root, "/f", b"1", None, None).unwrap().mode, 0o644);
-    assert_eq!(write(&sb.root, "/f", b"2", Some(0o600), None).unwrap().mode, 0o600);
-    assert_eq!(write(&sb.root, "/f", b"3", None, None).unwrap().mode, 0o600);
+    assert_eq!(write(&sb.pin(), "/f", b"1", None, None).unwrap().mode, 0o644);
+    assert_eq!(write(&sb.pin(), "/f", b"2", Some(0o600), None).unwrap().mode, 0o600);
+    assert_eq!(write(&sb.pin(), "/f", b"3", None, None).unwrap().mode, 0o600);
     assert_eq!(mode("/f"), 0o600);
-    assert_eq!(write(&sb.root, "/f", b"4", Some(0o4755), None).unwrap().mode, 0o4755);
+    assert_eq!(write(&sb.pin(), "/f", b"4", Some(0o4755), None).unwrap().mode, 0o4755);
     assert_eq!(mode("/f"), 0o4755);
     fs::set_permissions(sb.host("/etc/hostname"), fs::Permissions::from_mode(0o640)).unwrap();
-    assert_eq!(write(&sb.root, "/etc/hostname", b"x", None, None).unwrap().mode, 0o640);
-    assert_eq!(stat(&sb.root, "/f").unwrap().mode, 0o4755);
+    assert_eq!(write(&sb.pin(), "/etc/hostname", b"x", None, None).unwrap().mode, 0o640);
+    assert_eq!(stat(&sb.pin(), "/f").unwrap().mode, 0o4755);
 }
 
 #[test]
@@ -306,7 +311,7 @@ fn write_creates_parents_and_assigns_the_owner() {
     let sb = Sandbox::new();
     let root_user = nix::unistd::geteuid().is_root();
     let owner = root_user.then_some((1234, 5678));
-    write(&sb.root, "/a/b/c/file.txt", b"x", None, owner).unwrap();
+    write(&sb.pin(), "/a/b/c/file.txt", b"x", None, owner).unwrap();
     for dir in ["/a", "/a/b", "/a/b/c"] {
         let meta = fs::metadata(sb.host(dir)).unwrap();
         assert!(meta.is_dir());
@@ -319,22 +324,22 @@ fn write_creates_parents_and_assigns_the_owner() {
         let meta = fs::metadata(sb.host("/a/b/c/file.txt")).unwrap();
         assert_eq!((meta.uid(), meta.gid()), (1234, 5678));
         // A replaced file keeps its owner when none is given.
-        write(&sb.root, "/a/b/c/file.txt", b"y", None, None).unwrap();
+        write(&sb.pin(), "/a/b/c/file.txt", b"y", None, None).unwrap();
         let meta = fs::metadata(sb.host("/a/b/c/file.txt")).unwrap();
         assert_eq!((meta.uid(), meta.gid()), (1234, 5678));
     }
     // A file on the way is not a directory.
-    assert!(matches!(write(&sb.root, "/a/b/c/file.txt/x", b"x", None, None), Err(FileError::NotADirectory { .. })));
+    assert!(matches!(write(&sb.pin(), "/a/b/c/file.txt/x", b"x", None, None), Err(FileError::NotADirectory { .. })));
 }
 
 #[test]
 fn list_is_sorted_with_kinds() {
     let sb = Sandbox::new();
-    write(&sb.root, "/dir/b.txt", b"hello", None, None).unwrap();
+    write(&sb.pin(), "/dir/b.txt", b"hello", None, None).unwrap();
     fs::create_dir(sb.host("/dir/a")).unwrap();
     sb.link("/dir/c", "b.txt");
     nix::unistd::mkfifo(&sb.host("/dir/_fifo"), Mode::from_bits_truncate(0o600)).unwrap();
-    let (entries, truncated) = list(&sb.root, "/dir").unwrap();
+    let (entries, truncated) = list(&sb.pin(), "/dir").unwrap();
     assert!(!truncated);
     let seen: Vec<(&str, &str, FileKind)> =
         entries.iter().map(|e| (e.path.as_str(), e.name.as_str(), e.kind)).collect();
@@ -352,8 +357,8 @@ fn list_is_sorted_with_kinds() {
     assert_eq!(entries[0].mode, 0o600);
     assert_eq!(FileKind::Other.as_str(), "other");
     // The root lists too, and an empty directory is empty.
-    assert!(list(&sb.root, "/").unwrap().0.iter().any(|e| e.path == "/dir" && e.kind == FileKind::Dir));
-    assert!(list(&sb.root, "/dir/a").unwrap().0.is_empty());
+    assert!(list(&sb.pin(), "/").unwrap().0.iter().any(|e| e.path == "/dir" && e.kind == FileKind::Dir));
+    assert!(list(&sb.pin(), "/dir/a").unwrap().0.is_empty());
     // Reading a FIFO is refused at once rather than blocking.
     assert!(is_invalid_path(sb.read("/dir/_fifo")));
 }
@@ -366,7 +371,7 @@ fn list_truncates_at_the_limit() {
     for i in 0..=SESSION_FILE_LIST_MAX_ENTRIES {
         fs::File::create(dir.join(format!("f{i:05}"))).unwrap();
     }
-    let (entries, truncated) = list(&sb.root, "/many").unwrap();
+    let (entries, truncated) = list(&sb.pin(), "/many").unwrap();
     assert!(truncated);
     assert_eq!(entries.len(), SESSION_FILE_LIST_MAX_ENTRIES);
     assert_eq!(entries.first().unwrap().name, "f00000");
@@ -377,34 +382,34 @@ fn list_truncates_at_the_limit() {
 fn stat_does_not_follow_a_final_symlink() {
     let sb = Sandbox::new();
     sb.link("/etc/link", "passwd");
-    let info = stat(&sb.root, "/etc/link").unwrap();
+    let info = stat(&sb.pin(), "/etc/link").unwrap();
     assert_eq!((info.kind, info.target.as_deref(), info.size), (FileKind::Symlink, Some("passwd"), 6));
     assert_eq!(info.path, "/etc/link");
     sb.link("/dangling", "/nowhere/at/all");
-    assert_eq!(stat(&sb.root, "/dangling").unwrap().target.as_deref(), Some("/nowhere/at/all"));
+    assert_eq!(stat(&sb.pin(), "/dangling").unwrap().target.as_deref(), Some("/nowhere/at/all"));
     // A symlink on the way is followed.
     sb.link("/e", "/etc");
-    let info = stat(&sb.root, "/e/passwd").unwrap();
+    let info = stat(&sb.pin(), "/e/passwd").unwrap();
     assert_eq!((info.kind, info.path.as_str(), info.size), (FileKind::File, "/e/passwd", SANDBOX_PASSWD.len() as u64));
-    let root = stat(&sb.root, "/").unwrap();
+    let root = stat(&sb.pin(), "/").unwrap();
     assert_eq!((root.kind, root.name.as_str(), root.path.as_str()), (FileKind::Dir, "/", "/"));
-    assert!(is_not_found(stat(&sb.root, "/missing")));
+    assert!(is_not_found(stat(&sb.pin(), "/missing")));
     assert!(is_not_found(sb.read("/dangling")));
 }
 
 #[test]
 fn delete_of_a_non_empty_directory_needs_recursive() {
     let sb = Sandbox::new();
-    write(&sb.root, "/tree/a/b/file", b"x", None, None).unwrap();
-    write(&sb.root, "/tree/top", b"x", None, None).unwrap();
-    assert!(matches!(delete(&sb.root, "/tree", false), Err(FileError::DirectoryNotEmpty { .. })));
+    write(&sb.pin(), "/tree/a/b/file", b"x", None, None).unwrap();
+    write(&sb.pin(), "/tree/top", b"x", None, None).unwrap();
+    assert!(matches!(delete(&sb.pin(), "/tree", false), Err(FileError::DirectoryNotEmpty { .. })));
     assert!(sb.host("/tree/a/b/file").exists());
-    delete(&sb.root, "/tree", true).unwrap();
+    delete(&sb.pin(), "/tree", true).unwrap();
     assert!(!sb.host("/tree").exists());
-    assert!(is_not_found(delete(&sb.root, "/tree", true)));
+    assert!(is_not_found(delete(&sb.pin(), "/tree", true)));
     fs::create_dir(sb.host("/empty")).unwrap();
-    delete(&sb.root, "/empty", false).unwrap();
-    delete(&sb.root, "/etc/passwd", false).unwrap();
+    delete(&sb.pin(), "/empty", false).unwrap();
+    delete(&sb.pin(), "/etc/passwd", false).unwrap();
     assert!(!sb.host("/etc/passwd").exists());
 }
 
@@ -413,13 +418,13 @@ fn directories_and_files_are_not_confused() {
     let sb = Sandbox::new();
     assert!(matches!(sb.read("/etc"), Err(FileError::IsDirectory { .. })));
     assert!(matches!(sb.read("/"), Err(FileError::IsDirectory { .. })));
-    assert!(matches!(write(&sb.root, "/etc", b"x", None, None), Err(FileError::IsDirectory { .. })));
-    assert!(matches!(write(&sb.root, "/", b"x", None, None), Err(FileError::IsDirectory { .. })));
-    assert!(matches!(list(&sb.root, "/etc/passwd"), Err(FileError::NotADirectory { .. })));
+    assert!(matches!(write(&sb.pin(), "/etc", b"x", None, None), Err(FileError::IsDirectory { .. })));
+    assert!(matches!(write(&sb.pin(), "/", b"x", None, None), Err(FileError::IsDirectory { .. })));
+    assert!(matches!(list(&sb.pin(), "/etc/passwd"), Err(FileError::NotADirectory { .. })));
     assert!(matches!(sb.read("/etc/passwd/x"), Err(FileError::NotADirectory { .. })));
     sb.link("/to-dir", "/etc/");
     assert!(matches!(sb.read("/to-dir"), Err(FileError::IsDirectory { .. })));
-    assert!(is_not_found(list(&sb.root, "/missing")));
+    assert!(is_not_found(list(&sb.pin(), "/missing")));
 }
 
 #[test]
@@ -427,15 +432,15 @@ fn too_large_files_are_read_in_ranges() {
     let sb = Sandbox::new();
     let big = fs::File::create(sb.host("/big")).unwrap();
     big.set_len(MAX_BYTES + 1).unwrap();
-    match read(&sb.root, "/big", 0, None) {
+    match read(&sb.pin(), "/big", 0, None) {
         Err(FileError::TooLarge { size, limit }) => assert_eq!((size, limit), (MAX_BYTES + 1, MAX_BYTES)),
         other => panic!("expected TooLarge, got {other:?}"),
     }
-    assert_eq!(read(&sb.root, "/big", MAX_BYTES - 4, Some(10)).unwrap().1, [0; 5]);
-    assert_eq!(read(&sb.root, "/big", 1, None).unwrap().1.len() as u64, MAX_BYTES);
-    assert!(matches!(read(&sb.root, "/big", 0, Some(MAX_BYTES + 1)), Err(FileError::TooLarge { .. })));
+    assert_eq!(read(&sb.pin(), "/big", MAX_BYTES - 4, Some(10)).unwrap().1, [0; 5]);
+    assert_eq!(read(&sb.pin(), "/big", 1, None).unwrap().1.len() as u64, MAX_BYTES);
+    assert!(matches!(read(&sb.pin(), "/big", 0, Some(MAX_BYTES + 1)), Err(FileError::TooLarge { .. })));
     let body = vec![0u8; SESSION_FILE_MAX_BYTES + 1];
-    assert!(matches!(write(&sb.root, "/body", &body, None, None), Err(FileError::TooLarge { .. })));
+    assert!(matches!(write(&sb.pin(), "/body", &body, None, None), Err(FileError::TooLarge { .. })));
     assert!(!sb.host("/body").exists());
 }
 

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::ImageError;
 use super::blobs::{Blobs, digest_hex};
 use super::reference::Reference;
+use super::unpack::{UnpackLimits, extract_archive};
 
 /// Media types this store writes and reads.
 pub(crate) const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -48,21 +49,33 @@ pub(crate) fn maybe_gunzip<'a>(reader: impl Read + 'a) -> Result<Box<dyn Read + 
     if head.starts_with(&[0x1f, 0x8b]) { Ok(Box::new(GzDecoder::new(reader))) } else { Ok(Box::new(reader)) }
 }
 
-fn read_json(path: &Path) -> Result<Value, ImageError> {
-    let bytes = fs::read(path).map_err(|_| ImageError::invalid(format!("archive lacks {}", path.display())))?;
+/// Opens a file of the unpacked archive only if it is a regular file inside `staging`, wherever
+/// the archive's symbolic links lead: a link to `/dev/zero` (an endless layer) or to a host file
+/// is never read, and a FIFO is never opened.
+fn open_staged(staging: &Path, path: &Path) -> Option<File> {
+    let staging = staging.canonicalize().ok()?;
+    let path = path.canonicalize().ok().filter(|p| p.starts_with(&staging))?;
+    fs::metadata(&path).ok().filter(fs::Metadata::is_file)?;
+    File::open(path).ok()
+}
+
+fn read_json(staging: &Path, path: &Path) -> Result<Value, ImageError> {
+    let lacks = || ImageError::invalid(format!("archive lacks {}", path.display()));
+    let mut bytes = Vec::new();
+    open_staged(staging, path).ok_or_else(lacks)?.read_to_end(&mut bytes).map_err(|_| lacks())?;
     serde_json::from_slice(&bytes).map_err(|e| ImageError::invalid(format!("{} is not JSON: {e}", path.display())))
 }
 
-/// Unpacks the archive into `staging` and imports the images it holds into `blobs`.
+/// Unpacks the archive into `staging` (within the archive bounds of `limits`) and imports the
+/// images it holds into `blobs`.
 pub(crate) fn import_archive(
     blobs: &Blobs,
     staging: &Path,
     archive: impl Read,
     reference: Option<&Reference>,
+    limits: &UnpackLimits,
 ) -> Result<Vec<Imported>, ImageError> {
-    let mut tar = tar::Archive::new(maybe_gunzip(archive)?);
-    tar.set_preserve_permissions(false);
-    tar.unpack(staging).map_err(|e| ImageError::invalid(format!("not a readable tar archive: {e}")))?;
+    extract_archive(staging, maybe_gunzip(archive)?, limits)?;
     let imported = if staging.join("oci-layout").is_file() && staging.join("index.json").is_file() {
         import_oci_layout(blobs, staging)?
     } else if staging.join("manifest.json").is_file() {
@@ -99,12 +112,13 @@ fn store_staged(blobs: &Blobs, staging: &Path, digest: &str) -> Result<u64, Imag
     if blobs.contains(digest) {
         return Ok(fs::metadata(&path).map(|m| m.len()).unwrap_or(0));
     }
-    let file = File::open(&path).map_err(|_| ImageError::invalid(format!("archive lacks blob {digest}")))?;
+    let file =
+        open_staged(staging, &path).ok_or_else(|| ImageError::invalid(format!("archive lacks blob {digest}")))?;
     blobs.put_verified(file, digest)
 }
 
 fn import_oci_layout(blobs: &Blobs, staging: &Path) -> Result<Vec<Imported>, ImageError> {
-    let index = read_json(&staging.join("index.json"))?;
+    let index = read_json(staging, &staging.join("index.json"))?;
     let descriptors = index["manifests"].as_array().cloned().unwrap_or_default();
     let mut imported = Vec::new();
     for descriptor in descriptors {
@@ -142,7 +156,7 @@ fn platform_manifest(staging: &Path, descriptor: &Value) -> Result<Option<(Strin
     let size = descriptor["size"].as_u64().unwrap_or(0);
     match descriptor["mediaType"].as_str().unwrap_or(MANIFEST_MEDIA_TYPE) {
         INDEX_MEDIA_TYPE | DOCKER_MANIFEST_LIST => {
-            let nested = read_json(&staged_blob(staging, &digest)?)?;
+            let nested = read_json(staging, &staged_blob(staging, &digest)?)?;
             let entry = nested["manifests"]
                 .as_array()
                 .into_iter()
@@ -158,7 +172,7 @@ fn platform_manifest(staging: &Path, descriptor: &Value) -> Result<Option<(Strin
 }
 
 fn import_docker_archive(blobs: &Blobs, staging: &Path) -> Result<Vec<Imported>, ImageError> {
-    let manifest = read_json(&staging.join("manifest.json"))?;
+    let manifest = read_json(staging, &staging.join("manifest.json"))?;
     let entries = manifest.as_array().ok_or_else(|| ImageError::invalid("manifest.json is not an array"))?;
     let mut imported = Vec::new();
     for entry in entries {
@@ -167,7 +181,8 @@ fn import_docker_archive(blobs: &Blobs, staging: &Path) -> Result<Vec<Imported>,
             if relative.is_absolute() || relative.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
                 return Err(ImageError::invalid(format!("manifest.json names '{name}' outside the archive")));
             }
-            File::open(staging.join(relative)).map_err(|_| ImageError::invalid(format!("archive lacks {name}")))
+            open_staged(staging, &staging.join(relative))
+                .ok_or_else(|| ImageError::invalid(format!("archive lacks {name}")))
         };
         let config_name =
             entry["Config"].as_str().ok_or_else(|| ImageError::invalid("manifest.json entry lacks Config"))?;

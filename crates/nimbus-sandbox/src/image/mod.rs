@@ -37,6 +37,8 @@ pub use config::RunConfig;
 use import::{MANIFEST_MEDIA_TYPE, REF_NAME, import_archive, maybe_gunzip};
 pub use reference::{Reference, ReferenceError};
 use registries::Credentials;
+use unpack::ImageBudget;
+pub use unpack::UnpackLimits;
 
 const SOURCE: &str = "io.nimbus.image.source";
 const STORED_AT: &str = "io.nimbus.image.stored-at";
@@ -81,6 +83,17 @@ pub enum ImageError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A layer or an archive expands past one of the unpacking limits ([`UnpackLimits`]).
+    #[error("{cap} is {observed}, over the limit of {limit}")]
+    TooLarge {
+        /// Which bound: `image_layer_bytes`, `image_layer_entries`, `image_bytes`,
+        /// `image_tar_header_bytes`, `image_archive_bytes`, `image_archive_entries`.
+        cap: &'static str,
+        /// What was seen when unpacking stopped (at least this much).
+        observed: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// The store's files could not be read or written.
     #[error("image store I/O failed while {context}: {source}")]
     Io {
@@ -116,6 +129,7 @@ impl ImageError {
                 http_status: *http_status,
             },
             Self::Credentials { path, reason } => Self::Credentials { path: path.clone(), reason: reason.clone() },
+            Self::TooLarge { cap, observed, limit } => Self::TooLarge { cap, observed: *observed, limit: *limit },
             Self::Io { context, source } => {
                 Self::Io { context, source: std::io::Error::new(source.kind(), source.to_string()) }
             }
@@ -144,6 +158,7 @@ impl From<ImageError> for NimbusError {
                     Some(detail),
                 )
             }
+            ImageError::TooLarge { cap, observed, limit } => NimbusError::cap_exceeded(cap, observed, limit),
             ImageError::Credentials { .. } | ImageError::Io { .. } => {
                 tracing::error!(error = %error, "image store failure");
                 NimbusError::new(
@@ -210,6 +225,8 @@ pub struct ImageStore {
     credentials: Arc<Credentials>,
     /// Pulls in flight, by normalized reference (single-flight).
     pulls: Arc<Mutex<HashMap<String, SharedPull>>>,
+    /// Bounds on what unpacking a layer or an imported archive may expand to.
+    limits: UnpackLimits,
 }
 
 impl ImageStore {
@@ -227,11 +244,24 @@ impl ImageStore {
         if !layout.exists() {
             fs::write(&layout, r#"{"imageLayoutVersion":"1.0.0"}"#).map_err(ImageError::io("writing oci-layout"))?;
         }
-        let store = Self { root, blobs, index_lock: Arc::default(), credentials, pulls: Arc::default() };
+        let store = Self {
+            root,
+            blobs,
+            index_lock: Arc::default(),
+            credentials,
+            pulls: Arc::default(),
+            limits: UnpackLimits::default(),
+        };
         if !store.index_path().exists() {
             store.write_index(&[])?;
         }
         Ok(store)
+    }
+
+    /// The same store with other unpacking bounds (tests use small ones).
+    pub fn with_limits(mut self, limits: UnpackLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     fn index_path(&self) -> PathBuf {
@@ -338,7 +368,7 @@ impl ImageStore {
         let reference = reference.map(Reference::parse).transpose()?;
         let staging = self.root.join("tmp").join(format!("import-{}", nimbus_core::ids::mint_ulid()));
         fs::create_dir_all(&staging).map_err(ImageError::io("staging an import"))?;
-        let result = import_archive(&self.blobs, &staging, archive, reference.as_ref());
+        let result = import_archive(&self.blobs, &staging, archive, reference.as_ref(), &self.limits);
         let _ = fs::remove_dir_all(&staging);
         let imported = result?;
         let mut digests = Vec::new();
@@ -352,6 +382,8 @@ impl ImageStore {
     }
 
     /// Unpacks a stored manifest into its root once; returns the config's OS and architecture.
+    /// The root is built in staging and renamed into place whole, so a layer that fails (not a
+    /// tar, an escaping path, over a limit) leaves no root behind.
     fn unpack(&self, digest: &str) -> Result<(String, String), ImageError> {
         let manifest = ImageManifest::from_reader(&self.blobs.read(digest)?[..])
             .map_err(|e| ImageError::invalid(format!("manifest {digest} is not an OCI image manifest: {e}")))?;
@@ -364,12 +396,13 @@ impl ImageStore {
         }
         let staging = self.root.join("tmp").join(format!("rootfs-{}", nimbus_core::ids::mint_ulid()));
         fs::create_dir_all(&staging).map_err(ImageError::io("staging a root"))?;
+        let mut budget = ImageBudget::new(self.limits);
         let applied = manifest.layers().iter().try_for_each(|layer| {
             let media = layer.media_type().to_string();
             if media.contains("zstd") {
                 return Err(ImageError::invalid(format!("layer media type {media} is not supported")));
             }
-            unpack::apply_layer(&staging, maybe_gunzip(self.blobs.open(layer.digest().as_ref())?)?)
+            unpack::apply_layer(&staging, maybe_gunzip(self.blobs.open(layer.digest().as_ref())?)?, &mut budget)
         });
         let renamed = applied.and_then(|()| match fs::rename(&staging, &target) {
             Ok(()) => Ok(()),

@@ -51,13 +51,44 @@ fn layers() -> (Vec<u8>, Vec<u8>) {
 
 fn docker_archive(tag: &str) -> Vec<u8> {
     let (l1, l2) = layers();
-    let manifest = json!([{ "Config": "config.json", "RepoTags": [tag], "Layers": ["l1/layer.tar", "l2/layer.tar"] }]);
-    tar_of(&[
-        ("manifest.json", manifest.to_string().as_bytes()),
-        ("config.json", &config()),
-        ("l1/layer.tar", &l1),
-        ("l2/layer.tar", &gzip(&l2)),
-    ])
+    docker_archive_of(tag, &[l1, gzip(&l2)])
+}
+
+/// A docker archive whose layers are these blobs (tars, gzip-compressed or not).
+fn docker_archive_of(tag: &str, layers: &[Vec<u8>]) -> Vec<u8> {
+    let names: Vec<String> = (1..=layers.len()).map(|i| format!("l{i}/layer.tar")).collect();
+    let manifest = json!([{ "Config": "config.json", "RepoTags": [tag], "Layers": names }]);
+    let (manifest, config) = (manifest.to_string(), config());
+    let mut files = vec![("manifest.json", manifest.as_bytes()), ("config.json", &config[..])];
+    files.extend(names.iter().map(String::as_str).zip(layers.iter().map(Vec::as_slice)));
+    tar_of(&files)
+}
+
+/// A layer holding one file of `size` zeros.
+fn zeros_layer(size: usize) -> Vec<u8> {
+    tar_of(&[("bin/", b""), ("bin/zeros", &vec![0; size])])
+}
+
+/// Nothing of a failed import or pull is left: no image, no root, no staging.
+fn assert_nothing_left(store: &ImageStore, data: &Path) {
+    assert!(store.list().expect("list").is_empty(), "no image is recorded");
+    for dir in ["images/rootfs", "images/tmp"] {
+        let left: Vec<_> = fs::read_dir(data.join(dir)).expect("read dir").flatten().map(|e| e.path()).collect();
+        assert!(left.is_empty(), "{dir} holds {left:?}");
+    }
+}
+
+const MIB: u64 = 1024 * 1024;
+
+/// Limits with no bound but those the test sets.
+fn unbounded() -> UnpackLimits {
+    UnpackLimits {
+        layer_bytes: u64::MAX,
+        entries: u64::MAX,
+        image_bytes: u64::MAX,
+        header_bytes: MIB,
+        archive_bytes: u64::MAX,
+    }
 }
 
 fn oci_layout(ref_name: Option<&str>) -> (Vec<u8>, String) {
@@ -202,4 +233,88 @@ fn ensure_answers_stored_images_without_a_registry() {
     let missing = format!("sha256:{}", "0".repeat(64));
     assert!(matches!(runtime.block_on(store.ensure(&missing)), Err(ImageError::NotFound { .. })));
     assert!(matches!(runtime.block_on(store.ensure("Bad Ref")), Err(ImageError::Reference(_))));
+}
+
+#[test]
+fn a_bomb_layer_fails_its_import_and_leaves_nothing() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let store =
+        ImageStore::open(data.path()).expect("open").with_limits(UnpackLimits { layer_bytes: MIB, ..unbounded() });
+    // 16 MiB of zeros in a blob of a few KiB, under the good image's first layer.
+    let (good, _) = layers();
+    let bomb = gzip(&zeros_layer(16 * MIB as usize));
+    assert!(bomb.len() < 128 * 1024, "{} bytes", bomb.len());
+    let error = store.import(&docker_archive_of("box:1", &[good, bomb])[..], None).expect_err("a bomb");
+    assert!(matches!(error, ImageError::TooLarge { cap: "image_layer_bytes", limit: MIB, .. }), "{error:?}");
+    let error = NimbusError::from(error);
+    assert_eq!((error.code, error.http_status(), error.is_retryable()), (ErrorCode::OpCapExceeded, 400, false));
+    let detail = error.detail.expect("detail");
+    assert_eq!((detail["cap"].as_str(), detail["limit"].as_u64()), (Some("image_layer_bytes"), Some(MIB)));
+    assert!(detail["observed"].as_u64().is_some_and(|o| o > 16 * MIB), "{detail}");
+    assert_nothing_left(&store, data.path());
+
+    // A good image under the same name imports afterwards.
+    let imported = store.import(&docker_archive("box:1")[..], None).expect("a good image");
+    assert_eq!(store.resolve("box:1").expect("named").digest, imported[0].digest);
+    assert!(store.rootfs(&imported[0].digest).expect("root").join("bin/sh").is_file());
+}
+
+#[test]
+fn an_archive_is_bounded_as_it_unpacks() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let open = |limits| ImageStore::open(data.path()).expect("open").with_limits(limits);
+    // A docker archive with one layer, then `extra` files.
+    let padded = |extra: &[(&str, &[u8])]| {
+        let manifest = json!([{ "Config": "config.json", "RepoTags": ["box:2"], "Layers": ["layer.tar"] }]);
+        let (manifest, config, layer) = (manifest.to_string(), config(), layers().0);
+        let mut files = vec![("manifest.json", manifest.as_bytes()), ("config.json", &config[..])];
+        files.push(("layer.tar", &layer[..]));
+        files.extend_from_slice(extra);
+        tar_of(&files)
+    };
+
+    // A gzip archive expanding to 16 MiB, over an archive limit of 1 MiB.
+    let zeros = vec![0; 16 * MIB as usize];
+    let bomb = gzip(&padded(&[("padding", &zeros)]));
+    let store = open(UnpackLimits { archive_bytes: MIB, ..unbounded() });
+    let error = store.import(&bomb[..], None).expect_err("an archive bomb");
+    assert!(matches!(error, ImageError::TooLarge { cap: "image_archive_bytes", limit: MIB, .. }), "{error:?}");
+    assert_nothing_left(&store, data.path());
+
+    // Entries: the three files of the archive and one more are allowed, a fifth is not.
+    let five = padded(&[("extra", b"x"), ("more", b"y")]);
+    let error = open(UnpackLimits { entries: 4, ..unbounded() }).import(&five[..], None).expect_err("five entries");
+    assert!(matches!(error, ImageError::TooLarge { cap: "image_archive_entries", observed: 5, limit: 4 }), "{error:?}");
+    assert_nothing_left(&store, data.path());
+
+    // An endless layer: a FIFO (opening it would block the import), or a link to /dev/zero or
+    // to a host file. None is read.
+    let manifest = json!([{ "Config": "config.json", "RepoTags": ["box:2"], "Layers": ["layer.tar"] }]).to_string();
+    for (kind, target) in [
+        (tar::EntryType::Fifo, None),
+        (tar::EntryType::Symlink, Some("/dev/zero")),
+        (tar::EntryType::Symlink, Some("/etc/passwd")),
+    ] {
+        let mut archive = tar_of(&[("manifest.json", manifest.as_bytes()), ("config.json", &config())]);
+        archive.truncate(archive.len() - 1024);
+        let mut builder = tar::Builder::new(archive);
+        let mut entry = header(0, kind);
+        match target {
+            Some(target) => builder.append_link(&mut entry, "layer.tar", target).expect("link"),
+            None => builder.append_data(&mut entry, "layer.tar", &[][..]).expect("fifo"),
+        }
+        let archive = builder.into_inner().expect("finish");
+        let error = open(unbounded()).import(&archive[..], None).expect_err("an endless layer");
+        assert!(
+            matches!(&error, ImageError::Invalid(reason) if reason.contains("lacks layer.tar")),
+            "{target:?}: {error:?}"
+        );
+        assert_nothing_left(&store, data.path());
+    }
+
+    // Within its limits the same archive imports.
+    let imported = open(UnpackLimits { archive_bytes: 64 * 1024, entries: 4, ..unbounded() })
+        .import(&padded(&[])[..], None)
+        .expect("within the limits");
+    assert_eq!(imported[0].references, vec!["docker.io/library/box:2".to_owned()]);
 }

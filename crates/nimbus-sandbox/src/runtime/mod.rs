@@ -47,6 +47,7 @@ use crate::backend::{
     Attachment, Backend, ExecOutput, ExecSpec, Exit, LaunchSpec, LogFiles, Probe, ProcessInfo, ProcessRef, ProcessSpec,
     RuntimeState, TerminationReason,
 };
+use crate::files::SandboxRoot;
 use layout::{Layout, valid_id, write_atomic};
 use protocol::{Request, Response};
 
@@ -277,9 +278,9 @@ fn failure(answer: Result<Response, Silence>, reason: &str) -> NimbusError {
         Ok(Response::Error(message)) => NimbusError::conflict(reason, message, json!({})),
         Err(Silence::Gone) => NimbusError::conflict(reason, "the sandbox is not running", json!({})),
         Err(Silence::Stuck(waited)) => NimbusError::new(
-            ErrorCode::ServiceUnavailable,
+            ErrorCode::SandboxUnresponsive,
             format!("the sandbox's supervisor did not answer within {} ms", waited.as_millis()),
-            Some(json!({ "limit": "supervisorAnswerMs", "limitMs": waited.as_millis() as u64 })),
+            Some(json!({ "limitMs": u64::try_from(waited.as_millis()).unwrap_or(u64::MAX) })),
         ),
         Ok(other) => internal("supervisor protocol", format!("unexpected answer {other:?}")),
     }
@@ -471,10 +472,14 @@ impl Backend for ContainerBackend {
         }
     }
 
-    fn root_dir(&self, id: &str) -> Option<PathBuf> {
-        match self.ask(id, &Request::Pid) {
-            Ok(Response::Pid(Some(pid))) => Some(PathBuf::from(format!("/proc/{pid}/root"))),
-            _ => None,
-        }
+    fn pin_root(&self, id: &str) -> Option<SandboxRoot> {
+        let Ok(Response::Pid(Some(pid))) = self.ask(id, &Request::Pid) else { return None };
+        let root = SandboxRoot::of_process(pid).ok()?;
+        // Pinned to the pid as it is now; it is the sandbox's init if that process still runs
+        // and is a child of the sandbox's supervisor (a pid reused since the answer is not).
+        let supervisor = std::fs::read_to_string(self.layout(id)?.supervisor_pid()).ok()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let parent = status.lines().find_map(|l| l.strip_prefix("PPid:")).map(str::trim);
+        (!root.ended() && parent == Some(supervisor.trim())).then_some(root)
     }
 }

@@ -32,10 +32,6 @@ pub async fn list(State(state): State<AppState>) -> Json<Value> {
 pub async fn delete(State(state): State<AppState>, params: PathParams) -> ApiResult<StatusCode> {
     let tenant = params.tenant()?;
     state.engine.delete_tenant(&tenant).await?;
-    state.scheduler.forget_tenant(tenant.as_str());
-    state.functions.forget(tenant.as_str());
-    state.sessions.close_for_tenant(tenant.as_str()).await;
-    state.services.delete_tenant(tenant.as_str()).await;
-    state.sandboxes.delete_tenant(tenant.as_str()).await;
+    crate::tenant_removal::remove_dependents(&state, tenant.as_str()).await;
     Ok(StatusCode::NO_CONTENT)
 }

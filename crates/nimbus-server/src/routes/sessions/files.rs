@@ -7,7 +7,10 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use nimbus_core::NimbusError;
-use nimbus_core::limits::SESSION_FILE_MAX_BYTES;
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+use nimbus_core::limits::{SESSION_FILE_BODY_IDLE_MS, SESSION_FILE_MAX_BYTES};
 use nimbus_core::time::rfc3339_ms;
 use nimbus_sandbox::files::{self, FileInfo};
 use serde_json::{Value, json};
@@ -110,13 +113,32 @@ pub async fn files_put(
         return Err(NimbusError::payload_too_large(SESSION_FILE_MAX_BYTES, Some(size)).into());
     }
     let access = state.sessions.files(session.tenant(), &session.id).await?;
-    let bytes = axum::body::to_bytes(request.into_body(), SESSION_FILE_MAX_BYTES)
-        .await
-        .map_err(|_| NimbusError::payload_too_large(SESSION_FILE_MAX_BYTES, None))?;
+    let bytes = read_upload(request.into_body()).await?;
     let info =
         blocking(move || files::write(&access.root, &path, &bytes, mode, access.owner).map_err(NimbusError::from))
             .await?;
     Ok(Json(info_json(&info)))
+}
+
+/// An upload's body, at most `SESSION_FILE_MAX_BYTES`, each part arriving within
+/// `SESSION_FILE_BODY_IDLE_MS` of the last (a client that stops sending gets 408
+/// `op.body_timeout` instead of holding the request and the pinned sandbox root).
+async fn read_upload(mut body: Body) -> Result<Vec<u8>, NimbusError> {
+    let idle = Duration::from_millis(SESSION_FILE_BODY_IDLE_MS);
+    let mut bytes = Vec::new();
+    loop {
+        let frame = tokio::time::timeout(idle, body.frame())
+            .await
+            .map_err(|_| NimbusError::body_timeout(SESSION_FILE_BODY_IDLE_MS))?;
+        let Some(frame) = frame else { return Ok(bytes) };
+        let frame = frame.map_err(|_| NimbusError::invalid_request("the request body could not be read"))?;
+        if let Some(data) = frame.data_ref() {
+            if bytes.len() + data.len() > SESSION_FILE_MAX_BYTES {
+                return Err(NimbusError::payload_too_large(SESSION_FILE_MAX_BYTES, None));
+            }
+            bytes.extend_from_slice(data);
+        }
+    }
 }
 
 /// `DELETE …/files?path=[&recursive=true]`: 204.
