@@ -69,7 +69,12 @@ impl Fixture {
             cwd: "/".into(),
             user: String::new(),
             terminal: false,
-            resources: Resources { cpu_count: 1, memory_limit_bytes: 256 * 1024 * 1024, pids_limit: 64 },
+            resources: Resources {
+                cpu_count: 1,
+                memory_limit_bytes: 256 * 1024 * 1024,
+                pids_limit: 64,
+                disk_limit_bytes: Some(256 * 1024 * 1024),
+            },
         }
     }
 

@@ -169,6 +169,18 @@ limits! {
     pub const SANDBOX_MIN_MEMORY_BYTES: u64 = 16 * 1024 * 1024, "16 MiB";
     /// Operator maximum of `memoryLimitBytes` per sandbox. Contract default.
     pub const SANDBOX_MAX_MEMORY_BYTES: u64 = 4 * 1024 * 1024 * 1024, "4 GiB";
+    /// Default size of a sandbox's writable root (`diskLimitBytes`): room for a package install
+    /// or a build; the image itself is shared and not counted. The file system is a sparse
+    /// image, so the host spends only what the sandbox writes.
+    pub const SANDBOX_DEFAULT_DISK_BYTES: u64 = 4 * 1024 * 1024 * 1024, "4 GiB";
+    /// Smallest `diskLimitBytes`: an ext4 file system's own metadata needs a few MiB.
+    pub const SANDBOX_MIN_DISK_BYTES: u64 = 64 * 1024 * 1024, "64 MiB";
+    /// Default operator maximum of `diskLimitBytes`.
+    pub const SANDBOX_MAX_DISK_BYTES: u64 = 64 * 1024 * 1024 * 1024, "64 GiB";
+    /// Free space the data directory's file system keeps for the databases: a sandbox create
+    /// finding less free is refused (429 `rate.resource_exhausted`, `resource: "data_dir_disk"`),
+    /// so sandboxes filling their disks cannot starve tenant writes of space.
+    pub const SANDBOX_DISK_RESERVE_BYTES: u64 = 1024 * 1024 * 1024, "1 GiB";
     /// Default `pidsLimit` of a sandbox. Contract value.
     pub const SANDBOX_DEFAULT_PIDS: u32 = 256, "256";
     /// Smallest `pidsLimit`: the init, a shell and a few children. Contract value.

@@ -22,6 +22,11 @@ pub struct Resources {
     pub memory_limit_bytes: u64,
     /// Maximum number of processes and threads.
     pub pids_limit: u32,
+    /// Size of the writable root's own file system, bytes (a sparse ext4 image on a loop
+    /// device): writes past it get `ENOSPC`. `None` for sandboxes recorded before the limit
+    /// existed, whose writable root is an ordinary directory.
+    #[serde(default)]
+    pub disk_limit_bytes: Option<u64>,
 }
 
 /// Everything a backend needs to start one sandbox; the caller has merged the image config.

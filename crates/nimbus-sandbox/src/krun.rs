@@ -178,7 +178,7 @@ mod tests {
             cwd: "/".into(),
             user: String::new(),
             terminal: false,
-            resources: Resources { cpu_count: 1, memory_limit_bytes: 1 << 26, pids_limit: 16 },
+            resources: Resources { cpu_count: 1, memory_limit_bytes: 1 << 26, pids_limit: 16, disk_limit_bytes: None },
         };
         let err = KrunBackend::new().start(&spec).expect_err("krun must fail closed");
         assert_eq!(err.code, ErrorCode::SandboxBackendUnavailable);

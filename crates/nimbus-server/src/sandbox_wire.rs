@@ -74,6 +74,7 @@ struct ResourcesBody {
     cpu_count: Option<u64>,
     memory_limit_bytes: Option<u64>,
     pids_limit: Option<u64>,
+    disk_limit_bytes: Option<u64>,
 }
 
 impl CreateSandboxBody {
@@ -152,6 +153,7 @@ impl SpecBody {
                 cpu_count: r.cpu_count,
                 memory_limit_bytes: r.memory_limit_bytes,
                 pids_limit: r.pids_limit,
+                disk_limit_bytes: r.disk_limit_bytes,
             })
             .unwrap_or_default();
         Ok(CreateSandbox { profile, owner, backend, reference, process, resources, labels })
@@ -265,6 +267,7 @@ pub fn sandbox_json(record: &SandboxRecord) -> Value {
                     "cpuCount": record.resources.cpu_count,
                     "memoryLimitBytes": record.resources.memory_limit_bytes,
                     "pidsLimit": record.resources.pids_limit,
+                    "diskLimitBytes": record.resources.disk_limit_bytes,
                 },
             },
         },

@@ -369,6 +369,7 @@ fn backend_json(tenant: &str, backend: &ServiceBackend) -> Value {
                         "cpuCount": sandbox.resources.cpu_count,
                         "memoryLimitBytes": sandbox.resources.memory_limit_bytes,
                         "pidsLimit": sandbox.resources.pids_limit,
+                        "diskLimitBytes": sandbox.resources.disk_limit_bytes,
                     },
                 },
                 "startTimeoutMs": service.start_timeout_ms,

@@ -82,6 +82,8 @@ export interface SandboxResources {
   cpuCount?: number;
   memoryLimitBytes?: number;
   pidsLimit?: number;
+  /** Size of the writable root's file system, bytes (ours; default 4 GiB). */
+  diskLimitBytes?: number;
 }
 
 /** A sandbox spec as sent (`spec` of a create, `spec.backend.sandbox` of a service). */

@@ -92,10 +92,11 @@ fn a_broken_tenant_file_fails_alone() {
 
 /// A size-limited tmpfs mounted over a directory for one test, unmounted when dropped (after
 /// the server using it, which is declared later and so dropped first).
-struct SmallFilesystem(std::path::PathBuf);
+pub struct SmallFilesystem(std::path::PathBuf);
 
 impl SmallFilesystem {
-    fn mount(dir: &std::path::Path, size: &str) -> Self {
+    /// Mounts a tmpfs of `size` (as `mount -o size=` takes it) over `dir`.
+    pub fn mount(dir: &std::path::Path, size: &str) -> Self {
         std::fs::create_dir_all(dir).expect("create the mount point");
         let options = format!("size={size},mode=0700");
         let status = std::process::Command::new("mount")
@@ -107,7 +108,8 @@ impl SmallFilesystem {
         Self(dir.to_owned())
     }
 
-    fn grow(&self, size: &str) {
+    /// Resizes the tmpfs to `size`.
+    pub fn grow(&self, size: &str) {
         let options = format!("remount,size={size}");
         let status =
             std::process::Command::new("mount").args(["-o", &options]).arg(&self.0).status().expect("run mount");

@@ -7,6 +7,7 @@ mod auth;
 mod convex;
 mod coverage;
 mod crash;
+mod disk;
 mod documents;
 mod errors;
 mod faults;

@@ -99,7 +99,8 @@ fn build_prober(dir: &Path) -> Vec<u8> {
     std::fs::read(&binary).expect("read prober")
 }
 
-fn exec(fx: &Fixture, session: &str, argv: &[&str]) -> Value {
+/// Runs `argv` through a session's `exec?wait=true` (asserts 200) and returns the result.
+pub fn exec(fx: &Fixture, session: &str, argv: &[&str]) -> Value {
     let resp = fx.server().post_json(&format!("/api/sessions/{session}/exec?wait=true"), &json!({ "argv": argv }));
     resp.expect_status(200);
     resp.json.clone()

@@ -3,7 +3,9 @@
 use std::sync::{Arc, PoisonError};
 
 use nimbus_core::NimbusError;
-use nimbus_core::limits::{TENANT_MAX_ACTIVE_SANDBOXES, TENANT_MAX_SANDBOX_CPUS, TENANT_MAX_SANDBOX_MEMORY_BYTES};
+use nimbus_core::limits::{
+    SANDBOX_DISK_RESERVE_BYTES, TENANT_MAX_ACTIVE_SANDBOXES, TENANT_MAX_SANDBOX_CPUS, TENANT_MAX_SANDBOX_MEMORY_BYTES,
+};
 use nimbus_core::time::now_ms;
 use nimbus_sandbox::backend::{Exit, LaunchSpec, RuntimeState, TerminationReason};
 
@@ -33,6 +35,12 @@ impl Sandboxes {
     /// creates cannot overshoot a quota.
     async fn admit(&self, tenant: &str, valid: &ValidCreate) -> Result<Arc<Entry>, NimbusError> {
         let _admission = self.admission.lock().await;
+        // The databases' reserve: a new sandbox could fill its disk into it.
+        if let Some(free) = nimbus_sandbox::runtime::disk::free_bytes(&self.data_dir)
+            && free < SANDBOX_DISK_RESERVE_BYTES
+        {
+            return Err(NimbusError::resource_exhausted("data_dir_disk", SANDBOX_DISK_RESERVE_BYTES, Some(free)));
+        }
         let (count, cpus, memory) = {
             let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
             entries

@@ -15,7 +15,7 @@ mod stop;
 mod wait;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
@@ -88,6 +88,8 @@ pub struct Sandboxes {
     /// Serializes quota checks with the insertion of the new record.
     admission: tokio::sync::Mutex<()>,
     retention_ms: i64,
+    /// The data directory, whose file system keeps `SANDBOX_DISK_RESERVE_BYTES` free.
+    data_dir: PathBuf,
 }
 
 impl Sandboxes {
@@ -105,6 +107,7 @@ impl Sandboxes {
             entries: RwLock::new(BTreeMap::new()),
             admission: tokio::sync::Mutex::new(()),
             retention_ms,
+            data_dir: data_dir.to_owned(),
         });
         sandboxes.recover(rows);
         Ok(sandboxes)

@@ -2,9 +2,9 @@
 
 use nimbus_core::NimbusError;
 use nimbus_core::limits::{
-    MAX_DISPLAY_NAME_CHARS, SANDBOX_DEFAULT_CPUS, SANDBOX_DEFAULT_MEMORY_BYTES, SANDBOX_DEFAULT_PIDS,
-    SANDBOX_ID_SLUG_CHARS, SANDBOX_MAX_CPUS, SANDBOX_MAX_MEMORY_BYTES, SANDBOX_MAX_PIDS, SANDBOX_MIN_MEMORY_BYTES,
-    SANDBOX_MIN_PIDS,
+    MAX_DISPLAY_NAME_CHARS, SANDBOX_DEFAULT_CPUS, SANDBOX_DEFAULT_DISK_BYTES, SANDBOX_DEFAULT_MEMORY_BYTES,
+    SANDBOX_DEFAULT_PIDS, SANDBOX_ID_SLUG_CHARS, SANDBOX_MAX_CPUS, SANDBOX_MAX_DISK_BYTES, SANDBOX_MAX_MEMORY_BYTES,
+    SANDBOX_MAX_PIDS, SANDBOX_MIN_DISK_BYTES, SANDBOX_MIN_MEMORY_BYTES, SANDBOX_MIN_PIDS,
 };
 use nimbus_sandbox::backend::Resources;
 use nimbus_sandbox::image::{Reference, RunConfig};
@@ -116,6 +116,9 @@ pub struct ResourcesRequest {
     pub memory_limit_bytes: Option<u64>,
     /// `pidsLimit`.
     pub pids_limit: Option<u64>,
+    /// `diskLimitBytes`.
+    #[serde(default)]
+    pub disk_limit_bytes: Option<u64>,
 }
 
 /// A sandbox create request whose shape the HTTP layer has checked. Services keep one in their
@@ -215,10 +218,18 @@ impl CreateSandbox {
             SANDBOX_MIN_PIDS.into(),
             SANDBOX_MAX_PIDS.into(),
         )?;
+        let disk = bounded(
+            "diskLimitBytes",
+            r.disk_limit_bytes,
+            SANDBOX_DEFAULT_DISK_BYTES,
+            SANDBOX_MIN_DISK_BYTES,
+            SANDBOX_MAX_DISK_BYTES,
+        )?;
         Ok(Resources {
             cpu_count: u32::try_from(cpu).unwrap_or(u32::MAX),
             memory_limit_bytes: memory,
             pids_limit: u32::try_from(pids).unwrap_or(u32::MAX),
+            disk_limit_bytes: Some(disk),
         })
     }
 }

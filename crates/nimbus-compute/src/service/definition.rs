@@ -402,6 +402,7 @@ fn validate_sandbox(mut sandbox: CreateSandbox, name: &str) -> Result<CreateSand
         cpu_count: Some(valid.resources.cpu_count.into()),
         memory_limit_bytes: Some(valid.resources.memory_limit_bytes),
         pids_limit: Some(valid.resources.pids_limit.into()),
+        disk_limit_bytes: valid.resources.disk_limit_bytes,
     };
     Ok(sandbox)
 }

@@ -132,6 +132,8 @@ pub fn remove_writable(layout: &Layout) {
     remove_dir_all_quiet(&layout.upper());
     remove_dir_all_quiet(&layout.work());
     remove_dir_all_quiet(&layout.container());
+    remove_dir_all_quiet(&layout.disk());
+    let _ = std::fs::remove_file(layout.disk_image());
     let _ = std::fs::remove_file(layout.config());
 }
 

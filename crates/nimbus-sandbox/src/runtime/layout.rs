@@ -63,6 +63,14 @@ impl Layout {
     pub fn work(&self) -> PathBuf {
         self.join("work")
     }
+    /// The sparse image of the writable root's file system (`diskLimitBytes`).
+    pub fn disk_image(&self) -> PathBuf {
+        self.join("disk.img")
+    }
+    /// Where that file system is mounted (in the supervisor's mount namespace).
+    pub fn disk(&self) -> PathBuf {
+        self.join("disk")
+    }
     /// The overlay mount point (the container's root).
     pub fn rootfs(&self) -> PathBuf {
         self.join("rootfs")

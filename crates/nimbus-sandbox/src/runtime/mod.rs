@@ -18,6 +18,7 @@
 //! sockets and cleans up after lost ones.
 
 pub mod cleanup;
+pub mod disk;
 pub mod hub;
 pub mod init;
 pub mod layout;

@@ -108,6 +108,7 @@ impl StartFailure {
         if self.mounted {
             let _ = nix::mount::umount2(&layout.rootfs(), MntFlags::MNT_DETACH);
         }
+        super::disk::unmount(layout);
         if let Ok(launch) = read_launch(layout) {
             cleanup::kill_and_remove_cgroups(&launch.id);
         }
@@ -159,15 +160,20 @@ fn start(layout: &Layout) -> Result<Running, StartFailure> {
         .map_err(|e| internal("make / a slave mount", &e))?;
     super::net::loopback_up().map_err(|e| internal("bring lo up", &e))?;
 
-    for dir in [layout.upper(), layout.work(), layout.rootfs(), layout.container()] {
+    for dir in [layout.rootfs(), layout.container()] {
         std::fs::create_dir_all(&dir).map_err(|e| internal("create state directories", &e))?;
     }
-    let options = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        launch.image_rootfs.display(),
-        layout.upper().display(),
-        layout.work().display()
-    );
+    let (upper, work) = match launch.resources.disk_limit_bytes {
+        Some(bytes) => super::disk::mount(layout, bytes).map_err(|e| internal("set up the sandbox's disk", &e))?,
+        None => {
+            for dir in [layout.upper(), layout.work()] {
+                std::fs::create_dir_all(&dir).map_err(|e| internal("create state directories", &e))?;
+            }
+            (layout.upper(), layout.work())
+        }
+    };
+    let options =
+        format!("lowerdir={},upperdir={},workdir={}", launch.image_rootfs.display(), upper.display(), work.display());
     nix::mount::mount(Some("overlay"), &layout.rootfs(), Some("overlay"), MsFlags::empty(), Some(options.as_str()))
         .map_err(|e| internal("mount the overlay root", &e))?;
     let mut failure_mounted = |message: String| StartFailure { message, container: None, mounted: true };
@@ -498,6 +504,7 @@ fn run(running: Running) {
         tracing::warn!(%err, "libcontainer could not delete the container");
     }
     let _ = nix::mount::umount2(&layout.rootfs(), MntFlags::MNT_DETACH);
+    super::disk::unmount(&layout);
     cleanup::kill_and_remove_cgroups(&launch.id);
     cleanup::remove_writable(&layout);
 
