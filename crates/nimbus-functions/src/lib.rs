@@ -135,8 +135,10 @@ impl<H: Host> Functions<H> {
         T: Send + 'static,
         F: FnOnce() -> Result<T, NimbusError> + Send + 'static,
     {
-        let (job, answer) = replying(work);
-        self.workers.run(job);
+        let (reply, answer) = oneshot::channel();
+        self.workers.run(Box::new(move || {
+            let _ = reply.send(work());
+        }));
         answered(answer).await
     }
 
@@ -276,19 +278,6 @@ impl<H: Host> Functions<H> {
             serde_json::json!({ "attempts": FUNCTION_MAX_ATTEMPTS }),
         ))
     }
-}
-
-/// A worker job running `work` and sending its result.
-fn replying<T, F>(work: F) -> (Job, oneshot::Receiver<Result<T, NimbusError>>)
-where
-    T: Send + 'static,
-    F: FnOnce() -> Result<T, NimbusError> + Send + 'static,
-{
-    let (reply, answer) = oneshot::channel();
-    let job: Job = Box::new(move || {
-        let _ = reply.send(work());
-    });
-    (job, answer)
 }
 
 /// A worker job's result; `service.internal` when the job was dropped.

@@ -8,7 +8,6 @@ use serde_json::json;
 
 use crate::faults::SmallFilesystem;
 use crate::harness::{Dirs, Server};
-use crate::registry::Registry;
 use crate::sandboxes::{Fixture, TENANT, id_of};
 use crate::syscalls::exec;
 
@@ -71,15 +70,10 @@ fn a_sandbox_disk_stops_at_its_limit_and_the_host_grows_by_at_most_it() {
 
 #[test]
 fn a_data_dir_short_of_its_reserve_refuses_new_sandboxes() {
-    let registry = Registry::start();
-    let digest = registry.push_busybox("nimbus-test/busybox:1");
-    let image = format!("{}/nimbus-test/busybox:1", registry.host());
     let dirs = Dirs::new();
     // Declared before the fixture, so unmounted after its server stopped.
     let disk = SmallFilesystem::mount(&dirs.data(), "256m");
-    let server = Server::start_in(&dirs);
-    server.create_tenant(TENANT);
-    let fx = Fixture { server: Some(server), dirs, registry, image, digest };
+    let fx = Fixture::on(dirs, Server::start_in);
 
     let body = json!({ "spec": { "root": fx.root(), "process": { "argv": ["true"] } } });
     let refused = fx.server().post_json(&fx.path(""), &body);

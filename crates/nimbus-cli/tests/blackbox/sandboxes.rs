@@ -28,12 +28,16 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn start() -> Fixture {
+        Fixture::on(Dirs::new(), Server::start_in)
+    }
+
+    /// A fixture whose server `start` starts on `dirs` (with flags, on a prepared data dir).
+    pub fn on(dirs: Arc<Dirs>, start: impl FnOnce(&Arc<Dirs>) -> Server) -> Fixture {
         let registry = Registry::start();
         let digest = registry.push_busybox("nimbus-test/busybox:1");
         let image = format!("{}/nimbus-test/busybox:1", registry.host());
-        let server = Server::start();
+        let server = start(&dirs);
         server.create_tenant(TENANT);
-        let dirs = server.dirs();
         Fixture { server: Some(server), dirs, registry, image, digest }
     }
 

@@ -9,7 +9,6 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::harness::{Dirs, Server};
-use crate::registry::Registry;
 use crate::sandboxes::{Fixture, TENANT, assert_nothing_left, id_of};
 
 /// The supervisor pid of a sandbox, from its state directory.
@@ -129,13 +128,9 @@ fn a_supervisor_whose_state_directory_disappears_tears_its_sandbox_down() {
 
 #[test]
 fn stop_sandboxes_on_exit_stops_every_sandbox_at_shutdown() {
-    let registry = Registry::start();
-    let digest = registry.push_busybox("nimbus-test/busybox:1");
-    let image = format!("{}/nimbus-test/busybox:1", registry.host());
-    let dirs = Dirs::new();
-    let server = dirs.try_start_with_args(&["--stop-sandboxes-on-exit"]).expect("start with --stop-sandboxes-on-exit");
-    server.create_tenant(TENANT);
-    let mut fx = Fixture { server: Some(server), dirs, registry, image, digest };
+    let mut fx = Fixture::on(Dirs::new(), |dirs| {
+        dirs.try_start_with_args(&["--stop-sandboxes-on-exit"]).expect("start with --stop-sandboxes-on-exit")
+    });
     let ids = [sleeper(&fx), sleeper(&fx)];
     let supervisors: Vec<i32> = ids.iter().map(|id| supervisor_pid(&fx, id)).collect();
     let _guards: Vec<KillOnDrop> = supervisors.iter().map(|pid| KillOnDrop(*pid)).collect();

@@ -80,17 +80,6 @@ fn assert_nothing_left(store: &ImageStore, data: &Path) {
 
 const MIB: u64 = 1024 * 1024;
 
-/// Limits with no bound but those the test sets.
-fn unbounded() -> UnpackLimits {
-    UnpackLimits {
-        layer_bytes: u64::MAX,
-        entries: u64::MAX,
-        image_bytes: u64::MAX,
-        header_bytes: MIB,
-        archive_bytes: u64::MAX,
-    }
-}
-
 fn oci_layout(ref_name: Option<&str>) -> (Vec<u8>, String) {
     oci_layout_with(ref_name, false)
 }
@@ -238,8 +227,9 @@ fn ensure_answers_stored_images_without_a_registry() {
 #[test]
 fn a_bomb_layer_fails_its_import_and_leaves_nothing() {
     let data = tempfile::tempdir().expect("tempdir");
-    let store =
-        ImageStore::open(data.path()).expect("open").with_limits(UnpackLimits { layer_bytes: MIB, ..unbounded() });
+    let store = ImageStore::open(data.path())
+        .expect("open")
+        .with_limits(UnpackLimits { layer_bytes: MIB, ..UnpackLimits::unbounded() });
     // 16 MiB of zeros in a blob of a few KiB, under the good image's first layer.
     let (good, _) = layers();
     let bomb = gzip(&zeros_layer(16 * MIB as usize));
@@ -276,14 +266,16 @@ fn an_archive_is_bounded_as_it_unpacks() {
     // A gzip archive expanding to 16 MiB, over an archive limit of 1 MiB.
     let zeros = vec![0; 16 * MIB as usize];
     let bomb = gzip(&padded(&[("padding", &zeros)]));
-    let store = open(UnpackLimits { archive_bytes: MIB, ..unbounded() });
+    let store = open(UnpackLimits { archive_bytes: MIB, ..UnpackLimits::unbounded() });
     let error = store.import(&bomb[..], None).expect_err("an archive bomb");
     assert!(matches!(error, ImageError::TooLarge { cap: "image_archive_bytes", limit: MIB, .. }), "{error:?}");
     assert_nothing_left(&store, data.path());
 
     // Entries: the three files of the archive and one more are allowed, a fifth is not.
     let five = padded(&[("extra", b"x"), ("more", b"y")]);
-    let error = open(UnpackLimits { entries: 4, ..unbounded() }).import(&five[..], None).expect_err("five entries");
+    let error = open(UnpackLimits { entries: 4, ..UnpackLimits::unbounded() })
+        .import(&five[..], None)
+        .expect_err("five entries");
     assert!(matches!(error, ImageError::TooLarge { cap: "image_archive_entries", observed: 5, limit: 4 }), "{error:?}");
     assert_nothing_left(&store, data.path());
 
@@ -304,7 +296,7 @@ fn an_archive_is_bounded_as_it_unpacks() {
             None => builder.append_data(&mut entry, "layer.tar", &[][..]).expect("fifo"),
         }
         let archive = builder.into_inner().expect("finish");
-        let error = open(unbounded()).import(&archive[..], None).expect_err("an endless layer");
+        let error = open(UnpackLimits::unbounded()).import(&archive[..], None).expect_err("an endless layer");
         assert!(
             matches!(&error, ImageError::Invalid(reason) if reason.contains("lacks layer.tar")),
             "{target:?}: {error:?}"
@@ -313,7 +305,7 @@ fn an_archive_is_bounded_as_it_unpacks() {
     }
 
     // Within its limits the same archive imports.
-    let imported = open(UnpackLimits { archive_bytes: 64 * 1024, entries: 4, ..unbounded() })
+    let imported = open(UnpackLimits { archive_bytes: 64 * 1024, entries: 4, ..UnpackLimits::unbounded() })
         .import(&padded(&[])[..], None)
         .expect("within the limits");
     assert_eq!(imported[0].references, vec!["docker.io/library/box:2".to_owned()]);

@@ -37,6 +37,20 @@ pub struct UnpackLimits {
     pub archive_bytes: u64,
 }
 
+#[cfg(test)]
+impl UnpackLimits {
+    /// Limits with no bound but those a test sets (1 MiB of metadata per entry).
+    pub(crate) fn unbounded() -> Self {
+        Self {
+            layer_bytes: u64::MAX,
+            entries: u64::MAX,
+            image_bytes: u64::MAX,
+            header_bytes: 1024 * 1024,
+            archive_bytes: u64::MAX,
+        }
+    }
+}
+
 impl Default for UnpackLimits {
     fn default() -> Self {
         Self {
@@ -396,17 +410,6 @@ mod tests {
         apply_layer(root, layer, &mut ImageBudget::new(limits))
     }
 
-    /// Limits with no bound but those the test sets.
-    fn unbounded() -> UnpackLimits {
-        UnpackLimits {
-            layer_bytes: u64::MAX,
-            entries: u64::MAX,
-            image_bytes: u64::MAX,
-            header_bytes: MIB,
-            archive_bytes: u64::MAX,
-        }
-    }
-
     /// `(cap, observed, limit)` of a limit error.
     fn refusal(result: Result<(), ImageError>) -> (&'static str, u64, u64) {
         match result {
@@ -457,7 +460,7 @@ mod tests {
     fn a_gzip_bomb_stops_at_the_layer_limit_before_writing() {
         let bomb = gzip(&zeros("bomb", 16 * MIB));
         assert!(bomb.len() < 64 * 1024, "a small blob: {} bytes", bomb.len());
-        let limits = UnpackLimits { layer_bytes: MIB, ..unbounded() };
+        let limits = UnpackLimits { layer_bytes: MIB, ..UnpackLimits::unbounded() };
         let root = tempfile::tempdir().expect("tempdir");
         let (cap, observed, limit) = refusal(apply_within(root.path(), gunzip(&bomb), limits));
         assert_eq!((cap, limit), ("image_layer_bytes", MIB));
@@ -465,7 +468,7 @@ mod tests {
         assert!(!root.path().join("bomb").exists(), "nothing was written");
 
         // The bound, not anything else, stopped it: unbounded, the same layer unpacks.
-        apply_within(root.path(), gunzip(&bomb), unbounded()).expect("unbounded");
+        apply_within(root.path(), gunzip(&bomb), UnpackLimits::unbounded()).expect("unbounded");
         assert_eq!(fs::metadata(root.path().join("bomb")).expect("bomb").len(), 16 * MIB);
     }
 
@@ -520,8 +523,10 @@ mod tests {
         // The stream as read: everything up to the first of the two end-of-archive blocks.
         let read = files.len() as u64 - 512;
         let root = tempfile::tempdir().expect("tempdir");
-        apply_within(root.path(), &files[..], UnpackLimits { layer_bytes: read, ..unbounded() }).expect("at the limit");
-        let over = apply_within(root.path(), &files[..], UnpackLimits { layer_bytes: read - 1, ..unbounded() });
+        apply_within(root.path(), &files[..], UnpackLimits { layer_bytes: read, ..UnpackLimits::unbounded() })
+            .expect("at the limit");
+        let over =
+            apply_within(root.path(), &files[..], UnpackLimits { layer_bytes: read - 1, ..UnpackLimits::unbounded() });
         assert_eq!(refusal(over), ("image_layer_bytes", read, read - 1));
     }
 
@@ -536,7 +541,7 @@ mod tests {
         let limit = MAX_IMAGE_LAYER_EXPANDED_BYTES;
         assert_eq!(refusal(apply(root.path(), &bomb[..])), ("image_layer_bytes", 512 + TIB, limit));
         assert!(!root.path().join("hole").exists(), "nothing was written");
-        apply_within(root.path(), &bomb[..], unbounded()).expect("unbounded");
+        apply_within(root.path(), &bomb[..], UnpackLimits::unbounded()).expect("unbounded");
         assert_eq!(fs::metadata(root.path().join("hole")).expect("hole").len(), TIB, "the bomb is real");
 
         // A header that declares 1 TiB over a stream that ends at once: refused for what it
@@ -571,8 +576,9 @@ mod tests {
         builder.append_data(&mut whiteout, "etc/.wh.gone", &[][..]).expect("whiteout");
         let five = builder.into_inner().expect("finish");
         let root = tempfile::tempdir().expect("tempdir");
-        apply_within(root.path(), &five[..], UnpackLimits { entries: 5, ..unbounded() }).expect("five entries");
-        let over = apply_within(root.path(), &five[..], UnpackLimits { entries: 4, ..unbounded() });
+        apply_within(root.path(), &five[..], UnpackLimits { entries: 5, ..UnpackLimits::unbounded() })
+            .expect("five entries");
+        let over = apply_within(root.path(), &five[..], UnpackLimits { entries: 4, ..UnpackLimits::unbounded() });
         assert_eq!(refusal(over), ("image_layer_entries", 5, 4));
     }
 
@@ -588,7 +594,7 @@ mod tests {
         builder.append_data(&mut file, &long, &b"x"[..]).expect("append");
         let bytes = builder.into_inner().expect("finish");
         let root = tempfile::tempdir().expect("tempdir");
-        let limits = UnpackLimits { header_bytes: 64 * 1024, ..unbounded() };
+        let limits = UnpackLimits { header_bytes: 64 * 1024, ..UnpackLimits::unbounded() };
         let (cap, observed, limit) = refusal(apply_within(root.path(), &bytes[..], limits));
         assert_eq!((cap, limit), ("image_tar_header_bytes", 64 * 1024));
         assert_eq!(observed, 64 * 1024 + 1, "reading stopped one byte past the window");
@@ -598,7 +604,7 @@ mod tests {
     fn the_layers_of_one_image_share_its_budget() {
         let one = layer(&[("a", Some("aaaa"))]);
         let read = one.len() as u64 - 512;
-        let limits = UnpackLimits { layer_bytes: read, image_bytes: read + read / 2, ..unbounded() };
+        let limits = UnpackLimits { layer_bytes: read, image_bytes: read + read / 2, ..UnpackLimits::unbounded() };
         let root = tempfile::tempdir().expect("tempdir");
         let mut budget = ImageBudget::new(limits);
         apply_layer(root.path(), &one[..], &mut budget).expect("first layer");
