@@ -114,10 +114,7 @@ pub(super) fn open_dir(root: &Path) -> Result<OwnedFd, FileError> {
 
 /// Whether the process of a pidfd has exited (a pidfd becomes readable then); `None` never.
 pub(super) fn exited(pidfd: Option<&OwnedFd>) -> bool {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    let Some(pidfd) = pidfd else { return false };
-    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+    pidfd.is_some_and(|pidfd| super::sys::pidfd_exited(pidfd, std::time::Duration::ZERO))
 }
 
 impl Root {

@@ -70,3 +70,13 @@ pub fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
     // SAFETY: a non-negative return of pidfd_open is a fresh descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
+
+/// Whether the process of `pidfd` has exited, waiting up to `wait` for it (a pidfd becomes
+/// readable when its process ends).
+pub fn pidfd_exited(pidfd: &OwnedFd, wait: std::time::Duration) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let timeout = PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX);
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut fds, timeout), Ok(n) if n > 0)
+}

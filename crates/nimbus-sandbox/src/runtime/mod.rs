@@ -49,6 +49,7 @@ use crate::backend::{
     RuntimeState, TerminationReason,
 };
 use crate::files::SandboxRoot;
+use crate::files::sys::{pidfd_exited, pidfd_open};
 use layout::{Layout, valid_id, write_atomic};
 use protocol::{Request, Response};
 
@@ -238,10 +239,18 @@ fn cleanup_leftovers(id: &str, layout: &Layout) {
 fn kill_stale_supervisor(layout: &Layout) {
     let Ok(text) = std::fs::read_to_string(layout.supervisor_pid()) else { return };
     let Ok(pid) = text.trim().parse::<i32>() else { return };
+    // Pinned first: the checks, the signal and the wait are all about this one process.
+    let Ok(process) = pidfd_open(pid) else { return };
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let cmdline = String::from_utf8_lossy(&cmdline);
-    if cmdline.contains(SUPERVISE_COMMAND) && cmdline.contains(&*layout.dir.to_string_lossy()) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    let ours = cmdline.contains(SUPERVISE_COMMAND) && cmdline.contains(&*layout.dir.to_string_lossy());
+    if !ours || pidfd_exited(&process, Duration::ZERO) {
+        return;
+    }
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    // A stopped process dies as soon as it is scheduled: the caller goes on once it has.
+    if !pidfd_exited(&process, Duration::from_millis(SUPERVISOR_TEARDOWN_MS)) {
+        tracing::warn!(pid, "a killed supervisor has not exited yet");
     }
 }
 
