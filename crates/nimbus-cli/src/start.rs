@@ -8,6 +8,7 @@ use nimbus_core::limits::{
     ACTION_CPU_MS, DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, FUNCTION_CPU_MS, FUNCTION_MAX_NESTED_CALLS,
     FUNCTION_MEMORY_BYTES, FUNCTION_WALL_MS,
 };
+use nimbus_sandbox::runtime::userns::IdPool;
 use nimbus_server::ServerConfig;
 use nimbus_server::auth::token_file;
 
@@ -51,6 +52,10 @@ pub struct StartArgs {
     /// grace period). By default sandboxes outlive the server and the next start adopts them.
     #[arg(long, env = "NIMBUS_STOP_SANDBOXES_ON_EXIT")]
     stop_sandboxes_on_exit: bool,
+    /// Host ids for sandboxes' user namespaces, as FIRST:RANGES: RANGES ranges of 65,536 ids
+    /// from host id FIRST, one per sandbox (default 2147483648:4096).
+    #[arg(long, env = "NIMBUS_USERNS_POOL", value_parser = IdPool::parse)]
+    userns_pool: Option<IdPool>,
 }
 
 /// The function limits the flags set (a zero is raised to the smallest working value).
@@ -79,6 +84,7 @@ pub fn run(args: StartArgs) -> Result<(), Failure> {
         service_catalog: args.service_catalog,
         functions,
         stop_sandboxes_on_exit: args.stop_sandboxes_on_exit,
+        userns_pool: args.userns_pool.unwrap_or_default(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -10,6 +10,8 @@ use nimbus_sandbox::backend::{
     Attachment, Backend, ExecSpec, Exit, Frame, LaunchSpec, OutputStream, Probe, ProcessRef, ProcessSpec, Resources,
     RuntimeState, TerminationReason,
 };
+use nimbus_sandbox::runtime::layout::Layout;
+use nimbus_sandbox::runtime::userns::{IdMap, IdPool};
 use nimbus_sandbox::runtime::{ContainerBackend, host_problem};
 
 const APPLETS: &[&str] = &[
@@ -55,7 +57,8 @@ fn fixture() -> Option<Fixture> {
     std::fs::write(rootfs.join("etc/marker"), "lower\n").expect("marker");
     let state_root = tmp.path().join("sandboxes");
     let backend =
-        ContainerBackend::new(state_root.clone(), PathBuf::from(env!("CARGO_BIN_EXE_nimbus"))).expect("backend");
+        ContainerBackend::new(state_root.clone(), PathBuf::from(env!("CARGO_BIN_EXE_nimbus")), IdPool::default())
+            .expect("backend");
     Some(Fixture { _tmp: tmp, rootfs, state_root, backend })
 }
 
@@ -362,7 +365,8 @@ fn adoption_after_server_restart() {
     let (guard, state) = f.start(&f.spec(&id, &["sleep", "100"]));
     assert!(matches!(state, RuntimeState::Running { .. }));
     let second =
-        ContainerBackend::new(f.state_root.clone(), PathBuf::from(env!("CARGO_BIN_EXE_nimbus"))).expect("backend");
+        ContainerBackend::new(f.state_root.clone(), PathBuf::from(env!("CARGO_BIN_EXE_nimbus")), IdPool::default())
+            .expect("backend");
     assert_eq!(second.adopt(&id), state);
     let exit = second.stop(&id, Duration::ZERO);
     exited(&exit, TerminationReason::StoppedByRequest, Some(137));
@@ -586,7 +590,9 @@ fn spawn_with_pipes_tty_and_missing_commands() {
     spec.cwd = "/home/app".into();
     spec.env.push("FROM_MAIN=main".into());
     let _g = f.start_running(&spec);
-    assert_eq!(f.backend.main_user(&id), Some((1000, 1000)));
+    // As the host sees it: the sandbox's uid 1000 in its id range.
+    let range = IdMap::read(&Layout::new(f.state_root.join(&id))).expect("the sandbox's id range");
+    assert_eq!(f.backend.main_user(&id), Some((range.host_first + 1000, range.host_first + 1000)));
 
     let began = Instant::now();
     let (hi, mut frames) = f.spawn(&id, &process(&["echo", "hi"], "s1"));

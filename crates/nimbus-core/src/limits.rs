@@ -181,6 +181,18 @@ limits! {
     /// finding less free is refused (429 `rate.resource_exhausted`, `resource: "data_dir_disk"`),
     /// so sandboxes filling their disks cannot starve tenant writes of space.
     pub const SANDBOX_DISK_RESERVE_BYTES: u64 = 1024 * 1024 * 1024, "1 GiB";
+    /// Size of a sandbox's `/dev/shm` (a tmpfs, charged to its memory limit): Docker's default,
+    /// enough for the shared-memory segments of browsers and Python multiprocessing.
+    pub const SANDBOX_SHM_BYTES: u64 = 64 * 1024 * 1024, "64 MiB";
+    /// Ids one sandbox's user namespace maps (uids and gids 0..65536 onto a host range of its
+    /// own): every id an image's files or `/etc/passwd` commonly use, `nobody` (65534) included.
+    pub const SANDBOX_USERNS_IDS: u32 = 65_536, "65,536";
+    /// First host id of the default pool sandboxes' id ranges come from (`--userns-pool`): 2^31,
+    /// far above any host's own users and the subordinate ids other container tools use.
+    pub const SANDBOX_USERNS_POOL_FIRST: u32 = 1 << 31, "2,147,483,648";
+    /// Ranges in the default pool: sandboxes that can exist at once (running or retained) on one
+    /// server; 4096 ranges of 65,536 ids stay within the 32-bit id space.
+    pub const SANDBOX_USERNS_POOL_RANGES: u32 = 4096, "4096";
     /// Default `pidsLimit` of a sandbox. Contract value.
     pub const SANDBOX_DEFAULT_PIDS: u32 = 256, "256";
     /// Smallest `pidsLimit`: the init, a shell and a few children. Contract value.

@@ -229,7 +229,8 @@ pub trait Backend: Send + Sync {
     /// within `timeout`.
     fn probe(&self, id: &str, probe: &Probe, timeout: Duration) -> bool;
 
-    /// The uid and gid of the main process (owner of files written through sessions).
+    /// The uid and gid of the main process as the host sees them (after the sandbox's user
+    /// namespace maps them): the owner of files written through sessions.
     fn main_user(&self, id: &str) -> Option<(u32, u32)>;
 
     /// Runs a command inside the running sandbox's namespaces and cgroup, and waits for it.

@@ -20,6 +20,7 @@ use nimbus_sandbox::backend::Backend;
 use nimbus_sandbox::image::ImageStore;
 use nimbus_sandbox::krun::KrunBackend;
 use nimbus_sandbox::runtime::ContainerBackend;
+use nimbus_sandbox::runtime::userns::IdPool;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
@@ -47,6 +48,8 @@ pub struct ServerConfig {
     /// Stop every sandbox at shutdown (`--stop-sandboxes-on-exit`); by default sandboxes
     /// outlive the server and the next one adopts them.
     pub stop_sandboxes_on_exit: bool,
+    /// The host ids sandboxes' user namespaces map onto (`--userns-pool`).
+    pub userns_pool: IdPool,
 }
 
 /// Why the server could not start.
@@ -171,7 +174,7 @@ pub async fn run(config: ServerConfig) -> Result<(), StartError> {
     let token = token_file::load_or_create(&config.token_path)?;
     let engine = Arc::new(Engine::open(&config.data_dir)?);
     let images = Arc::new(ImageStore::open(&config.data_dir)?);
-    let (sandboxes, backend_status) = open_sandboxes(&config.data_dir, images.clone()).await?;
+    let (sandboxes, backend_status) = open_sandboxes(&config.data_dir, config.userns_pool, images.clone()).await?;
     let services = open_services(&config, sandboxes.clone()).await?;
     let sessions = {
         let (data_dir, sandboxes) = (config.data_dir.clone(), sandboxes.clone());
@@ -293,14 +296,19 @@ pub async fn run(config: ServerConfig) -> Result<(), StartError> {
 /// Opens the sandbox registry with its backends and re-adopts the sandboxes that outlived the
 /// last server (before serving, as sandboxes.md §8 requires). Returns it with a one-line status
 /// of the container backend for the start-up banner.
-async fn open_sandboxes(data_dir: &Path, images: Arc<ImageStore>) -> Result<(Arc<Sandboxes>, String), StartError> {
+async fn open_sandboxes(
+    data_dir: &Path,
+    userns_pool: IdPool,
+    images: Arc<ImageStore>,
+) -> Result<(Arc<Sandboxes>, String), StartError> {
     let data_dir = data_dir.to_owned();
     tokio::task::spawn_blocking(move || {
         let supervisor = std::env::current_exe().map_err(|e| {
             tracing::error!(error = %e, "cannot find the nimbus executable for sandbox supervisors");
             StartError::Sandboxes(NimbusError::internal())
         })?;
-        let container = ContainerBackend::new(data_dir.join("sandboxes"), supervisor).map_err(StartError::Sandboxes)?;
+        let container = ContainerBackend::new(data_dir.join("sandboxes"), supervisor, userns_pool)
+            .map_err(StartError::Sandboxes)?;
         let status = match container.availability() {
             Ok(()) => "container (available)".to_owned(),
             Err(reason) => format!("container unavailable: {reason} (sandbox routes answer 501)"),

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use nimbus_sandbox::backend::Backend;
 use nimbus_sandbox::runtime::ContainerBackend;
+use nimbus_sandbox::runtime::userns::IdPool;
 use serde_json::{Value, json};
 
 use crate::harness::{Dirs, Server};
@@ -98,9 +99,11 @@ impl Drop for Fixture {
 /// Removes every sandbox left under a test's data directory (processes, mounts, cgroups, state),
 /// for drop guards: sandboxes outlive the server that started them.
 pub fn sweep_sandboxes(dirs: &Dirs) {
-    if let Ok(backend) =
-        ContainerBackend::new(dirs.data().join("sandboxes"), PathBuf::from(env!("CARGO_BIN_EXE_nimbus")))
-    {
+    if let Ok(backend) = ContainerBackend::new(
+        dirs.data().join("sandboxes"),
+        PathBuf::from(env!("CARGO_BIN_EXE_nimbus")),
+        IdPool::default(),
+    ) {
         backend.sweep(&[]);
     }
 }

@@ -81,6 +81,12 @@ impl FileError {
             Errno::ENOTEMPTY => FileError::DirectoryNotEmpty { path },
             Errno::ELOOP => FileError::InvalidPath { path, reason: "has too many levels of symbolic links".into() },
             Errno::ENAMETOOLONG => FileError::InvalidPath { path, reason: "has a name that is too long".into() },
+            // A file system the sandbox mounted itself (such as its `/dev`) takes new files only
+            // from ids its user namespace maps.
+            Errno::EOVERFLOW if op == "create" || op == "mkdir" => FileError::InvalidPath {
+                path,
+                reason: "is on a file system only the sandbox's own processes can write to".into(),
+            },
             errno => FileError::Io { op, path, source: std::io::Error::from_raw_os_error(errno as i32) },
         }
     }

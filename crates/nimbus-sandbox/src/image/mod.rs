@@ -241,8 +241,9 @@ impl ImageStore {
         blobs.create_dirs().map_err(ImageError::io("creating the image store"))?;
         fs::create_dir_all(root.join("rootfs")).map_err(ImageError::io("creating the image store"))?;
         let layout = root.join("oci-layout");
-        if !layout.exists() {
-            fs::write(&layout, r#"{"imageLayoutVersion":"1.0.0"}"#).map_err(ImageError::io("writing oci-layout"))?;
+        // Rewritten when missing or damaged (a power cut can leave it empty).
+        if fs::read(&layout).ok().as_deref() != Some(OCI_LAYOUT) {
+            fs::write(&layout, OCI_LAYOUT).map_err(ImageError::io("writing oci-layout"))?;
         }
         let store = Self {
             root,
@@ -279,7 +280,7 @@ impl ImageStore {
         let index = json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests });
         let tmp = self.root.join("tmp").join(format!("index-{}.json", nimbus_core::ids::mint_ulid()));
         fs::write(&tmp, index.to_string()).map_err(ImageError::io("writing index.json"))?;
-        fs::rename(&tmp, self.index_path()).map_err(ImageError::io("writing index.json"))
+        durable_rename(&self.root, &tmp, &self.index_path()).map_err(ImageError::io("writing index.json"))
     }
 
     /// A fresh path in the store's staging area (emptied at start-up), for uploads on their way
@@ -533,3 +534,17 @@ fn records(manifests: &[Value]) -> Vec<ImageRecord> {
 
 #[cfg(test)]
 mod tests;
+
+/// The `oci-layout` file's content.
+const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// Renames `from` over `to` (both in the store at `root`) so that a power cut leaves either the
+/// old file or the new one, whole, with everything the new one names on disk: the store's file
+/// system is synced first (the blobs and unpacked roots a new index refers to, and `from`
+/// itself), then the rename, then the directory holding `to`.
+fn durable_rename(root: &Path, from: &Path, to: &Path) -> std::io::Result<()> {
+    let store = fs::File::open(root)?;
+    nix::unistd::syncfs(std::os::fd::AsRawFd::as_raw_fd(&store)).map_err(std::io::Error::from)?;
+    fs::rename(from, to)?;
+    fs::File::open(to.parent().unwrap_or(root))?.sync_all()
+}

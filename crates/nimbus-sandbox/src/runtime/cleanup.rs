@@ -126,13 +126,15 @@ fn remove_dir_all_quiet(path: &Path) {
 /// Removes the writable layer, the mount point and libcontainer's state (keeps logs, exit and
 /// the socket).
 pub fn remove_writable(layout: &Layout) {
-    // In the host's mount namespace the overlay was never mounted; a stale mount would only
+    // In the host's mount namespace nothing here was ever mounted; a stale mount would only
     // exist in a namespace that died with its processes.
-    remove_dir_all_quiet(&layout.rootfs());
     remove_dir_all_quiet(&layout.upper());
     remove_dir_all_quiet(&layout.work());
     remove_dir_all_quiet(&layout.container());
     remove_dir_all_quiet(&layout.disk());
+    // The image's mount point in the supervisor's namespace: never emptied recursively (from
+    // inside that namespace it is the shared image), only removed once empty and unmounted.
+    let _ = std::fs::remove_dir(layout.lower());
     let _ = std::fs::remove_file(layout.disk_image());
     let _ = std::fs::remove_file(layout.config());
 }

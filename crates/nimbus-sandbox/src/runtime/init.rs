@@ -19,6 +19,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Pid, pipe2};
 use seccompiler::BpfProgram;
 
+use super::spec::User;
 use super::sys::{self, Forked};
 
 /// Report tag: the main process exec'd; its pid (in the sandbox's pid namespace) follows.
@@ -55,15 +56,44 @@ pub struct InitExecutor {
     pub filters: Vec<BpfProgram>,
 }
 
-/// The executor of exec processes (libcontainer's tenant mode): optional pty, its own process
-/// group (or session, with a pty), seccomp, then exec. A command that cannot be executed exits
-/// 127 (not found) or 126 with a one-line explanation on stderr, as a shell would.
+/// The executor of exec processes (libcontainer's tenant mode): the sandbox's user namespace
+/// and identity, optional pty, its own process group (or session, with a pty), seccomp, then
+/// exec. A command that cannot be executed exits 127 (not found) or 126 with a one-line
+/// explanation on stderr, as a shell would.
 #[derive(Clone)]
 pub struct ExecExecutor {
+    /// The sandbox's user namespace (the supervisor's descriptor, inherited through
+    /// libcontainer's forks). libcontainer's tenant mode joins every namespace of the sandbox but
+    /// this one and starts the process as host root; the executor joins it first thing.
+    pub userns: RawFd,
+    /// Who the process runs as, in the sandbox's ids.
+    pub user: User,
     /// The seccomp filters.
     pub filters: Vec<BpfProgram>,
     /// A pty to open inside the sandbox (its master goes to the supervisor).
     pub pty: Option<PtyRequest>,
+}
+
+/// Joins the sandbox's user namespace `userns` and becomes `user` there. Joining grants every
+/// capability (bounding set included) within the namespace: the bounding set goes back to the
+/// sandbox's before the identity changes, so the process ends with exactly what the sandbox's
+/// own processes have.
+fn become_sandbox_user(userns: RawFd, user: &User) -> Result<(), String> {
+    use nix::unistd::{Gid, Uid};
+    nix::sched::setns(borrow_raw_fd(userns), nix::sched::CloneFlags::CLONE_NEWUSER)
+        .map_err(|e| format!("join the sandbox's user namespace: {e}"))?;
+    let _ = nix::unistd::close(userns);
+    let keep = super::spec::capabilities()?;
+    for capability in caps::all() {
+        if !keep.contains(&capability) {
+            caps::drop(None, caps::CapSet::Bounding, capability).map_err(|e| format!("drop {capability}: {e}"))?;
+        }
+    }
+    let groups: Vec<Gid> = user.additional_gids.iter().map(|&g| Gid::from_raw(g)).collect();
+    nix::unistd::setgroups(&groups).map_err(|e| format!("setgroups: {e}"))?;
+    let (uid, gid) = (Uid::from_raw(user.uid), Gid::from_raw(user.gid));
+    nix::unistd::setresgid(gid, gid, gid).map_err(|e| format!("setresgid({gid}): {e}"))?;
+    nix::unistd::setresuid(uid, uid, uid).map_err(|e| format!("setresuid({uid}): {e}"))
 }
 
 /// A pty for an exec process.
@@ -261,6 +291,10 @@ impl Executor for InitExecutor {
 impl Executor for ExecExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
         let args = args_of(spec)?;
+        if let Err(message) = become_sandbox_user(self.userns, &self.user) {
+            write_all(2, format!("nimbus: cannot enter the sandbox: {message}\n").as_bytes());
+            sys::exit_now(126);
+        }
         if let Some(pty) = self.pty
             && let Err(message) = open_pty_as_stdio(pty.socket, Some((pty.cols, pty.rows)))
         {

@@ -71,9 +71,13 @@ impl Layout {
     pub fn disk(&self) -> PathBuf {
         self.join("disk")
     }
-    /// The overlay mount point (the container's root).
-    pub fn rootfs(&self) -> PathBuf {
-        self.join("rootfs")
+    /// The sandbox's host id range (`idmap.json`, written once when the state is made).
+    pub fn id_map(&self) -> PathBuf {
+        self.join("idmap.json")
+    }
+    /// The image root mounted with the sandbox's id map (the overlay's lower layer).
+    pub fn lower(&self) -> PathBuf {
+        self.join("lower")
     }
     /// libcontainer's root directory.
     pub fn container(&self) -> PathBuf {

@@ -12,6 +12,7 @@
 //! - [`probe`]: readiness probes run by the supervisor in the sandbox's network namespace.
 //! - [`logs`]: the output log (records, rotation).
 //! - [`cleanup`]: cleanup after a lost supervisor (cgroups, writable layer).
+//! - [`userns`]: the sandboxes' host id ranges and the idmapped image mount.
 //! - [`net`], [`sys`]: the few raw system calls.
 //!
 //! The server process never calls libcontainer; it only spawns supervisors, talks to their
@@ -31,6 +32,7 @@ pub mod seccomp;
 pub mod spec;
 pub mod supervisor;
 pub mod sys;
+pub mod userns;
 
 pub use cleanup::cgroup_ids;
 
@@ -52,6 +54,7 @@ use crate::files::SandboxRoot;
 use crate::files::sys::{pidfd_exited, pidfd_open};
 use layout::{Layout, valid_id, write_atomic};
 use protocol::{Request, Response};
+use userns::IdPool;
 
 /// The hidden CLI subcommand that runs a supervisor.
 pub const SUPERVISE_COMMAND: &str = "__supervise";
@@ -67,6 +70,9 @@ const SUPERVISOR_LOG_FILTER: &str = "warn,libcontainer::process::init=off";
 pub struct ContainerBackend {
     state_root: PathBuf,
     supervisor_exe: PathBuf,
+    id_pool: IdPool,
+    /// Serialises id range allocations.
+    allocating: std::sync::Mutex<()>,
     unavailable: Option<String>,
 }
 
@@ -109,10 +115,11 @@ pub fn host_problem() -> Option<String> {
 }
 
 impl ContainerBackend {
-    /// A backend keeping sandbox state under `state_root` (`<data-dir>/sandboxes`) and running
-    /// supervisors as `<supervisor_exe> __supervise <state-dir>`. A host that cannot run
-    /// containers does not fail construction; `start` then answers 501.
-    pub fn new(state_root: PathBuf, supervisor_exe: PathBuf) -> Result<Self, NimbusError> {
+    /// A backend keeping sandbox state under `state_root` (`<data-dir>/sandboxes`), running
+    /// supervisors as `<supervisor_exe> __supervise <state-dir>` and giving each sandbox a host
+    /// id range from `id_pool`. A host that cannot run containers does not fail construction;
+    /// `start` then answers 501.
+    pub fn new(state_root: PathBuf, supervisor_exe: PathBuf, id_pool: IdPool) -> Result<Self, NimbusError> {
         std::fs::create_dir_all(&state_root).map_err(|e| internal("create the sandbox state root", e))?;
         let mut unavailable = host_problem();
         if unavailable.is_none() && !supervisor_exe.is_file() {
@@ -121,7 +128,7 @@ impl ContainerBackend {
         if let Some(reason) = &unavailable {
             tracing::warn!(reason, "the container sandbox backend is unavailable");
         }
-        Ok(Self { state_root, supervisor_exe, unavailable })
+        Ok(Self { state_root, supervisor_exe, id_pool, allocating: std::sync::Mutex::new(()), unavailable })
     }
 
     fn layout(&self, id: &str) -> Option<Layout> {
@@ -323,6 +330,22 @@ impl Backend for ContainerBackend {
         if let Err(err) = write_atomic(&layout.launch(), &launch) {
             cleanup::remove_all(&layout);
             return Err(internal("write launch.json", err));
+        }
+        let allocation = {
+            let _one_at_a_time = self.allocating.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            self.id_pool.allocate(&self.state_root, &layout)
+        };
+        match allocation {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                cleanup::remove_all(&layout);
+                let ranges = u64::from(self.id_pool.ranges());
+                return Err(NimbusError::resource_exhausted("sandbox_id_ranges", ranges, Some(ranges)));
+            }
+            Err(err) => {
+                cleanup::remove_all(&layout);
+                return Err(internal("allocate the sandbox's id range", err));
+            }
         }
         match self.spawn_supervisor(&layout) {
             Ok(state) => Ok(state),

@@ -78,7 +78,7 @@ pub enum Request {
         #[serde(rename = "timeoutMs")]
         timeout_ms: u64,
     },
-    /// The uid and gid of the main process.
+    /// The uid and gid of the main process, as the host sees them.
     MainUser,
     /// The host pid of the sandbox's init while it runs.
     Pid,
@@ -106,7 +106,7 @@ pub enum Response {
     Processes(Vec<ProcessInfo>),
     /// A probe's result.
     Probe(bool),
-    /// The main process's uid and gid.
+    /// The main process's uid and gid, as the host sees them (its user namespace's range).
     User(u32, u32),
     /// The request failed in a way the caller is told about.
     Failed(Failure),

@@ -11,6 +11,7 @@ use nix::errno::Errno;
 
 use serde_json::{Value, json};
 
+use super::userns::IdMap;
 use crate::backend::LaunchSpec;
 use crate::files::sys;
 
@@ -26,6 +27,11 @@ const CAPABILITIES: &[&str] = &[
     "CAP_SETPCAP",
     "CAP_NET_BIND_SERVICE",
 ];
+
+/// [`CAPABILITIES`], parsed.
+pub fn capabilities() -> Result<caps::CapsHashSet, String> {
+    CAPABILITIES.iter().map(|name| name.parse::<caps::Capability>().map_err(|e| format!("{name}: {e}"))).collect()
+}
 
 const MASKED_PATHS: &[&str] = &[
     "/proc/acpi",
@@ -83,15 +89,30 @@ pub fn hostname(id: &str) -> String {
     id.chars().take(63).collect()
 }
 
-/// The runtime spec for `launch`, with `rootfs` as the root and `user` as the identity.
-pub fn runtime_spec(launch: &LaunchSpec, rootfs: &Path, user: &User) -> Value {
+/// What the supervisor prepared for the container's root.
+pub struct Root<'a> {
+    /// The mounted overlay: the container's `/`.
+    pub rootfs: &'a Path,
+    /// A sysfs of the sandbox's network namespace, bound as `/sys`.
+    pub sysfs: &'a Path,
+    /// A tmpfs bound as `/tmp`.
+    pub tmp: &'a Path,
+    /// A tmpfs bound as `/dev/shm`.
+    pub shm: &'a Path,
+    /// The sandbox's host id range (its user namespace's maps).
+    pub id_map: IdMap,
+}
+
+/// The runtime spec for `launch`, with `root` as the root and `user` as the identity.
+pub fn runtime_spec(launch: &LaunchSpec, root: &Root<'_>, user: &User) -> Value {
     let caps: Vec<&str> = CAPABILITIES.to_vec();
     let memory = launch.resources.memory_limit_bytes;
     let quota = u64::from(launch.resources.cpu_count.max(1)) * CPU_PERIOD_US;
+    let id_mapping = json!({ "containerID": 0, "hostID": root.id_map.host_first, "size": root.id_map.count });
     let device = |major: i64, minor: Option<i64>| json!({"allow": true, "type": "c", "major": major, "minor": minor, "access": "rwm"});
     json!({
         "ociVersion": "1.0.2",
-        "root": { "path": rootfs, "readonly": false },
+        "root": { "path": root.rootfs, "readonly": false },
         "hostname": hostname(&launch.id),
         "process": {
             "terminal": false,
@@ -111,16 +132,18 @@ pub fn runtime_spec(launch: &LaunchSpec, rootfs: &Path, user: &User) -> Value {
               "options": ["nosuid", "strictatime", "mode=755", "size=65536k"] },
             { "destination": "/dev/pts", "type": "devpts", "source": "devpts",
               "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"] },
-            { "destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-              "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
+            { "destination": "/dev/shm", "type": "bind", "source": root.shm, "options": ["bind", "nosuid", "noexec", "nodev"] },
             { "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"] },
-            { "destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"] },
-            { "destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777"] }
+            { "destination": "/sys", "type": "bind", "source": root.sysfs, "options": ["bind", "nosuid", "noexec", "nodev", "ro"] },
+            { "destination": "/tmp", "type": "bind", "source": root.tmp, "options": ["bind", "nosuid", "nodev"] }
         ],
         "linux": {
             "namespaces": [
-                { "type": "pid" }, { "type": "mount" }, { "type": "uts" }, { "type": "ipc" }, { "type": "cgroup" }
+                { "type": "user" }, { "type": "pid" }, { "type": "mount" }, { "type": "uts" }, { "type": "ipc" },
+                { "type": "cgroup" }
             ],
+            "uidMappings": [id_mapping],
+            "gidMappings": [id_mapping],
             "cgroupsPath": cgroup_path(&launch.id),
             "resources": {
                 "memory": { "limit": memory, "swap": memory },

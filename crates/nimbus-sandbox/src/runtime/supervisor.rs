@@ -27,7 +27,9 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Pid, pipe2};
 use seccompiler::BpfProgram;
 
-use nimbus_core::limits::{EXEC_DEFAULT_COLS, EXEC_DEFAULT_ROWS, PROCESS_EXIT_DRAIN_MS, SUPERVISOR_ORPHAN_CHECK_MS};
+use nimbus_core::limits::{
+    EXEC_DEFAULT_COLS, EXEC_DEFAULT_ROWS, PROCESS_EXIT_DRAIN_MS, SANDBOX_SHM_BYTES, SUPERVISOR_ORPHAN_CHECK_MS,
+};
 
 use super::cleanup;
 use super::hub::{Ending, Hub};
@@ -36,8 +38,9 @@ use super::layout::{Layout, write_atomic};
 use super::logs::{self, LogSink};
 use super::process::{Proc, StdinPort, Table};
 use super::protocol::{self, Failure, Request, Response};
-use super::spec::{self, User};
+use super::spec::{self, Root, User};
 use super::sys;
+use super::userns::IdMap;
 use crate::backend::{
     ExecOutput, ExecSpec, Exit, LaunchSpec, OutputStream, Probe, ProcessInfo, ProcessRef, ProcessSpec, RuntimeState,
     TerminationReason,
@@ -106,14 +109,67 @@ impl StartFailure {
             tracing::warn!(%err, "cannot delete the failed container");
         }
         if self.mounted {
-            let _ = nix::mount::umount2(&layout.rootfs(), MntFlags::MNT_DETACH);
+            let _ = nix::mount::umount2(&staged(ROOTFS), MntFlags::MNT_DETACH);
         }
-        super::disk::unmount(layout);
+        unmount_below_root(layout);
         if let Ok(launch) = read_launch(layout) {
             cleanup::kill_and_remove_cgroups(&launch.id);
         }
         cleanup::remove_writable(layout);
     }
+}
+
+/// A world-traversable host directory (made once, left empty) on which each supervisor mounts
+/// a tmpfs of its own, in its own mount namespace, to assemble its container's root, `/sys`,
+/// `/tmp` and `/dev/shm` there: the container's init, root of a user namespace but an
+/// unprivileged id on the host, could not reach them under the data directory, which only host
+/// root may traverse.
+const STAGING_DIR: &str = "/run/nimbus-sandbox";
+/// The overlay root's mount point in the staging tmpfs.
+const ROOTFS: &str = "rootfs";
+/// The sandbox's sysfs's mount point in the staging tmpfs.
+const SYSFS: &str = "sys";
+/// The sandbox's `/tmp` in the staging tmpfs.
+const TMP: &str = "tmp";
+/// The sandbox's `/dev/shm` in the staging tmpfs.
+const SHM: &str = "shm";
+
+fn staged(name: &str) -> PathBuf {
+    Path::new(STAGING_DIR).join(name)
+}
+
+/// Mounts the staging tmpfs and, on it, the file systems the container binds rather than mounts:
+/// a sysfs of this network namespace (inside its user namespace the container could not mount
+/// one), and its `/tmp` and `/dev/shm`, owned by the sandbox's root. Mounted here, outside the
+/// user namespace, they accept files the host makes for the sandbox (the files channel), which a
+/// file system mounted inside it refuses to anyone its map does not name.
+fn mount_staging(id_map: IdMap) -> Result<(), String> {
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    std::fs::create_dir_all(STAGING_DIR).map_err(|e| format!("create {STAGING_DIR}: {e}"))?;
+    nix::mount::mount(Some("tmpfs"), STAGING_DIR, Some("tmpfs"), flags, Some("mode=0755,size=64k"))
+        .map_err(|e| format!("mount a tmpfs on {STAGING_DIR}: {e}"))?;
+    for name in [ROOTFS, SYSFS, TMP, SHM] {
+        std::fs::create_dir(staged(name)).map_err(|e| format!("create {}: {e}", staged(name).display()))?;
+    }
+    nix::mount::mount(Some("sysfs"), &staged(SYSFS), Some("sysfs"), flags | MsFlags::MS_RDONLY, None::<&str>)
+        .map_err(|e| format!("mount the sandbox's sysfs: {e}"))?;
+    let owner = format!("uid={0},gid={0}", id_map.host_first);
+    let tmp = (TMP, MsFlags::MS_NOSUID | MsFlags::MS_NODEV, format!("mode=1777,{owner}"));
+    let shm = (SHM, flags, format!("mode=1777,size={SANDBOX_SHM_BYTES},{owner}"));
+    for (name, flags, options) in [tmp, shm] {
+        nix::mount::mount(Some("tmpfs"), &staged(name), Some("tmpfs"), flags, Some(options.as_str()))
+            .map_err(|e| format!("mount the sandbox's {name}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Unmounts what the root was made of (the overlay's layers, the staging tmpfs and its sysfs),
+/// all in this supervisor's mount namespace.
+fn unmount_below_root(layout: &Layout) {
+    for mountpoint in [layout.lower(), staged(SYSFS), staged(TMP), staged(SHM), PathBuf::from(STAGING_DIR)] {
+        let _ = nix::mount::umount2(&mountpoint, MntFlags::MNT_DETACH);
+    }
+    super::disk::unmount(layout);
 }
 
 fn read_launch(layout: &Layout) -> Result<LaunchSpec, String> {
@@ -126,6 +182,8 @@ struct Running {
     layout: Layout,
     launch: LaunchSpec,
     user: User,
+    owner: (u32, u32),
+    userns: OwnedFd,
     filters: Vec<BpfProgram>,
     started_at_ms: u64,
     container: Container,
@@ -160,9 +218,14 @@ fn start(layout: &Layout) -> Result<Running, StartFailure> {
         .map_err(|e| internal("make / a slave mount", &e))?;
     super::net::loopback_up().map_err(|e| internal("bring lo up", &e))?;
 
-    for dir in [layout.rootfs(), layout.container()] {
+    for dir in [layout.container(), layout.lower()] {
         std::fs::create_dir_all(&dir).map_err(|e| internal("create state directories", &e))?;
     }
+    let id_map = IdMap::read(layout).map_err(|e| internal("read the sandbox's id range", &e))?;
+    mount_staging(id_map).map_err(|e| internal("prepare the staging mount", &e))?;
+    id_map
+        .mount_image(&launch.image_rootfs, &layout.lower())
+        .map_err(|e| internal("mount the image with the sandbox's ids", &e))?;
     let (upper, work) = match launch.resources.disk_limit_bytes {
         Some(bytes) => super::disk::mount(layout, bytes).map_err(|e| internal("set up the sandbox's disk", &e))?,
         None => {
@@ -172,17 +235,25 @@ fn start(layout: &Layout) -> Result<Running, StartFailure> {
             (layout.upper(), layout.work())
         }
     };
+    id_map
+        .own_upper(&upper, &launch.image_rootfs)
+        .map_err(|e| internal("give the writable layer to the sandbox's ids", &e))?;
     let options =
-        format!("lowerdir={},upperdir={},workdir={}", launch.image_rootfs.display(), upper.display(), work.display());
-    nix::mount::mount(Some("overlay"), &layout.rootfs(), Some("overlay"), MsFlags::empty(), Some(options.as_str()))
+        format!("lowerdir={},upperdir={},workdir={}", layout.lower().display(), upper.display(), work.display());
+    let rootfs = staged(ROOTFS);
+    nix::mount::mount(Some("overlay"), &rootfs, Some("overlay"), MsFlags::empty(), Some(options.as_str()))
         .map_err(|e| internal("mount the overlay root", &e))?;
     let mut failure_mounted = |message: String| StartFailure { message, container: None, mounted: true };
 
-    let rootfs = layout.rootfs();
     let user = spec::resolve_user(&rootfs, &launch.user).map_err(&mut failure_mounted)?;
-    spec::resolve_in_root(&rootfs, &launch.cwd, Some((user.uid, user.gid)))
+    let owner = id_map.owner_to_host(user.uid, user.gid).map_err(|e| failure_mounted(format!("user: {e}")))?;
+    spec::resolve_in_root(&rootfs, &launch.cwd, Some(owner))
         .map_err(|e| failure_mounted(format!("working directory: {e}")))?;
-    let config = spec::runtime_spec(&launch, &rootfs, &user);
+    let config = spec::runtime_spec(
+        &launch,
+        &Root { rootfs: &rootfs, sysfs: &staged(SYSFS), tmp: &staged(TMP), shm: &staged(SHM), id_map },
+        &user,
+    );
     std::fs::write(layout.config(), config.to_string())
         .map_err(|e| failure_mounted(format!("sandbox setup failed: write config.json: {e}")))?;
 
@@ -298,12 +369,18 @@ fn start(layout: &Layout) -> Result<Running, StartFailure> {
             );
         }
     };
+    let userns = match File::open(format!("/proc/{init_pid}/ns/user")) {
+        Ok(file) => OwnedFd::from(file),
+        Err(err) => return fail(format!("sandbox setup failed: open the sandbox's user namespace: {err}"), container),
+    };
     let started_at_ms = now_ms();
     let _ = write_atomic(&layout.started(), started_at_ms.to_string().as_bytes());
     Ok(Running {
         layout: layout.clone(),
         launch,
         user,
+        owner,
+        userns,
         filters,
         started_at_ms,
         container,
@@ -358,6 +435,10 @@ struct Shared {
     layout: Layout,
     launch: LaunchSpec,
     user: User,
+    /// The main process's uid and gid as the host sees them (files made for it get these).
+    owner: (u32, u32),
+    /// The sandbox's user namespace, which exec processes join.
+    userns: OwnedFd,
     filters: Vec<BpfProgram>,
 }
 
@@ -432,6 +513,8 @@ fn run(running: Running) {
         layout,
         launch,
         user,
+        owner,
+        userns,
         filters,
         started_at_ms,
         mut container,
@@ -457,6 +540,8 @@ fn run(running: Running) {
         layout: layout.clone(),
         launch: launch.clone(),
         user,
+        owner,
+        userns,
         filters,
     });
 
@@ -503,8 +588,8 @@ fn run(running: Running) {
     if let Err(err) = container.delete(true) {
         tracing::warn!(%err, "libcontainer could not delete the container");
     }
-    let _ = nix::mount::umount2(&layout.rootfs(), MntFlags::MNT_DETACH);
-    super::disk::unmount(&layout);
+    let _ = nix::mount::umount2(&staged(ROOTFS), MntFlags::MNT_DETACH);
+    unmount_below_root(&layout);
     cleanup::kill_and_remove_cgroups(&launch.id);
     cleanup::remove_writable(&layout);
 
@@ -690,7 +775,7 @@ fn handle(request: Request, shared: &Shared) -> Response {
             Response::Ok
         }
         Request::Probe { probe, timeout_ms } => Response::Probe(run_probe(shared, &probe, timeout_ms)),
-        Request::MainUser => Response::User(shared.user.uid, shared.user.gid),
+        Request::MainUser => Response::User(shared.owner.0, shared.owner.1),
         Request::Exec(exec) => match run_exec(shared, &exec) {
             Ok(output) => Response::Exec(output),
             Err(message) => Response::Error(message),
@@ -758,7 +843,12 @@ fn launch(shared: &Shared, launch: Launch<'_>) -> Result<Pid, String> {
     ContainerBuilder::new(shared.launch.id.clone(), SyscallType::Linux)
         .with_root_path(shared.layout.container())
         .map_err(|e| e.to_string())?
-        .with_executor(ExecExecutor { filters: shared.filters.clone(), pty: launch.pty })
+        .with_executor(ExecExecutor {
+            userns: shared.userns.as_raw_fd(),
+            user: launch.user.clone(),
+            filters: shared.filters.clone(),
+            pty: launch.pty,
+        })
         .with_stdin(stdin)
         .with_stdout(stdout)
         .with_stderr(stderr)
@@ -766,9 +856,9 @@ fn launch(shared: &Shared, launch: Launch<'_>) -> Result<Pid, String> {
         .with_container_args(launch.argv.to_vec())
         .with_env(env)
         .with_cwd(Some(launch.cwd))
-        .with_user(Some(launch.user.uid))
-        .with_group(Some(launch.user.gid))
-        .with_additional_gids(launch.user.additional_gids.clone())
+        // Host root until the executor enters the user namespace and becomes `launch.user`.
+        .with_user(Some(0))
+        .with_group(Some(0))
         .with_detach(true)
         .build()
         .map_err(|e| e.to_string())

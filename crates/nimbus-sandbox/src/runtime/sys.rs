@@ -11,11 +11,11 @@ pub enum Forked {
 }
 
 /// `fork(2)`. Only call it where the child runs async-signal-safe-enough code (our init and
-/// the exec helper run single-threaded).
+/// the exec helper run single-threaded; [`user_namespace`]'s child makes raw calls only).
 #[allow(unsafe_code)]
 pub fn fork() -> std::io::Result<Forked> {
-    // SAFETY: the callers are single-threaded processes (the sandbox init), so no lock can be
-    // held by another thread across the fork.
+    // SAFETY: the callers are single-threaded processes (the sandbox init), or children that
+    // make raw system calls only, so no lock another thread held across the fork is taken.
     match unsafe { libc::fork() } {
         -1 => Err(std::io::Error::last_os_error()),
         0 => Ok(Forked::Child),
@@ -131,4 +131,94 @@ pub fn attach_loop(file: &std::fs::File) -> std::io::Result<(std::path::PathBuf,
         }
     }
     Err(std::io::Error::other("no free loop device"))
+}
+
+/// A user namespace with `map` (`/proc/<pid>/uid_map` syntax) as both its uid and gid map, as a
+/// descriptor: a child unshares it and parks, we write its maps, open `/proc/<child>/ns/user`
+/// and end the child (the descriptor keeps the namespace alive).
+#[allow(unsafe_code)]
+pub fn user_namespace(map: &str) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::AsRawFd;
+    let (ready_read, ready_write) = nix::unistd::pipe()?;
+    match fork()? {
+        Forked::Child => {
+            // Only async-signal-safe calls here: the supervisor may have other threads.
+            // SAFETY: `unshare`, `write` and `pause` take no Rust-owned memory but the one byte
+            // on this frame; the child never returns into Rust code.
+            unsafe {
+                let ok = [u8::from(libc::unshare(libc::CLONE_NEWUSER) == 0)];
+                libc::write(ready_write.as_raw_fd(), ok.as_ptr().cast(), 1);
+                loop {
+                    libc::pause();
+                }
+            }
+        }
+        Forked::Parent(pid) => {
+            drop(ready_write);
+            let made = (|| {
+                let mut ok = [0u8];
+                std::io::Read::read_exact(&mut std::fs::File::from(ready_read), &mut ok)?;
+                if ok[0] != 1 {
+                    return Err(std::io::Error::other("the child could not create a user namespace"));
+                }
+                std::fs::write(format!("/proc/{pid}/uid_map"), map)?;
+                std::fs::write(format!("/proc/{pid}/gid_map"), map)?;
+                Ok(std::os::fd::OwnedFd::from(std::fs::File::open(format!("/proc/{pid}/ns/user"))?))
+            })();
+            let child = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(child, None);
+            made
+        }
+    }
+}
+
+/// Bind-mounts `source` on `target` as an idmapped mount with the maps of the user namespace
+/// `userns` (`open_tree` clone, `mount_setattr` with `MOUNT_ATTR_IDMAP`, `move_mount`).
+#[allow(unsafe_code)]
+pub fn idmapped_bind(
+    source: &std::path::Path,
+    target: &std::path::Path,
+    userns: std::os::fd::BorrowedFd<'_>,
+) -> std::io::Result<()> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+    let path = |p: &std::path::Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(std::io::Error::other);
+    let (source, target) = (path(source)?, path(target)?);
+    let check = |result: libc::c_long| if result < 0 { Err(std::io::Error::last_os_error()) } else { Ok(result) };
+    let flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC as libc::c_uint;
+    // SAFETY: `source` is a NUL-terminated path that outlives the call.
+    let tree = check(unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, source.as_ptr(), flags) })?;
+    // SAFETY: `open_tree` returned a new descriptor that nothing else owns.
+    let tree = unsafe { OwnedFd::from_raw_fd(tree as libc::c_int) };
+    let attr = libc::mount_attr {
+        attr_set: libc::MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    // SAFETY: `attr` is a valid `mount_attr` and the empty path a NUL-terminated string, both
+    // outliving the call; the kernel only reads them.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    })?;
+    // SAFETY: as above; `target` is a NUL-terminated path outliving the call.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            libc::MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    })?;
+    Ok(())
 }
