@@ -15,7 +15,7 @@ use std::path::Path;
 use nimbus_core::limits::{SANDBOX_USERNS_IDS, SANDBOX_USERNS_POOL_FIRST, SANDBOX_USERNS_POOL_RANGES};
 use serde::{Deserialize, Serialize};
 
-use super::layout::{Layout, write_atomic};
+use super::layout::Layout;
 
 /// The host ids one sandbox's ids `0..count` map onto.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,7 +138,9 @@ impl IdPool {
         else {
             return Ok(None);
         };
-        write_atomic(&layout.id_map(), &serde_json::to_vec(&map).map_err(std::io::Error::other)?)?;
+        // Not synced: a power cut ends the sandbox with the machine, and its state is then
+        // removed, range and all. Callers allocate one at a time, so no scan sees it half written.
+        std::fs::write(layout.id_map(), serde_json::to_vec(&map).map_err(std::io::Error::other)?)?;
         Ok(Some(map))
     }
 }
