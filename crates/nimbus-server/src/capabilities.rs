@@ -341,6 +341,13 @@ pub const CAPABILITIES: &[Capability] = &[
     },
     Capability {
         area: "sandboxes",
+        capability: "names inside",
+        status: Status::Available,
+        notes: "every sandbox gets `/etc/hostname` (its host name: the id's first 63 characters) and `/etc/hosts` naming `localhost` on 127.0.0.1 and ::1 and itself on 127.0.0.1; its root may edit them",
+        tests: &["blackbox/sandboxes.rs::sandbox_names_localhost_and_itself_as_other_runtimes_do"],
+    },
+    Capability {
+        area: "sandboxes",
         capability: "restarts: re-adoption and cleanup",
         status: Status::Available,
         notes: "sandboxes outlive the server under their supervisors and are re-adopted before serving; a sandbox whose supervisor died is `server_restart_lost` and its processes, mounts and cgroups are removed",

@@ -34,7 +34,7 @@ const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const BUSYBOX_APPLETS: &[&str] = &[
     "sh", "ash", "echo", "cat", "sleep", "ip", "nc", "ls", "id", "head", "tail", "yes", "dd", "hostname", "mkdir",
     "rm", "touch", "seq", "true", "false", "kill", "env", "pwd", "wc", "grep", "stat", "ps", "mount", "printf", "test",
-    "tr",
+    "tr", "wget", "httpd",
 ];
 
 /// The OCI architecture name of this host.

@@ -291,6 +291,20 @@ fn sandbox_network_has_only_loopback_and_cannot_reach_the_host() {
 }
 
 #[test]
+fn sandbox_names_localhost_and_itself_as_other_runtimes_do() {
+    let fx = Fixture::start();
+    // A new user's first try: a server on the sandbox's loopback, reached by name.
+    let script = "mkdir -p /tmp/www && echo served > /tmp/www/index.html && httpd -p 127.0.0.1:8000 -h /tmp/www                   && wget -q -O - http://localhost:8000/index.html && wget -q -O - http://$(hostname):8000/index.html                   && echo HOSTNAME $(cat /etc/hostname) && echo ROOT CAN EDIT >> /etc/hosts && tail -n 1 /etc/hosts";
+    let id = id_of(&fx.create(&["sh", "-c", script], json!({})));
+    let ended = fx.wait_stopped(&id);
+    let out = fx.output(&id, "stdout");
+    assert_eq!(ended["status"]["exitCode"], 0, "{ended}\nstdout: {out}\nstderr: {}", fx.output(&id, "stderr"));
+    let hostname = &id[..id.len().min(63)];
+    assert_eq!(out, format!("served\nserved\nHOSTNAME {hostname}\nROOT CAN EDIT\n"), "{out}");
+    fx.delete(&id);
+}
+
+#[test]
 fn sandbox_limits_contain_memory_hogs_and_fork_bombs() {
     let fx = Fixture::start();
     let hog = id_of(&fx.create(

@@ -99,8 +99,18 @@ pub struct Root<'a> {
     pub tmp: &'a Path,
     /// A tmpfs bound as `/dev/shm`.
     pub shm: &'a Path,
+    /// The file bound as `/etc/hosts` ([`hosts_file`]).
+    pub hosts: &'a Path,
+    /// The file bound as `/etc/hostname`.
+    pub hostname: &'a Path,
     /// The sandbox's host id range (its user namespace's maps).
     pub id_map: IdMap,
+}
+
+/// The sandbox's `/etc/hosts`: `localhost` on both loopback addresses, and the sandbox's own
+/// `hostname` on 127.0.0.1 (its only interface is loopback; a server bound there answers to it).
+pub fn hosts_file(hostname: &str) -> String {
+    format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t{hostname}\n")
 }
 
 /// The runtime spec for `launch`, with `root` as the root and `user` as the identity.
@@ -135,7 +145,10 @@ pub fn runtime_spec(launch: &LaunchSpec, root: &Root<'_>, user: &User) -> Value 
             { "destination": "/dev/shm", "type": "bind", "source": root.shm, "options": ["bind", "nosuid", "noexec", "nodev"] },
             { "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"] },
             { "destination": "/sys", "type": "bind", "source": root.sysfs, "options": ["bind", "nosuid", "noexec", "nodev", "ro"] },
-            { "destination": "/tmp", "type": "bind", "source": root.tmp, "options": ["bind", "nosuid", "nodev"] }
+            { "destination": "/tmp", "type": "bind", "source": root.tmp, "options": ["bind", "nosuid", "nodev"] },
+            { "destination": "/etc/hosts", "type": "bind", "source": root.hosts, "options": ["bind", "nosuid", "noexec", "nodev"] },
+            { "destination": "/etc/hostname", "type": "bind", "source": root.hostname,
+              "options": ["bind", "nosuid", "noexec", "nodev"] }
         ],
         "linux": {
             "namespaces": [
@@ -327,6 +340,15 @@ pub fn resolve_user(root: &Path, spec: &str) -> Result<User, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hosts_name_localhost_on_both_loopbacks_and_the_sandbox_on_its_own() {
+        let hosts = hosts_file("sandbox-01abc");
+        let lines: Vec<Vec<&str>> = hosts.lines().map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(lines[0], ["127.0.0.1", "localhost"]);
+        assert_eq!(lines[1][..2], ["::1", "localhost"]);
+        assert_eq!(lines[2], ["127.0.0.1", "sandbox-01abc"]);
+    }
 
     #[test]
     fn users_resolve() {

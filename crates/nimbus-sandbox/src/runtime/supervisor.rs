@@ -121,7 +121,7 @@ impl StartFailure {
 
 /// A world-traversable host directory (made once, left empty) on which each supervisor mounts
 /// a tmpfs of its own, in its own mount namespace, to assemble its container's root, `/sys`,
-/// `/tmp` and `/dev/shm` there: the container's init, root of a user namespace but an
+/// `/tmp`, `/dev/shm`, `/etc/hosts` and `/etc/hostname` there: the container's init, root of a user namespace but an
 /// unprivileged id on the host, could not reach them under the data directory, which only host
 /// root may traverse.
 const STAGING_DIR: &str = "/run/nimbus-sandbox";
@@ -133,17 +133,22 @@ const SYSFS: &str = "sys";
 const TMP: &str = "tmp";
 /// The sandbox's `/dev/shm` in the staging tmpfs.
 const SHM: &str = "shm";
+/// The sandbox's `/etc/hosts` in the staging tmpfs.
+const HOSTS: &str = "hosts";
+/// The sandbox's `/etc/hostname` in the staging tmpfs.
+const HOSTNAME: &str = "hostname";
 
 fn staged(name: &str) -> PathBuf {
     Path::new(STAGING_DIR).join(name)
 }
 
-/// Mounts the staging tmpfs and, on it, the file systems the container binds rather than mounts:
-/// a sysfs of this network namespace (inside its user namespace the container could not mount
-/// one), and its `/tmp` and `/dev/shm`, owned by the sandbox's root. Mounted here, outside the
-/// user namespace, they accept files the host makes for the sandbox (the files channel), which a
-/// file system mounted inside it refuses to anyone its map does not name.
-fn mount_staging(id_map: IdMap) -> Result<(), String> {
+/// Mounts the staging tmpfs and, on it, what the container binds rather than mounts: a sysfs of
+/// this network namespace (inside its user namespace the container could not mount one), its
+/// `/tmp` and `/dev/shm`, owned by the sandbox's root (mounted here, outside the user namespace,
+/// they accept files the host makes for the sandbox through the files channel, which a file
+/// system mounted inside it refuses to anyone its map does not name), and its `/etc/hosts` and
+/// `/etc/hostname`, which the sandbox's root may edit.
+fn mount_staging(id_map: IdMap, hostname: &str) -> Result<(), String> {
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     std::fs::create_dir_all(STAGING_DIR).map_err(|e| format!("create {STAGING_DIR}: {e}"))?;
     nix::mount::mount(Some("tmpfs"), STAGING_DIR, Some("tmpfs"), flags, Some("mode=0755,size=64k"))
@@ -159,6 +164,12 @@ fn mount_staging(id_map: IdMap) -> Result<(), String> {
     for (name, flags, options) in [tmp, shm] {
         nix::mount::mount(Some("tmpfs"), &staged(name), Some("tmpfs"), flags, Some(options.as_str()))
             .map_err(|e| format!("mount the sandbox's {name}: {e}"))?;
+    }
+    for (name, content) in [(HOSTS, spec::hosts_file(hostname)), (HOSTNAME, format!("{hostname}\n"))] {
+        let path = staged(name);
+        std::fs::write(&path, content).map_err(|e| format!("write the sandbox's {name}: {e}"))?;
+        std::os::unix::fs::chown(&path, Some(id_map.host_first), Some(id_map.host_first))
+            .map_err(|e| format!("give the sandbox its {name}: {e}"))?;
     }
     Ok(())
 }
@@ -222,7 +233,7 @@ fn start(layout: &Layout) -> Result<Running, StartFailure> {
         std::fs::create_dir_all(&dir).map_err(|e| internal("create state directories", &e))?;
     }
     let id_map = IdMap::read(layout).map_err(|e| internal("read the sandbox's id range", &e))?;
-    mount_staging(id_map).map_err(|e| internal("prepare the staging mount", &e))?;
+    mount_staging(id_map, &spec::hostname(&launch.id)).map_err(|e| internal("prepare the staging mount", &e))?;
     id_map
         .mount_image(&launch.image_rootfs, &layout.lower())
         .map_err(|e| internal("mount the image with the sandbox's ids", &e))?;
@@ -251,7 +262,15 @@ fn start(layout: &Layout) -> Result<Running, StartFailure> {
         .map_err(|e| failure_mounted(format!("working directory: {e}")))?;
     let config = spec::runtime_spec(
         &launch,
-        &Root { rootfs: &rootfs, sysfs: &staged(SYSFS), tmp: &staged(TMP), shm: &staged(SHM), id_map },
+        &Root {
+            rootfs: &rootfs,
+            sysfs: &staged(SYSFS),
+            tmp: &staged(TMP),
+            shm: &staged(SHM),
+            hosts: &staged(HOSTS),
+            hostname: &staged(HOSTNAME),
+            id_map,
+        },
         &user,
     );
     std::fs::write(layout.config(), config.to_string())
