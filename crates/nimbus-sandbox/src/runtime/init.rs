@@ -83,11 +83,8 @@ fn become_sandbox_user(userns: RawFd, user: &User) -> Result<(), String> {
     nix::sched::setns(borrow_raw_fd(userns), nix::sched::CloneFlags::CLONE_NEWUSER)
         .map_err(|e| format!("join the sandbox's user namespace: {e}"))?;
     let _ = nix::unistd::close(userns);
-    let keep = super::spec::capabilities()?;
-    for capability in caps::all() {
-        if !keep.contains(&capability) {
-            caps::drop(None, caps::CapSet::Bounding, capability).map_err(|e| format!("drop {capability}: {e}"))?;
-        }
+    for capability in caps::all().into_iter().filter(|c| !super::spec::CAPABILITIES.contains(c)) {
+        caps::drop(None, caps::CapSet::Bounding, capability).map_err(|e| format!("drop {capability}: {e}"))?;
     }
     let groups: Vec<Gid> = user.additional_gids.iter().map(|&g| Gid::from_raw(g)).collect();
     nix::unistd::setgroups(&groups).map_err(|e| format!("setgroups: {e}"))?;

@@ -89,6 +89,50 @@ impl Layout {
     }
 }
 
+/// Where a supervisor assembles its container's root and what the container binds rather than
+/// mounts (`/sys`, `/tmp`, `/dev/shm`, `/etc/hosts`, `/etc/hostname`): a tmpfs each supervisor
+/// mounts, in its own mount namespace, on a world-traversable host directory that stays empty
+/// on the host. The container's init, root of a user namespace but an unprivileged id on the
+/// host, could not reach them under the data directory, which only host root may traverse.
+#[derive(Debug, Clone)]
+pub struct Staging {
+    /// The mount point of the staging tmpfs.
+    pub dir: PathBuf,
+}
+
+impl Default for Staging {
+    fn default() -> Self {
+        Self { dir: PathBuf::from("/run/nimbus-sandbox") }
+    }
+}
+
+impl Staging {
+    /// The overlay root's mount point.
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.join("rootfs")
+    }
+    /// Where a sysfs of the sandbox's network namespace is mounted (bound as `/sys`).
+    pub fn sysfs(&self) -> PathBuf {
+        self.dir.join("sys")
+    }
+    /// The tmpfs bound as `/tmp`.
+    pub fn tmp(&self) -> PathBuf {
+        self.dir.join("tmp")
+    }
+    /// The tmpfs bound as `/dev/shm`.
+    pub fn shm(&self) -> PathBuf {
+        self.dir.join("shm")
+    }
+    /// The file bound as `/etc/hosts`.
+    pub fn hosts(&self) -> PathBuf {
+        self.dir.join("hosts")
+    }
+    /// The file bound as `/etc/hostname`.
+    pub fn hostname(&self) -> PathBuf {
+        self.dir.join("hostname")
+    }
+}
+
 /// Whether `id` is usable as one path component (and so as a sandbox's directory name).
 pub fn valid_id(id: &str) -> bool {
     id.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())

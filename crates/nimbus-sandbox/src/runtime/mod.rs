@@ -188,6 +188,19 @@ impl ContainerBackend {
         exit
     }
 
+    /// Gives the sandbox of `layout` a free id range of the pool (429 when none is free).
+    fn allocate_ids(&self, layout: &Layout) -> Result<(), NimbusError> {
+        let _one_at_a_time = self.allocating.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match self.id_pool.allocate(&self.state_root, layout) {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => {
+                let ranges = u64::from(self.id_pool.ranges());
+                Err(NimbusError::resource_exhausted("sandbox_id_ranges", ranges, Some(ranges)))
+            }
+            Err(err) => Err(internal("allocate the sandbox's id range", err)),
+        }
+    }
+
     fn spawn_supervisor(&self, layout: &Layout) -> Result<RuntimeState, NimbusError> {
         let log = std::fs::File::create(layout.supervisor_log()).map_err(|e| internal("create supervisor.log", e))?;
         let mut child = Command::new(&self.supervisor_exe);
@@ -327,25 +340,12 @@ impl Backend for ContainerBackend {
         }
         std::fs::create_dir(&layout.dir).map_err(|e| internal("create the sandbox state directory", e))?;
         let launch = serde_json::to_vec(spec).map_err(|e| internal("encode launch.json", e))?;
-        if let Err(err) = write_atomic(&layout.launch(), &launch) {
+        let prepared = write_atomic(&layout.launch(), &launch)
+            .map_err(|e| internal("write launch.json", e))
+            .and_then(|()| self.allocate_ids(&layout));
+        if let Err(err) = prepared {
             cleanup::remove_all(&layout);
-            return Err(internal("write launch.json", err));
-        }
-        let allocation = {
-            let _one_at_a_time = self.allocating.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            self.id_pool.allocate(&self.state_root, &layout)
-        };
-        match allocation {
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                cleanup::remove_all(&layout);
-                let ranges = u64::from(self.id_pool.ranges());
-                return Err(NimbusError::resource_exhausted("sandbox_id_ranges", ranges, Some(ranges)));
-            }
-            Err(err) => {
-                cleanup::remove_all(&layout);
-                return Err(internal("allocate the sandbox's id range", err));
-            }
+            return Err(err);
         }
         match self.spawn_supervisor(&layout) {
             Ok(state) => Ok(state),

@@ -9,29 +9,26 @@ use std::path::{Component, Path, PathBuf};
 use nimbus_core::limits::SANDBOX_ACCOUNT_FILE_MAX_BYTES;
 use nix::errno::Errno;
 
+use caps::Capability;
 use serde_json::{Value, json};
 
+use super::layout::Staging;
 use super::userns::IdMap;
 use crate::backend::LaunchSpec;
 use crate::files::sys;
 
 /// Capabilities the sandbox keeps (bounding, effective and permitted sets).
-const CAPABILITIES: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
+pub const CAPABILITIES: &[Capability] = &[
+    Capability::CAP_CHOWN,
+    Capability::CAP_DAC_OVERRIDE,
+    Capability::CAP_FOWNER,
+    Capability::CAP_FSETID,
+    Capability::CAP_KILL,
+    Capability::CAP_SETGID,
+    Capability::CAP_SETUID,
+    Capability::CAP_SETPCAP,
+    Capability::CAP_NET_BIND_SERVICE,
 ];
-
-/// [`CAPABILITIES`], parsed.
-pub fn capabilities() -> Result<caps::CapsHashSet, String> {
-    CAPABILITIES.iter().map(|name| name.parse::<caps::Capability>().map_err(|e| format!("{name}: {e}"))).collect()
-}
 
 const MASKED_PATHS: &[&str] = &[
     "/proc/acpi",
@@ -89,40 +86,23 @@ pub fn hostname(id: &str) -> String {
     id.chars().take(63).collect()
 }
 
-/// What the supervisor prepared for the container's root.
-pub struct Root<'a> {
-    /// The mounted overlay: the container's `/`.
-    pub rootfs: &'a Path,
-    /// A sysfs of the sandbox's network namespace, bound as `/sys`.
-    pub sysfs: &'a Path,
-    /// A tmpfs bound as `/tmp`.
-    pub tmp: &'a Path,
-    /// A tmpfs bound as `/dev/shm`.
-    pub shm: &'a Path,
-    /// The file bound as `/etc/hosts` ([`hosts_file`]).
-    pub hosts: &'a Path,
-    /// The file bound as `/etc/hostname`.
-    pub hostname: &'a Path,
-    /// The sandbox's host id range (its user namespace's maps).
-    pub id_map: IdMap,
-}
-
 /// The sandbox's `/etc/hosts`: `localhost` on both loopback addresses, and the sandbox's own
 /// `hostname` on 127.0.0.1 (its only interface is loopback; a server bound there answers to it).
 pub fn hosts_file(hostname: &str) -> String {
     format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t{hostname}\n")
 }
 
-/// The runtime spec for `launch`, with `root` as the root and `user` as the identity.
-pub fn runtime_spec(launch: &LaunchSpec, root: &Root<'_>, user: &User) -> Value {
-    let caps: Vec<&str> = CAPABILITIES.to_vec();
+/// The runtime spec for `launch`: the root and the bound files prepared in `staging`, the user
+/// namespace mapping the sandbox's ids onto `id_map`, and `user` as the identity.
+pub fn runtime_spec(launch: &LaunchSpec, staging: &Staging, id_map: IdMap, user: &User) -> Value {
+    let caps: Vec<String> = CAPABILITIES.iter().map(Capability::to_string).collect();
     let memory = launch.resources.memory_limit_bytes;
     let quota = u64::from(launch.resources.cpu_count.max(1)) * CPU_PERIOD_US;
-    let id_mapping = json!({ "containerID": 0, "hostID": root.id_map.host_first, "size": root.id_map.count });
+    let id_mapping = json!({ "containerID": 0, "hostID": id_map.host_first, "size": id_map.count });
     let device = |major: i64, minor: Option<i64>| json!({"allow": true, "type": "c", "major": major, "minor": minor, "access": "rwm"});
     json!({
         "ociVersion": "1.0.2",
-        "root": { "path": root.rootfs, "readonly": false },
+        "root": { "path": staging.rootfs(), "readonly": false },
         "hostname": hostname(&launch.id),
         "process": {
             "terminal": false,
@@ -142,12 +122,12 @@ pub fn runtime_spec(launch: &LaunchSpec, root: &Root<'_>, user: &User) -> Value 
               "options": ["nosuid", "strictatime", "mode=755", "size=65536k"] },
             { "destination": "/dev/pts", "type": "devpts", "source": "devpts",
               "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"] },
-            { "destination": "/dev/shm", "type": "bind", "source": root.shm, "options": ["bind", "nosuid", "noexec", "nodev"] },
+            { "destination": "/dev/shm", "type": "bind", "source": staging.shm(), "options": ["bind", "nosuid", "noexec", "nodev"] },
             { "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"] },
-            { "destination": "/sys", "type": "bind", "source": root.sysfs, "options": ["bind", "nosuid", "noexec", "nodev", "ro"] },
-            { "destination": "/tmp", "type": "bind", "source": root.tmp, "options": ["bind", "nosuid", "nodev"] },
-            { "destination": "/etc/hosts", "type": "bind", "source": root.hosts, "options": ["bind", "nosuid", "noexec", "nodev"] },
-            { "destination": "/etc/hostname", "type": "bind", "source": root.hostname,
+            { "destination": "/sys", "type": "bind", "source": staging.sysfs(), "options": ["bind", "nosuid", "noexec", "nodev", "ro"] },
+            { "destination": "/tmp", "type": "bind", "source": staging.tmp(), "options": ["bind", "nosuid", "nodev"] },
+            { "destination": "/etc/hosts", "type": "bind", "source": staging.hosts(), "options": ["bind", "nosuid", "noexec", "nodev"] },
+            { "destination": "/etc/hostname", "type": "bind", "source": staging.hostname(),
               "options": ["bind", "nosuid", "noexec", "nodev"] }
         ],
         "linux": {

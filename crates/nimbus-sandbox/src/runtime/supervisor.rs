@@ -34,11 +34,11 @@ use nimbus_core::limits::{
 use super::cleanup;
 use super::hub::{Ending, Hub};
 use super::init::{self, ExecExecutor, InitExecutor, PtyRequest};
-use super::layout::{Layout, write_atomic};
+use super::layout::{Layout, Staging, write_atomic};
 use super::logs::{self, LogSink};
 use super::process::{Proc, StdinPort, Table};
 use super::protocol::{self, Failure, Request, Response};
-use super::spec::{self, Root, User};
+use super::spec::{self, User};
 use super::sys;
 use super::userns::IdMap;
 use crate::backend::{
@@ -109,7 +109,7 @@ impl StartFailure {
             tracing::warn!(%err, "cannot delete the failed container");
         }
         if self.mounted {
-            let _ = nix::mount::umount2(&staged(ROOTFS), MntFlags::MNT_DETACH);
+            let _ = nix::mount::umount2(&Staging::default().rootfs(), MntFlags::MNT_DETACH);
         }
         unmount_below_root(layout);
         if let Ok(launch) = read_launch(layout) {
@@ -119,65 +119,43 @@ impl StartFailure {
     }
 }
 
-/// A world-traversable host directory (made once, left empty) on which each supervisor mounts
-/// a tmpfs of its own, in its own mount namespace, to assemble its container's root, `/sys`,
-/// `/tmp`, `/dev/shm`, `/etc/hosts` and `/etc/hostname` there: the container's init, root of a user namespace but an
-/// unprivileged id on the host, could not reach them under the data directory, which only host
-/// root may traverse.
-const STAGING_DIR: &str = "/run/nimbus-sandbox";
-/// The overlay root's mount point in the staging tmpfs.
-const ROOTFS: &str = "rootfs";
-/// The sandbox's sysfs's mount point in the staging tmpfs.
-const SYSFS: &str = "sys";
-/// The sandbox's `/tmp` in the staging tmpfs.
-const TMP: &str = "tmp";
-/// The sandbox's `/dev/shm` in the staging tmpfs.
-const SHM: &str = "shm";
-/// The sandbox's `/etc/hosts` in the staging tmpfs.
-const HOSTS: &str = "hosts";
-/// The sandbox's `/etc/hostname` in the staging tmpfs.
-const HOSTNAME: &str = "hostname";
-
-fn staged(name: &str) -> PathBuf {
-    Path::new(STAGING_DIR).join(name)
-}
-
 /// Mounts the staging tmpfs and, on it, what the container binds rather than mounts: a sysfs of
 /// this network namespace (inside its user namespace the container could not mount one), its
 /// `/tmp` and `/dev/shm`, owned by the sandbox's root (mounted here, outside the user namespace,
 /// they accept files the host makes for the sandbox through the files channel, which a file
 /// system mounted inside it refuses to anyone its map does not name), and its `/etc/hosts` and
 /// `/etc/hostname`, which the sandbox's root may edit.
-fn mount_staging(id_map: IdMap, hostname: &str) -> Result<(), String> {
+fn mount_staging(staging: &Staging, id_map: IdMap, hostname: &str) -> Result<(), String> {
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    std::fs::create_dir_all(STAGING_DIR).map_err(|e| format!("create {STAGING_DIR}: {e}"))?;
-    nix::mount::mount(Some("tmpfs"), STAGING_DIR, Some("tmpfs"), flags, Some("mode=0755,size=64k"))
-        .map_err(|e| format!("mount a tmpfs on {STAGING_DIR}: {e}"))?;
-    for name in [ROOTFS, SYSFS, TMP, SHM] {
-        std::fs::create_dir(staged(name)).map_err(|e| format!("create {}: {e}", staged(name).display()))?;
+    let tmpfs = |at: &Path, flags: MsFlags, options: &str| {
+        nix::mount::mount(Some("tmpfs"), at, Some("tmpfs"), flags, Some(options))
+            .map_err(|e| format!("mount a tmpfs on {}: {e}", at.display()))
+    };
+    std::fs::create_dir_all(&staging.dir).map_err(|e| format!("create {}: {e}", staging.dir.display()))?;
+    tmpfs(&staging.dir, flags, "mode=0755,size=64k")?;
+    for dir in [staging.rootfs(), staging.sysfs(), staging.tmp(), staging.shm()] {
+        std::fs::create_dir(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
     }
-    nix::mount::mount(Some("sysfs"), &staged(SYSFS), Some("sysfs"), flags | MsFlags::MS_RDONLY, None::<&str>)
+    nix::mount::mount(Some("sysfs"), &staging.sysfs(), Some("sysfs"), flags | MsFlags::MS_RDONLY, None::<&str>)
         .map_err(|e| format!("mount the sandbox's sysfs: {e}"))?;
     let owner = format!("uid={0},gid={0}", id_map.host_first);
-    let tmp = (TMP, MsFlags::MS_NOSUID | MsFlags::MS_NODEV, format!("mode=1777,{owner}"));
-    let shm = (SHM, flags, format!("mode=1777,size={SANDBOX_SHM_BYTES},{owner}"));
-    for (name, flags, options) in [tmp, shm] {
-        nix::mount::mount(Some("tmpfs"), &staged(name), Some("tmpfs"), flags, Some(options.as_str()))
-            .map_err(|e| format!("mount the sandbox's {name}: {e}"))?;
-    }
-    for (name, content) in [(HOSTS, spec::hosts_file(hostname)), (HOSTNAME, format!("{hostname}\n"))] {
-        let path = staged(name);
-        std::fs::write(&path, content).map_err(|e| format!("write the sandbox's {name}: {e}"))?;
+    tmpfs(&staging.tmp(), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, &format!("mode=1777,{owner}"))?;
+    tmpfs(&staging.shm(), flags, &format!("mode=1777,size={SANDBOX_SHM_BYTES},{owner}"))?;
+    for (path, content) in
+        [(staging.hosts(), spec::hosts_file(hostname)), (staging.hostname(), format!("{hostname}\n"))]
+    {
+        std::fs::write(&path, content).map_err(|e| format!("write {}: {e}", path.display()))?;
         std::os::unix::fs::chown(&path, Some(id_map.host_first), Some(id_map.host_first))
-            .map_err(|e| format!("give the sandbox its {name}: {e}"))?;
+            .map_err(|e| format!("give the sandbox {}: {e}", path.display()))?;
     }
     Ok(())
 }
 
-/// Unmounts what the root was made of (the overlay's layers, the staging tmpfs and its sysfs),
-/// all in this supervisor's mount namespace.
+/// Unmounts what the root was made of (the overlay's layers, the staging tmpfs and what is on
+/// it), all in this supervisor's mount namespace.
 fn unmount_below_root(layout: &Layout) {
-    for mountpoint in [layout.lower(), staged(SYSFS), staged(TMP), staged(SHM), PathBuf::from(STAGING_DIR)] {
+    let staging = Staging::default();
+    for mountpoint in [layout.lower(), staging.sysfs(), staging.tmp(), staging.shm(), staging.dir] {
         let _ = nix::mount::umount2(&mountpoint, MntFlags::MNT_DETACH);
     }
     super::disk::unmount(layout);
@@ -233,7 +211,9 @@ fn start(layout: &Layout) -> Result<Running, StartFailure> {
         std::fs::create_dir_all(&dir).map_err(|e| internal("create state directories", &e))?;
     }
     let id_map = IdMap::read(layout).map_err(|e| internal("read the sandbox's id range", &e))?;
-    mount_staging(id_map, &spec::hostname(&launch.id)).map_err(|e| internal("prepare the staging mount", &e))?;
+    let staging = Staging::default();
+    mount_staging(&staging, id_map, &spec::hostname(&launch.id))
+        .map_err(|e| internal("prepare the staging mount", &e))?;
     id_map
         .mount_image(&launch.image_rootfs, &layout.lower())
         .map_err(|e| internal("mount the image with the sandbox's ids", &e))?;
@@ -251,7 +231,7 @@ fn start(layout: &Layout) -> Result<Running, StartFailure> {
         .map_err(|e| internal("give the writable layer to the sandbox's ids", &e))?;
     let options =
         format!("lowerdir={},upperdir={},workdir={}", layout.lower().display(), upper.display(), work.display());
-    let rootfs = staged(ROOTFS);
+    let rootfs = staging.rootfs();
     nix::mount::mount(Some("overlay"), &rootfs, Some("overlay"), MsFlags::empty(), Some(options.as_str()))
         .map_err(|e| internal("mount the overlay root", &e))?;
     let mut failure_mounted = |message: String| StartFailure { message, container: None, mounted: true };
@@ -260,19 +240,7 @@ fn start(layout: &Layout) -> Result<Running, StartFailure> {
     let owner = id_map.owner_to_host(user.uid, user.gid).map_err(|e| failure_mounted(format!("user: {e}")))?;
     spec::resolve_in_root(&rootfs, &launch.cwd, Some(owner))
         .map_err(|e| failure_mounted(format!("working directory: {e}")))?;
-    let config = spec::runtime_spec(
-        &launch,
-        &Root {
-            rootfs: &rootfs,
-            sysfs: &staged(SYSFS),
-            tmp: &staged(TMP),
-            shm: &staged(SHM),
-            hosts: &staged(HOSTS),
-            hostname: &staged(HOSTNAME),
-            id_map,
-        },
-        &user,
-    );
+    let config = spec::runtime_spec(&launch, &staging, id_map, &user);
     std::fs::write(layout.config(), config.to_string())
         .map_err(|e| failure_mounted(format!("sandbox setup failed: write config.json: {e}")))?;
 
@@ -607,7 +575,7 @@ fn run(running: Running) {
     if let Err(err) = container.delete(true) {
         tracing::warn!(%err, "libcontainer could not delete the container");
     }
-    let _ = nix::mount::umount2(&staged(ROOTFS), MntFlags::MNT_DETACH);
+    let _ = nix::mount::umount2(&Staging::default().rootfs(), MntFlags::MNT_DETACH);
     unmount_below_root(&layout);
     cleanup::kill_and_remove_cgroups(&launch.id);
     cleanup::remove_writable(&layout);
