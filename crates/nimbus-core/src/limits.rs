@@ -184,6 +184,12 @@ limits! {
     /// Size of a sandbox's `/dev/shm` (a tmpfs, charged to its memory limit): Docker's default,
     /// enough for the shared-memory segments of browsers and Python multiprocessing.
     pub const SANDBOX_SHM_BYTES: u64 = 64 * 1024 * 1024, "64 MiB";
+    /// How long a supervisor waits for a connection to a sandbox's port (the ports route): on
+    /// loopback a listener accepts or refuses at once, so only a full backlog takes longer.
+    pub const SANDBOX_PORT_CONNECT_MS: u64 = 2_000, "2 s";
+    /// How long the ports route waits for a sandbox's server to begin its response (its status
+    /// line and headers; the body then streams as long as it takes): 502 past it.
+    pub const SANDBOX_PORT_HEADERS_MS: u64 = 30_000, "30 s";
     /// Ids one sandbox's user namespace maps (uids and gids 0..65536 onto a host range of its
     /// own): every id an image's files or `/etc/passwd` commonly use, `nobody` (65534) included.
     pub const SANDBOX_USERNS_IDS: u32 = 65_536, "65,536";

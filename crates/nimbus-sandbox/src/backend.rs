@@ -229,6 +229,10 @@ pub trait Backend: Send + Sync {
     /// within `timeout`.
     fn probe(&self, id: &str, probe: &Probe, timeout: Duration) -> bool;
 
+    /// A TCP connection to `port` on the sandbox's own loopback (made inside its network
+    /// namespace): 502 `sandbox.port_unreachable` when nothing accepts it.
+    fn connect(&self, id: &str, port: u16) -> Result<std::net::TcpStream, NimbusError>;
+
     /// The uid and gid of the main process as the host sees them (after the sandbox's user
     /// namespace maps them): the owner of files written through sessions.
     fn main_user(&self, id: &str) -> Option<(u32, u32)>;

@@ -138,6 +138,10 @@ impl Backend for KrunBackend {
         false
     }
 
+    fn connect(&self, id: &str, _port: u16) -> Result<std::net::TcpStream, NimbusError> {
+        Err(stopped(id))
+    }
+
     fn main_user(&self, _id: &str) -> Option<(u32, u32)> {
         None
     }

@@ -341,6 +341,16 @@ pub const CAPABILITIES: &[Capability] = &[
     },
     Capability {
         area: "sandboxes",
+        capability: "inbound: the ports route",
+        status: Status::Available,
+        notes: "`ANY /api/tenants/{t}/sandboxes/{id}/ports/{port}/{path…}`: HTTP streamed both ways and WebSocket upgrades into a port on the sandbox's loopback, over a socket its supervisor opens inside the namespace; the admin token is never forwarded; 502 `sandbox.port_unreachable` when nothing (or no HTTP) answers; SDK `sandboxes.fetchPort` and `portUrl`. Not yet: `status.endpoints`",
+        tests: &[
+            "blackbox/ports.rs::http_and_websocket_reach_a_sandbox_port_and_garbage_is_refused",
+            "packages/nimbus/test/sandboxes.test.ts::fetchPort reaches a server inside the sandbox: its answers pass through, Nimbus's refusals throw",
+        ],
+    },
+    Capability {
+        area: "sandboxes",
         capability: "names inside",
         status: Status::Available,
         notes: "every sandbox gets `/etc/hostname` (its host name: the id's first 63 characters) and `/etc/hosts` naming `localhost` on 127.0.0.1 and ::1 and itself on 127.0.0.1; its root may edit them",

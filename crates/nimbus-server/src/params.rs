@@ -40,7 +40,12 @@ impl PathParams {
         Ok(value)
     }
 
-    /// Whether the matched route has a segment of this name.
+    /// A wildcard parameter (`{*name}`, which may hold `/`), as matched.
+    pub fn rest(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the route matched a parameter `name`.
     pub fn has(&self, name: &str) -> bool {
         self.0.iter().any(|(k, _)| k == name)
     }

@@ -71,6 +71,7 @@ export type ErrorCode =
   | "runtime.system_timeout"
   | "sandbox.backend_unavailable"
   | "sandbox.unresponsive"
+  | "sandbox.port_unreachable"
   | "sandbox.image_not_found"
   | "sandbox.image_pull_failed";
 
@@ -443,6 +444,12 @@ export const ERROR_CATALOG: { readonly [C in ErrorCode]: ErrorCodeSpec } = {
     meaning: "The sandbox's supervisor did not answer within its deadline (it is stuck); stop or delete the sandbox, which the server then cleans up itself.",
     surface: "http", reserved: false, className: "NimbusSandboxUnresponsiveError",
   },
+  "sandbox.port_unreachable": {
+    httpStatus: 502, severity: "error", retryable: true, action: "retry",
+    detail: { "port": "integer", "reason": "string" },
+    meaning: "Nothing in the sandbox accepted a connection on that port of its loopback, or what answered is not HTTP; start the server (listening on 127.0.0.1, ::1 or all addresses) and retry.",
+    surface: "http", reserved: false, className: "NimbusSandboxPortUnreachableError",
+  },
   "sandbox.image_not_found": {
     httpStatus: 404, severity: "error", retryable: false, action: "fix_request",
     detail: { "reference": "string", "reason": "string" },
@@ -722,6 +729,11 @@ export class NimbusSandboxUnresponsiveError extends NimbusError {
   declare readonly detail: { limitMs: number };
 }
 
+/** `sandbox.port_unreachable` (HTTP 502): Nothing in the sandbox accepted a connection on that port of its loopback, or what answered is not HTTP; start the server (listening on 127.0.0.1, ::1 or all addresses) and retry. */
+export class NimbusSandboxPortUnreachableError extends NimbusError {
+  declare readonly detail: { port: number; reason: string };
+}
+
 /** `sandbox.image_not_found` (HTTP 404): The image or platform variant does not exist. */
 export class NimbusSandboxImageNotFoundError extends NimbusError {
   declare readonly detail: { reference: string; reason: string };
@@ -796,6 +808,7 @@ registerErrorClasses({
   "runtime.system_timeout": NimbusRuntimeSystemTimeoutError,
   "sandbox.backend_unavailable": NimbusSandboxBackendUnavailableError,
   "sandbox.unresponsive": NimbusSandboxUnresponsiveError,
+  "sandbox.port_unreachable": NimbusSandboxPortUnreachableError,
   "sandbox.image_not_found": NimbusSandboxImageNotFoundError,
   "sandbox.image_pull_failed": NimbusSandboxImagePullFailedError,
 });

@@ -3,7 +3,7 @@
  * `/api/tenants/{tenant}/sandboxes`.
  */
 
-import { NimbusError } from "./errors.js";
+import { NimbusClientError, NimbusError } from "./errors.js";
 import type { Transport } from "./transport.js";
 import type {
   Sandbox,
@@ -107,6 +107,50 @@ export class Sandboxes {
   }): AsyncGenerator<StreamFrame> {
     const { id, tenantId, tail, follow } = options;
     yield* this.transport.ndjson<StreamFrame>("GET", this.path(tenantId, id, "logs"), { query: { tail, follow } });
+  }
+
+  /**
+   * Sends an HTTP request to `port` on the sandbox's loopback through the ports route
+   * (docs/sandboxes.md#reaching-a-port-inside) and returns the answer of the sandbox's server as
+   * it is, whatever its status. Nimbus's own refusals throw: no such sandbox, one not running,
+   * nothing listening or no HTTP there (`sandbox.port_unreachable`, retryable).
+   */
+  async fetchPort(options: {
+    id: string;
+    port: number;
+    /** Path and query inside the sandbox's server, e.g. `api/items?limit=5`. */
+    path?: string;
+    tenantId?: string;
+    method?: string;
+    headers?: Record<string, string>;
+    body?: Uint8Array | ReadableStream<Uint8Array>;
+    signal?: AbortSignal;
+  }): Promise<Response> {
+    const { id, port, path = "", tenantId, method = "GET", headers, body, signal } = options;
+    return this.transport.response(method, this.portPath(tenantId, id, port, path), {
+      rawBody: body,
+      headers,
+      signal,
+      passThrough: (response) => response.headers.get("x-nimbus-upstream") === "sandbox",
+    });
+  }
+
+  /**
+   * The absolute URL of `path` on `port` of the sandbox, through the ports route: for clients
+   * that connect themselves (a WebSocket, a browser). They must send the admin token as
+   * `Authorization: Bearer …`.
+   */
+  async portUrl(options: { id: string; port: number; path?: string; tenantId?: string }): Promise<string> {
+    const { id, port, path = "", tenantId } = options;
+    const { endpoint } = await this.transport.connection();
+    return endpoint + this.portPath(tenantId, id, port, path);
+  }
+
+  private portPath(tenantId: string | undefined, id: string, port: number, path: string): string {
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new NimbusClientError(`port must be an integer from 1 to 65535 (got ${port})`, { reason: "invalid_port", port });
+    }
+    return this.path(tenantId, id, "ports", String(port)) + "/" + path.replace(/^\/+/, "");
   }
 
   private path(tenantId: string | undefined, ...rest: string[]): string {

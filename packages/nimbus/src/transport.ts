@@ -21,6 +21,8 @@ export interface RequestOptions {
   rawBody?: Uint8Array | ReadableStream<Uint8Array>;
   headers?: Record<string, string>;
   signal?: AbortSignal;
+  /** A non-2xx answer for which this holds is returned, not thrown (another server's answer). */
+  passThrough?: (response: Response) => boolean;
 }
 
 /** How a `Transport` finds and talks to its server. */
@@ -170,7 +172,7 @@ export class Transport {
         response = await this.send(connection, method, path, opts);
       }
     }
-    if (!response.ok) throw await this.errorOf(response);
+    if (!response.ok && !opts.passThrough?.(response)) throw await this.errorOf(response);
     return response;
   }
 

@@ -201,3 +201,31 @@ test("calls without a tenant or with an empty id throw before sending", async ()
   await assert.rejects(nimbus.sandboxes.get({ id: "  " }), NimbusClientError);
   await assert.rejects(untenanted.sandboxes.logs({ id: "x" }).next(), NimbusClientError);
 });
+
+test("fetchPort reaches a server inside the sandbox: its answers pass through, Nimbus's refusals throw", async () => {
+  const script = "mkdir -p /www && echo hi > /www/index.html && exec httpd -f -p 127.0.0.1:8000 -h /www";
+  const { id } = (await create(["sh", "-c", script])).metadata;
+  // The server may take a moment to listen: until then the route refuses, retryably.
+  let page: Response | undefined;
+  for (let attempt = 0; attempt < 500 && page === undefined; attempt++) {
+    try {
+      page = await nimbus.sandboxes.fetchPort({ id, port: 8000, path: "index.html" });
+    } catch (error) {
+      if (!(error instanceof NimbusError && error.code === "sandbox.port_unreachable")) throw error;
+    }
+  }
+  assert.ok(page, "the sandbox's httpd never answered");
+  assert.equal(page.status, 200);
+  assert.equal(await page.text(), "hi\n");
+  const missing = await nimbus.sandboxes.fetchPort({ id, port: 8000, path: "/nope" });
+  assert.equal(missing.status, 404, "the sandbox's own 404 is returned, not thrown");
+  await missing.body?.cancel();
+  await assert.rejects(
+    nimbus.sandboxes.fetchPort({ id, port: 8001 }),
+    (error) => error instanceof NimbusError && error.code === "sandbox.port_unreachable",
+  );
+  await assert.rejects(nimbus.sandboxes.portUrl({ id, port: 0 }), NimbusClientError);
+  const url = await nimbus.sandboxes.portUrl({ id, port: 8000, path: "index.html" });
+  assert.match(url, new RegExp(`^http://[^/]+/api/tenants/[^/]+/sandboxes/${id}/ports/8000/index\\.html$`));
+  await nimbus.sandboxes.delete({ id });
+});

@@ -28,6 +28,7 @@ const EMITTED: &[&str] = &[
     "sandbox.image_pull_failed",
     "sandbox.backend_unavailable",
     "sandbox.unresponsive",
+    "sandbox.port_unreachable",
     "op.body_timeout",
     "op.not_found",
     "op.conflict",

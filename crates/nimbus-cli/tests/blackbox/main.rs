@@ -17,6 +17,7 @@ mod images;
 mod journal;
 mod keepalive;
 mod permissions;
+mod ports;
 mod powercut;
 mod query;
 mod realtime;

@@ -279,6 +279,9 @@ catalog! {
     SandboxUnresponsive = "sandbox.unresponsive",
         "The sandbox's supervisor did not answer within its deadline (it is stuck); stop or delete the sandbox, which the server then cleans up itself."
         => http(503, Error, true, Some(Retry), &[("limitMs", "integer")]).ours();
+    SandboxPortUnreachable = "sandbox.port_unreachable",
+        "Nothing in the sandbox accepted a connection on that port of its loopback, or what answered is not HTTP; start the server (listening on 127.0.0.1, ::1 or all addresses) and retry."
+        => http(502, Error, true, Some(Retry), &[("port", "integer"), ("reason", "string")]).ours();
     SandboxImageNotFound = "sandbox.image_not_found",
         "The image or platform variant does not exist."
         => http(404, Error, false, Some(FixRequest), &[("reference", "string"), ("reason", "string")]).ours();

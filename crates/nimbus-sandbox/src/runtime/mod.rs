@@ -42,7 +42,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use base64::Engine;
-use nimbus_core::limits::{SUPERVISOR_ANSWER_MS, SUPERVISOR_TEARDOWN_MS};
+use nimbus_core::limits::{SANDBOX_PORT_CONNECT_MS, SUPERVISOR_ANSWER_MS, SUPERVISOR_TEARDOWN_MS};
 use nimbus_core::{ErrorCode, NimbusError};
 use serde_json::json;
 
@@ -139,13 +139,7 @@ impl ContainerBackend {
     fn ask(&self, id: &str, request: &Request) -> Result<Response, Silence> {
         let layout = self.layout(id).ok_or(Silence::Gone)?;
         let deadline = answer_deadline(request);
-        protocol::call(&layout.socket(), request, deadline).map_err(|err| match err.kind() {
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-                tracing::warn!(id, ?deadline, "the sandbox's supervisor did not answer in time");
-                Silence::Stuck(deadline.unwrap_or_default())
-            }
-            _ => Silence::Gone,
-        })
+        protocol::call(&layout.socket(), request, deadline).map_err(|err| silence(id, &err, deadline))
     }
 
     /// A request answered with `ok`; no answer (the sandbox is gone) is a conflict with `gone`.
@@ -241,6 +235,18 @@ impl ContainerBackend {
                 Err(internal("the supervisor did not report a start result", format!("{err}; log: {log}")))
             }
         }
+    }
+}
+
+/// What a failed exchange with a supervisor means: no answer within `deadline` is a stuck
+/// supervisor, anything else a gone one.
+fn silence(id: &str, err: &std::io::Error, deadline: Option<Duration>) -> Silence {
+    match err.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            tracing::warn!(id, ?deadline, "the sandbox's supervisor did not answer in time");
+            Silence::Stuck(deadline.unwrap_or_default())
+        }
+        _ => Silence::Gone,
     }
 }
 
@@ -489,6 +495,21 @@ impl Backend for ContainerBackend {
     fn probe(&self, id: &str, probe: &Probe, timeout: Duration) -> bool {
         let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
         matches!(self.ask(id, &Request::Probe { probe: probe.clone(), timeout_ms }), Ok(Response::Probe(true)))
+    }
+
+    fn connect(&self, id: &str, port: u16) -> Result<std::net::TcpStream, NimbusError> {
+        let layout = self.layout(id).ok_or_else(|| failure(Err(Silence::Gone), "target_stopped"))?;
+        let deadline = Duration::from_millis(SANDBOX_PORT_CONNECT_MS + SUPERVISOR_ANSWER_MS);
+        match protocol::connect_port(&layout.socket(), port, deadline) {
+            Ok(Ok(connection)) => Ok(std::net::TcpStream::from(connection)),
+            Ok(Err(Response::Error(reason))) => Err(NimbusError::new(
+                ErrorCode::SandboxPortUnreachable,
+                reason.clone(),
+                Some(json!({ "port": port, "reason": reason })),
+            )),
+            Ok(Err(other)) => Err(failure(Ok(other), "target_stopped")),
+            Err(err) => Err(failure(Err(silence(id, &err, Some(deadline))), "target_stopped")),
+        }
     }
 
     fn main_user(&self, id: &str) -> Option<(u32, u32)> {

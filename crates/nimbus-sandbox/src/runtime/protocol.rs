@@ -3,6 +3,7 @@
 //! exit frame (or until the supervisor cuts it off).
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
@@ -80,6 +81,13 @@ pub enum Request {
     },
     /// The uid and gid of the main process, as the host sees them.
     MainUser,
+    /// A TCP connection to `port` on the sandbox's loopback, opened by the supervisor inside the
+    /// sandbox's network namespace and handed over with the `ok` answer (SCM_RIGHTS); served on
+    /// its own connection ([`connect_port`]).
+    Connect {
+        /// The port.
+        port: u16,
+    },
     /// The host pid of the sandbox's init while it runs.
     Pid,
     /// Runs a command inside the sandbox.
@@ -313,4 +321,64 @@ pub fn respond(stream: &mut UnixStream, response: &Response) -> std::io::Result<
     let mut line = serde_json::to_vec(response).map_err(std::io::Error::other)?;
     line.push(b'\n');
     stream.write_all(&line)
+}
+
+/// Answers `ok` with `fd` attached (SCM_RIGHTS), in one message.
+pub fn respond_with_fd(stream: &UnixStream, fd: BorrowedFd<'_>) -> std::io::Result<()> {
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+    let mut line = serde_json::to_vec(&Response::Ok).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    let fds = [fd.as_raw_fd()];
+    let sent = sendmsg::<()>(
+        stream.as_raw_fd(),
+        &[std::io::IoSlice::new(&line)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )?;
+    // The rest, if the socket took only part (the descriptor went with the first part).
+    (&*stream).write_all(&line[sent..])
+}
+
+/// Longest answer line a `connect` request reads.
+const MAX_CONNECT_ANSWER: usize = 64 * 1024;
+
+/// Asks the supervisor at `socket` for a connection to `port` on the sandbox's loopback (within
+/// `deadline`); returns it, or the answer that refused it.
+pub fn connect_port(socket: &Path, port: u16, deadline: Duration) -> std::io::Result<Result<OwnedFd, Response>> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    let mut stream = connect(socket)?;
+    let deadline = deadline.max(Duration::from_millis(1));
+    stream.set_write_timeout(Some(deadline))?;
+    stream.set_read_timeout(Some(deadline))?;
+    let mut line = serde_json::to_vec(&Request::Connect { port }).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    stream.write_all(&line)?;
+    // Read with room for a descriptor until the answer line ends (not through a buffered reader,
+    // which would drop the descriptor).
+    let (mut answer, mut passed) = (Vec::new(), None);
+    while !answer.ends_with(b"\n") {
+        let mut chunk = [0u8; 4096];
+        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let mut iov = [std::io::IoSliceMut::new(&mut chunk)];
+        let message = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)?;
+        let read = message.bytes;
+        for cmsg in message.cmsgs()? {
+            if let ControlMessageOwned::ScmRights(fds) = cmsg {
+                for fd in fds {
+                    // Received just now: this process owns it (extra ones are closed on drop).
+                    let fd = super::init::owned(fd);
+                    passed.get_or_insert(fd);
+                }
+            }
+        }
+        if read == 0 || answer.len() + read > MAX_CONNECT_ANSWER {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "no whole answer from the supervisor"));
+        }
+        answer.extend_from_slice(&chunk[..read]);
+    }
+    match serde_json::from_slice::<Response>(&answer).map_err(std::io::Error::other)? {
+        Response::Ok => passed.map(Ok).ok_or_else(|| std::io::Error::other("the supervisor sent no connection")),
+        other => Ok(Err(other)),
+    }
 }

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -28,7 +28,8 @@ use nix::unistd::{Pid, pipe2};
 use seccompiler::BpfProgram;
 
 use nimbus_core::limits::{
-    EXEC_DEFAULT_COLS, EXEC_DEFAULT_ROWS, PROCESS_EXIT_DRAIN_MS, SANDBOX_SHM_BYTES, SUPERVISOR_ORPHAN_CHECK_MS,
+    EXEC_DEFAULT_COLS, EXEC_DEFAULT_ROWS, PROCESS_EXIT_DRAIN_MS, SANDBOX_PORT_CONNECT_MS, SANDBOX_SHM_BYTES,
+    SUPERVISOR_ORPHAN_CHECK_MS,
 };
 
 use super::cleanup;
@@ -705,9 +706,26 @@ fn serve(stream: UnixStream, shared: &Shared) {
                 Err(failure) => Response::Failed(failure),
             }
         }
+        Ok(Request::Connect { port }) => match connect_inside(port) {
+            Ok(connection) => {
+                let _ = protocol::respond_with_fd(&stream, connection.as_fd());
+                return;
+            }
+            Err(reason) => Response::Error(reason),
+        },
         Ok(request) => handle(request, shared),
     };
     let _ = protocol::respond(&mut stream, &response);
+}
+
+/// Connects to `port` on the sandbox's loopback (this process lives in the sandbox's network
+/// namespace): 127.0.0.1 first, then ::1.
+fn connect_inside(port: u16) -> Result<std::net::TcpStream, String> {
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+    let timeout = Duration::from_millis(SANDBOX_PORT_CONNECT_MS);
+    TcpStream::connect_timeout(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)), timeout)
+        .or_else(|_| TcpStream::connect_timeout(&SocketAddr::from((Ipv6Addr::LOCALHOST, port)), timeout))
+        .map_err(|e| format!("nothing accepted a connection on port {port} of the sandbox's loopback ({e})"))
 }
 
 fn failed(result: Result<(), Failure>) -> Response {
@@ -746,7 +764,9 @@ fn handle(request: Request, shared: &Shared) -> Response {
             Err(failure) => Response::Failed(failure),
         },
         Request::Processes => Response::Processes(shared.procs.list()),
-        Request::Attach { .. } => Response::Error("attach is served on its own connection".into()),
+        Request::Attach { .. } | Request::Connect { .. } => {
+            Response::Error("attach and connect are served on their own connection".into())
+        }
         Request::Signal { target, signal } => failed(send_signal(shared, &target, signal)),
         Request::Resize { target, cols, rows } => failed(match target {
             ProcessRef::Main => match &shared.main_pty {

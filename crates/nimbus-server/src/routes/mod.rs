@@ -7,6 +7,7 @@ mod documents;
 mod functions;
 mod images;
 mod journal;
+mod ports;
 pub(crate) mod query;
 mod sandboxes;
 mod schedule;
@@ -20,7 +21,7 @@ mod ws;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{delete, get, post};
+use axum::routing::{any, delete, get, post};
 
 use crate::auth;
 use crate::envelope;
@@ -76,6 +77,9 @@ fn routes(state: AppState) -> Router {
         .route(&format!("{tenant}/sandboxes/{{sandbox_id}}"), get(sandboxes::get).delete(sandboxes::delete))
         .route(&format!("{tenant}/sandboxes/{{sandbox_id}}/stop"), post(sandboxes::stop))
         .route(&format!("{tenant}/sandboxes/{{sandbox_id}}/logs"), get(sandboxes::logs))
+        .route(&format!("{tenant}/sandboxes/{{sandbox_id}}/ports/{{port}}"), any(ports::proxy))
+        .route(&format!("{tenant}/sandboxes/{{sandbox_id}}/ports/{{port}}/"), any(ports::proxy))
+        .route(&format!("{tenant}/sandboxes/{{sandbox_id}}/ports/{{port}}/{{*path}}"), any(ports::proxy))
         .route(&format!("{tenant}/services"), get(services::list).post(services::create))
         .route(
             &format!("{tenant}/services/{{service_name}}"),

@@ -26,7 +26,7 @@ use crate::sandbox_wire::{CreateSandboxBody, collection_json, sandbox_json};
 use crate::state::AppState;
 
 /// The tenant (checked to exist) and the sandbox id of a sandbox route.
-fn target(state: &AppState, params: &PathParams) -> Result<(String, String), NimbusError> {
+pub(super) fn target(state: &AppState, params: &PathParams) -> Result<(String, String), NimbusError> {
     let id = params.segment("sandbox_id")?.to_owned();
     let tenant = state.tenant(params)?;
     Ok((tenant.id().as_str().to_owned(), id))
