@@ -18,9 +18,14 @@
 //! `nimbus-bench functions <path to nimbus>` measures tenants' functions against plain HTTP
 //! reads and inserts and against live queries: call throughput, isolate creation and idle
 //! memory, and subscription latency on the client and the server side (`functions.rs`).
+//!
+//! `nimbus-bench network <path to nimbus>` measures the ports route (HTTP into a sandbox's port
+//! through the server) against the same requests made from inside the sandbox's network
+//! namespace: latency p50/p99 and throughput (`network.rs`).
 
 mod client;
 mod functions;
+mod network;
 mod realtime;
 mod sandbox;
 mod schedule;
@@ -39,7 +44,8 @@ fn main() -> ExitCode {
             ["realtime-fanout", nimbus, subscribers] => realtime::fanout(nimbus, subscribers),
             ["sandbox", nimbus, runc] => sandbox::run(nimbus, runc),
             ["functions", nimbus] => functions::run(nimbus),
-            _ => Err("usage: nimbus-bench store <nimbus binary> | nimbus-bench realtime <nimbus binary> | nimbus-bench realtime-fanout <nimbus binary> <subscribers> | nimbus-bench sandbox <nimbus binary> <runc binary> | nimbus-bench functions <nimbus binary>"
+            ["network", nimbus] => network::run(nimbus),
+            _ => Err("usage: nimbus-bench store <nimbus binary> | nimbus-bench realtime <nimbus binary> | nimbus-bench realtime-fanout <nimbus binary> <subscribers> | nimbus-bench sandbox <nimbus binary> <runc binary> | nimbus-bench functions <nimbus binary> | nimbus-bench network <nimbus binary>"
                 .to_owned()),
         };
     match result {

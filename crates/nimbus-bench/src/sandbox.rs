@@ -28,7 +28,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// A docker-archive tar of a one-layer busybox image (from the host's static busybox).
-fn busybox_archive() -> Result<Vec<u8>, String> {
+pub(crate) fn busybox_archive() -> Result<Vec<u8>, String> {
     let busybox = std::fs::read("/usr/bin/busybox").map_err(|e| format!("/usr/bin/busybox (busybox-static): {e}"))?;
     let mut layer = tar::Builder::new(Vec::new());
     let mut add = |path: &str, kind: tar::EntryType, data: &[u8], link: Option<&str>| -> Result<(), String> {
@@ -80,7 +80,7 @@ pub(crate) struct Api {
 }
 
 impl Api {
-    fn new(server: &Server) -> Self {
+    pub(crate) fn new(server: &Server) -> Self {
         let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
         Self { agent, base: format!("http://{}", server.address), auth: format!("Bearer {}", server.token) }
     }
@@ -129,7 +129,12 @@ pub(crate) struct Live<'a> {
     ids: Vec<String>,
 }
 
-impl Live<'_> {
+impl<'a> Live<'a> {
+    /// None yet.
+    pub(crate) fn new(api: &'a Api) -> Self {
+        Self { api, ids: Vec::new() }
+    }
+
     pub(crate) fn create(&mut self, tenant: &str, argv: &[&str]) -> Result<(String, Duration), String> {
         let (id, elapsed) = self.api.create(tenant, argv)?;
         self.ids.push(id.clone());
@@ -252,7 +257,7 @@ pub fn run(nimbus: &str, runc: &str) -> Result<(), String> {
     let raw = raw_starts(runc, &rootfs, work.path())?;
 
     // Sandboxes outlive their server: whatever happens below, delete what was created.
-    let mut live = Live { api: &api, ids: Vec::new() };
+    let mut live = Live::new(&api);
 
     // Create→ready, one at a time; each sandbox is deleted before the next (not timed).
     let mut nimbus_times = Vec::with_capacity(STARTS);
