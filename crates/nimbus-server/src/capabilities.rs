@@ -343,9 +343,10 @@ pub const CAPABILITIES: &[Capability] = &[
         area: "sandboxes",
         capability: "inbound: the ports route",
         status: Status::Available,
-        notes: "`ANY /api/tenants/{t}/sandboxes/{id}/ports/{port}/{path…}`: HTTP streamed both ways and WebSocket upgrades into a port on the sandbox's loopback, over a socket its supervisor opens inside the namespace; the admin token is never forwarded; 502 `sandbox.port_unreachable` when nothing (or no HTTP) answers; SDK `sandboxes.fetchPort` and `portUrl`. Not yet: `status.endpoints`",
+        notes: "`ANY /api/tenants/{t}/sandboxes/{id}/ports/{port}/{path…}`: HTTP streamed both ways and WebSocket upgrades into a port on the sandbox's loopback, over a socket its supervisor opens inside the namespace, for services' sandboxes too; the admin token is never forwarded; 502 `sandbox.port_unreachable` when nothing (or no HTTP) answers; SDK `sandboxes.fetchPort` and `portUrl`. Not yet: `status.endpoints`",
         tests: &[
             "blackbox/ports.rs::http_and_websocket_reach_a_sandbox_port_and_garbage_is_refused",
+            "blackbox/services.rs::sandbox_service_runs_with_probes_and_owns_its_sandbox",
             "packages/nimbus/test/sandboxes.test.ts::fetchPort reaches a server inside the sandbox: its answers pass through, Nimbus's refusals throw",
         ],
     },

@@ -408,6 +408,10 @@ fn sandbox_service_runs_with_probes_and_owns_its_sandbox() {
     let sandbox = server.get(&sandbox_path(&sandbox_id));
     sandbox.expect_status(200);
     assert_eq!(sandbox.json["spec"]["sandbox"]["owner"], json!({ "kind": "service", "serviceName": "web" }));
+    // Its server is reachable through the ports route of its sandbox, as any sandbox's.
+    let page = server.authed_foreign("GET", &format!("{}/ports/8080/passwd", sandbox_path(&sandbox_id)), None);
+    assert_eq!(page.status, 200, "{page}");
+    assert!(String::from_utf8_lossy(&page.body).starts_with("root:"), "{page}");
     let listed = server.get(&format!("/api/tenants/{TENANT}/sandboxes"));
     assert!(
         listed.json["items"]
