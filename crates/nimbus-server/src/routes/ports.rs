@@ -146,3 +146,39 @@ fn forwarded(headers: &HeaderMap, upgrade: bool) -> HeaderMap {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs.iter().map(|(k, v)| (HeaderName::from_static(k), HeaderValue::from_static(v))).collect()
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_stay_behind() {
+        let sent = headers(&[
+            ("connection", "keep-alive, x-private"),
+            ("keep-alive", "timeout=5"),
+            ("x-private", "hop"),
+            ("transfer-encoding", "chunked"),
+            ("proxy-authorization", "Basic x"),
+            ("accept", "text/html"),
+            ("x-custom", "kept"),
+        ]);
+        let out = forwarded(&sent, false);
+        let mut names: Vec<&str> = out.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["accept", "x-custom"]);
+    }
+
+    #[test]
+    fn an_upgrade_keeps_asking_the_next_hop_to_switch() {
+        let sent = headers(&[("connection", "Upgrade"), ("upgrade", "websocket"), ("sec-websocket-key", "k")]);
+        let out = forwarded(&sent, true);
+        assert_eq!(out.get(header::CONNECTION), Some(&HeaderValue::from_static("upgrade")));
+        assert_eq!(out.get(header::UPGRADE), Some(&HeaderValue::from_static("websocket")));
+        assert!(out.contains_key("sec-websocket-key"));
+        assert!(!forwarded(&sent, false).contains_key(header::UPGRADE), "without an upgrade, no Upgrade goes on");
+    }
+}
