@@ -983,13 +983,20 @@ const WAIT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 const WAIT_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Polls until `check` yields a value, panicking past the deadline with `what`.
-pub fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+pub fn wait_for<T>(what: &str, check: impl FnMut() -> Option<T>) -> T {
+    wait_for_or(what, check, String::new)
+}
+
+/// As [`wait_for`], adding `explain()` (what the test saw) to the panic past the deadline.
+pub fn wait_for_or<T>(what: &str, mut check: impl FnMut() -> Option<T>, explain: impl FnOnce() -> String) -> T {
     let start = std::time::Instant::now();
     loop {
         if let Some(value) = check() {
             return value;
         }
-        assert!(start.elapsed() < WAIT_DEADLINE, "timed out waiting for {what}");
+        if start.elapsed() >= WAIT_DEADLINE {
+            panic!("timed out waiting for {what}\n{}", explain());
+        }
         std::thread::sleep(WAIT_POLL);
     }
 }

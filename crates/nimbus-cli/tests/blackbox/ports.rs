@@ -12,7 +12,7 @@ use serde_json::json;
 use tungstenite::Message;
 use tungstenite::client::IntoClientRequest;
 
-use crate::harness::wait_for;
+use crate::harness::{wait_for, wait_for_or};
 use crate::sandboxes::{Fixture, TENANT, id_of};
 
 /// The CGI script: what the sandbox's server saw of the request, then its body.
@@ -44,10 +44,23 @@ fn http_and_websocket_reach_a_sandbox_port_and_garbage_is_refused() {
         &fx.create(&["sh", "-c", script], json!({ "spec": { "process": { "env": [format!("ECHO={ECHO_CGI}")] } } })),
     );
     let port = |port: &str, rest: &str| format!("/api/tenants/{TENANT}/sandboxes/{sandbox}/ports/{port}{rest}");
-    let page = wait_for("the sandbox's httpd to answer through the ports route", || {
-        let resp = fx.server().authed_foreign("GET", &port("8080", "/index.html"), None);
-        (resp.status == 200).then_some(resp)
-    });
+    let last = std::cell::RefCell::new(None);
+    let page = wait_for_or(
+        "the sandbox's httpd to answer through the ports route",
+        || {
+            let resp = fx.server().authed_foreign("GET", &port("8080", "/index.html"), None);
+            if resp.status == 200 {
+                return Some(resp);
+            }
+            last.replace(Some(format!("{resp}")));
+            None
+        },
+        || {
+            let record = fx.server().get(&fx.path(&format!("/{sandbox}")));
+            let logs = fx.logs(&sandbox);
+            format!("last answer: {:?}\nsandbox: {}\nlogs: {logs:?}", last.borrow(), record.json)
+        },
+    );
     assert_eq!(page.body, b"served\n");
     // The port's root, with or without the slash, is the server's `/`.
     for root in ["", "/"] {
