@@ -18,11 +18,11 @@ const TENANT_SANDBOXES: usize = 50;
 /// Busybox applets linked in the benchmark image.
 const APPLETS: &[&str] = &["sh", "true", "sleep", "echo", "cat"];
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((p / 100.0) * (sorted.len().saturating_sub(1)) as f64).round() as usize;
     sorted.get(index.min(sorted.len().saturating_sub(1))).copied().unwrap_or_default()
 }

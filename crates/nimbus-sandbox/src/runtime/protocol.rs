@@ -246,6 +246,20 @@ pub fn connect(path: &Path) -> std::io::Result<UnixStream> {
     UnixStream::connect(short)
 }
 
+/// Connects to the supervisor listening at `socket` and sends `request`; the connection's reads
+/// and writes time out after `deadline` (none: no timeout).
+fn send(socket: &Path, request: &Request, deadline: Option<Duration>) -> std::io::Result<UnixStream> {
+    let mut stream = connect(socket)?;
+    // A zero timeout would mean "none" to the socket: the shortest real one instead.
+    let deadline = deadline.map(|d| d.max(Duration::from_millis(1)));
+    stream.set_write_timeout(deadline)?;
+    stream.set_read_timeout(deadline)?;
+    let mut line = serde_json::to_vec(request).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    stream.write_all(&line)?;
+    Ok(stream)
+}
+
 /// Sends `request` to the supervisor listening at `socket` and reads its first answer line;
 /// returns the answer with the connection, positioned after it.
 /// The answer must come within `deadline` (none: wait as long as it takes); the connection
@@ -255,14 +269,7 @@ fn exchange(
     request: &Request,
     deadline: Option<Duration>,
 ) -> std::io::Result<(Response, BufReader<UnixStream>)> {
-    let mut stream = connect(socket)?;
-    // A zero timeout would mean "none" to the socket: the shortest real one instead.
-    let deadline = deadline.map(|d| d.max(Duration::from_millis(1)));
-    stream.set_write_timeout(deadline)?;
-    stream.set_read_timeout(deadline)?;
-    let mut line = serde_json::to_vec(request).map_err(std::io::Error::other)?;
-    line.push(b'\n');
-    stream.write_all(&line)?;
+    let stream = send(socket, request, deadline)?;
     let mut reader = BufReader::new(stream);
     let mut answer = String::new();
     reader.read_line(&mut answer)?;
@@ -347,13 +354,7 @@ const MAX_CONNECT_ANSWER: usize = 64 * 1024;
 /// `deadline`); returns it, or the answer that refused it.
 pub fn connect_port(socket: &Path, port: u16, deadline: Duration) -> std::io::Result<Result<OwnedFd, Response>> {
     use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
-    let mut stream = connect(socket)?;
-    let deadline = deadline.max(Duration::from_millis(1));
-    stream.set_write_timeout(Some(deadline))?;
-    stream.set_read_timeout(Some(deadline))?;
-    let mut line = serde_json::to_vec(&Request::Connect { port }).map_err(std::io::Error::other)?;
-    line.push(b'\n');
-    stream.write_all(&line)?;
+    let stream = send(socket, &Request::Connect { port }, Some(deadline))?;
     // Read with room for a descriptor until the answer line ends (not through a buffered reader,
     // which would drop the descriptor).
     let (mut answer, mut passed) = (Vec::new(), None);
