@@ -9,8 +9,8 @@ use nimbus_core::limits::{
     FUNCTION_MEMORY_BYTES, FUNCTION_WALL_MS,
 };
 use nimbus_sandbox::runtime::userns::IdPool;
-use nimbus_server::ServerConfig;
 use nimbus_server::auth::token_file;
+use nimbus_server::{EgressOptions, ServerConfig};
 
 use crate::Failure;
 
@@ -56,6 +56,19 @@ pub struct StartArgs {
     /// from host id FIRST, one per sandbox (default 2147483648:4096).
     #[arg(long, env = "NIMBUS_USERNS_POOL", value_parser = IdPool::parse)]
     userns_pool: Option<IdPool>,
+    /// Let the names sandboxes may reach resolve to internal addresses (loopback, private,
+    /// link-local, metadata), which the egress proxy otherwise refuses: for tests and trusted
+    /// networks.
+    #[arg(long, env = "NIMBUS_EGRESS_ALLOW_INTERNAL")]
+    egress_allow_internal: bool,
+    /// The most any sandbox may be allowed to reach, JSON `{"allow": [{"host", "ports"}]}`:
+    /// creates and network updates asking for more fail (an invalid file fails the start).
+    #[arg(long, env = "NIMBUS_EGRESS_POLICY")]
+    egress_policy: Option<PathBuf>,
+    /// PEM roots the egress proxy trusts for upstream TLS besides the system's (private or
+    /// test CAs).
+    #[arg(long, env = "NIMBUS_EGRESS_UPSTREAM_CA")]
+    egress_upstream_ca: Option<PathBuf>,
 }
 
 /// The function limits the flags set (a zero is raised to the smallest working value).
@@ -85,6 +98,11 @@ pub fn run(args: StartArgs) -> Result<(), Failure> {
         functions,
         stop_sandboxes_on_exit: args.stop_sandboxes_on_exit,
         userns_pool: args.userns_pool.unwrap_or_default(),
+        egress: EgressOptions {
+            allow_internal: args.egress_allow_internal,
+            policy: args.egress_policy,
+            upstream_ca: args.egress_upstream_ca,
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -78,6 +78,7 @@ impl Fixture {
                 pids_limit: 64,
                 disk_limit_bytes: Some(256 * 1024 * 1024),
             },
+            egress: None,
         }
     }
 

@@ -12,6 +12,8 @@
 //! - [`session`]: [`Sessions`](session::Sessions), the session registry: expiring leases on a
 //!   running sandbox or service, their records, expiry (lazy and swept), and the channels they
 //!   carry (stdio attachments with flow control, exec processes, the files channel's checks).
+//! - [`secrets`]: [`Secrets`](secrets::Secrets), tenants' write-only secrets for the egress
+//!   proxy: validated, capped per tenant, persisted, and read from memory.
 //!
 //! It drives a [`Backend`](nimbus_sandbox::backend::Backend) and never runs a process itself;
 //! it knows nothing of HTTP or JSON wire shapes (the records it stores are its own).
@@ -19,6 +21,7 @@
 pub mod labels;
 mod record_rows;
 pub mod sandbox;
+pub mod secrets;
 pub mod service;
 pub mod session;
 

@@ -40,6 +40,30 @@ impl NimbusError {
         }
     }
 
+    /// The envelope object (the value under `error`) that HTTP answers and WebSocket frames
+    /// embed, stamped now with `request_id`.
+    pub fn envelope(&self, request_id: &str) -> Value {
+        let spec = self.code.spec();
+        let severity = match self.effective_severity() {
+            Severity::Fatal => "fatal",
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let mut body = json!({
+            "code": self.code.as_str(),
+            "message": self.message,
+            "requestId": request_id,
+            "timestamp": crate::time::rfc3339_ms(crate::time::now_ms()),
+            "severity": severity,
+            "retryable": self.is_retryable(),
+            "detail": self.detail.clone().unwrap_or(Value::Null),
+        });
+        if let Some(action) = spec.action {
+            body["remediation"] = json!({ "action": action, "message": action.message() });
+        }
+        body
+    }
+
     /// Whether a client may retry, after instance overrides.
     pub fn is_retryable(&self) -> bool {
         self.retryable.unwrap_or(self.code.spec().retryable)

@@ -190,6 +190,36 @@ limits! {
     /// How long the ports route waits for a sandbox's server to begin its response (its status
     /// line and headers; the body then streams as long as it takes): 502 past it.
     pub const SANDBOX_PORT_HEADERS_MS: u64 = 30_000, "30 s";
+    /// Port of the egress proxy listener on every sandbox's loopback (127.0.0.1 and ::1): the
+    /// conventional HTTP proxy port, so it reads as what it is in `HTTP_PROXY`.
+    pub const EGRESS_PROXY_PORT: u16 = 3128, "3128";
+    /// Most `allow` rules in one sandbox's egress rules (and in the operator's policy): a rule
+    /// list is scanned per connection, and real allow-lists are a handful of registries and APIs.
+    pub const EGRESS_MAX_ALLOW_RULES: usize = 64, "64";
+    /// Most `credentials` rules in one sandbox's egress rules: one per API a task talks to.
+    pub const EGRESS_MAX_CREDENTIAL_RULES: usize = 16, "16";
+    /// Most ports one allow rule names.
+    pub const EGRESS_MAX_RULE_PORTS: usize = 16, "16";
+    /// Longest `prefix` of a credential rule (`"Bearer "`, `"token "`).
+    pub const EGRESS_CREDENTIAL_PREFIX_MAX_CHARS: usize = 256, "256";
+    /// Decision-log entries kept per sandbox (the oldest go first): a few pages of an install's
+    /// requests, at about 300 bytes each.
+    pub const EGRESS_LOG_ENTRIES: usize = 1000, "1000";
+    /// Largest request head (request line and headers) the egress proxy reads from a sandbox:
+    /// what is read from a sandbox is bounded; real heads are a few KiB.
+    pub const EGRESS_MAX_HEAD_BYTES: usize = 64 * 1024, "64 KiB";
+    /// How long the egress proxy waits for a sandbox's request head, or for the TLS ClientHello
+    /// of a tunnel: a sandbox cannot hold a proxy connection open by saying nothing.
+    pub const EGRESS_HEAD_TIMEOUT_MS: u64 = 30_000, "30 s";
+    /// How long the egress proxy waits for a name's resolution and then for the upstream's
+    /// connection: long enough for a slow resolver, short enough that a client sees its 502.
+    pub const EGRESS_CONNECT_TIMEOUT_MS: u64 = 10_000, "10 s";
+    /// Open egress connections per sandbox: a package manager opens a few dozen; more is a
+    /// sandbox trying to exhaust the server's descriptors. Further connections are closed.
+    pub const EGRESS_MAX_CONNECTIONS_PER_SANDBOX: usize = 256, "256";
+    /// Largest CA bundle read from an image to add the egress CA to (Debian's is about 220 KiB);
+    /// an image's files are not trusted to be small.
+    pub const SANDBOX_CA_BUNDLE_MAX_BYTES: u64 = 2 * 1024 * 1024, "2 MiB";
     /// Ids one sandbox's user namespace maps (uids and gids 0..65536 onto a host range of its
     /// own): every id an image's files or `/etc/passwd` commonly use, `nobody` (65534) included.
     pub const SANDBOX_USERNS_IDS: u32 = 65_536, "65,536";
@@ -390,6 +420,12 @@ limits! {
     pub const EXTERNAL_HEALTH_DEFAULT_TIMEOUT_MS: u64 = 2_000, "2 s";
     /// Longest external endpoint URL, in bytes; bounds what the server stores and requests.
     pub const EXTERNAL_MAX_URL_BYTES: usize = 2048, "2048 bytes";
+    /// Longest tenant secret name, in characters: an identifier named in egress rules and logs.
+    pub const SECRET_NAME_MAX_CHARS: usize = 64, "64";
+    /// Largest tenant secret value, in bytes: it becomes a header, which servers cap near 8 KiB.
+    pub const SECRET_VALUE_MAX_BYTES: usize = 8192, "8192 bytes";
+    /// Most secrets of one tenant: every value stays in the server's memory for the egress proxy.
+    pub const TENANT_MAX_SECRETS: usize = 100, "100";
     /// Default listen address: loopback only, so a fresh server is never reachable from outside.
     pub const DEFAULT_HOST: &str = "127.0.0.1", "127.0.0.1";
     /// Default listen port.

@@ -49,6 +49,18 @@ pub struct LaunchSpec {
     pub terminal: bool,
     /// Limits.
     pub resources: Resources,
+    /// The sandbox's way out through the server's egress proxy, filled in by a backend that
+    /// offers one (absent: no proxy listener, no added trust).
+    #[serde(default)]
+    pub egress: Option<EgressLaunch>,
+}
+
+/// What a sandbox needs to reach the server's egress proxy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EgressLaunch {
+    /// The egress CA's certificate (PEM), added to the sandbox's trust.
+    pub ca_pem: String,
 }
 
 /// Why a sandbox ended (the contract's `terminationReason`).
@@ -232,6 +244,10 @@ pub trait Backend: Send + Sync {
     /// A TCP connection to `port` on the sandbox's own loopback (made inside its network
     /// namespace): 502 `sandbox.port_unreachable` when nothing accepts it.
     fn connect(&self, id: &str, port: u16) -> Result<std::net::TcpStream, NimbusError>;
+
+    /// The TCP ports something in the sandbox listens on, on any of its addresses (the egress
+    /// proxy's own port left out), ascending; empty when the sandbox does not run.
+    fn listening(&self, id: &str) -> Vec<u16>;
 
     /// The uid and gid of the main process as the host sees them (after the sandbox's user
     /// namespace maps them): the owner of files written through sessions.

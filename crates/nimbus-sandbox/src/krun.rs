@@ -142,6 +142,10 @@ impl Backend for KrunBackend {
         Err(stopped(id))
     }
 
+    fn listening(&self, _id: &str) -> Vec<u16> {
+        Vec::new()
+    }
+
     fn main_user(&self, _id: &str) -> Option<(u32, u32)> {
         None
     }
@@ -183,6 +187,7 @@ mod tests {
             user: String::new(),
             terminal: false,
             resources: Resources { cpu_count: 1, memory_limit_bytes: 1 << 26, pids_limit: 16, disk_limit_bytes: None },
+            egress: None,
         };
         let err = KrunBackend::new().start(&spec).expect_err("krun must fail closed");
         assert_eq!(err.code, ErrorCode::SandboxBackendUnavailable);

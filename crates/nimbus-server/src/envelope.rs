@@ -5,9 +5,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use nimbus_core::catalog::Severity;
 use nimbus_core::limits::MAX_JSON_BODY_BYTES;
-use nimbus_core::time::{now_ms, rfc3339_ms};
 use nimbus_core::{ErrorCode, NimbusError};
 use serde_json::{Value, json};
 
@@ -32,25 +30,7 @@ struct Enveloped;
 
 /// The envelope object (the value under `error`), as HTTP and WebSocket frames embed it.
 pub fn envelope_json(error: &NimbusError, request_id: &str) -> Value {
-    let spec = error.code.spec();
-    let severity = match error.effective_severity() {
-        Severity::Fatal => "fatal",
-        Severity::Error => "error",
-        Severity::Warning => "warning",
-    };
-    let mut body = json!({
-        "code": error.code.as_str(),
-        "message": error.message,
-        "requestId": request_id,
-        "timestamp": rfc3339_ms(now_ms()),
-        "severity": severity,
-        "retryable": error.is_retryable(),
-        "detail": error.detail.clone().unwrap_or(Value::Null),
-    });
-    if let Some(action) = spec.action {
-        body["remediation"] = json!({ "action": action, "message": action.message() });
-    }
-    body
+    error.envelope(request_id)
 }
 
 impl IntoResponse for ApiError {

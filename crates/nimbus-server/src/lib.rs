@@ -28,6 +28,7 @@ pub mod body;
 pub mod capabilities;
 pub mod convex_wire;
 pub mod discovery;
+pub mod egress;
 pub mod envelope;
 pub mod functions;
 #[cfg(test)]
@@ -47,4 +48,4 @@ pub mod state;
 pub mod tenant_removal;
 pub mod wire;
 
-pub use serve::{ServerConfig, StartError, run};
+pub use serve::{EgressOptions, ServerConfig, StartError, run};

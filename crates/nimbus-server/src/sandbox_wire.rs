@@ -7,6 +7,7 @@ use nimbus_compute::sandbox::request::{Owner, ProcessRequest, ResourcesRequest};
 use nimbus_compute::sandbox::{BackendKind, CreateSandbox, Profile, SandboxPage, SandboxRecord};
 use nimbus_core::NimbusError;
 use nimbus_core::time::rfc3339_ms;
+use nimbus_egress::rules::{EgressRules, NetworkSpec};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -29,6 +30,7 @@ pub struct SpecBody {
     root: RootBody,
     process: Option<ProcessBody>,
     resources: Option<ResourcesBody>,
+    network: Option<NetworkSpec>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -156,7 +158,8 @@ impl SpecBody {
                 disk_limit_bytes: r.disk_limit_bytes,
             })
             .unwrap_or_default();
-        Ok(CreateSandbox { profile, owner, backend, reference, process, resources, labels })
+        let network = spec.network.unwrap_or_default();
+        Ok(CreateSandbox { profile, owner, backend, reference, process, resources, network, labels })
     }
 }
 
@@ -249,7 +252,7 @@ pub fn sandbox_json(record: &SandboxRecord) -> Value {
         "metadata": {
             "tenantId": record.tenant_id,
             "id": record.id,
-            "generation": 1,
+            "generation": record.generation,
             "resourceVersion": format!("sandbox-v{}", record.version),
             "createdAt": rfc3339_ms(record.created_at_ms),
             "updatedAt": rfc3339_ms(record.updated_at_ms),
@@ -269,6 +272,7 @@ pub fn sandbox_json(record: &SandboxRecord) -> Value {
                     "pidsLimit": record.resources.pids_limit,
                     "diskLimitBytes": record.resources.disk_limit_bytes,
                 },
+                "network": record.network,
             },
         },
         "status": {
@@ -282,7 +286,7 @@ pub fn sandbox_json(record: &SandboxRecord) -> Value {
                 "status": if ready { "True" } else { "False" },
                 "reason": "BackendState",
                 "message": condition_message,
-                "observedGeneration": 1,
+                "observedGeneration": record.generation,
                 "lastTransitionTime": rfc3339_ms(record.transition_at_ms),
             }],
             "image": record.image.as_ref().map(|i| json!({ "reference": i.reference, "digest": i.digest })),
@@ -294,6 +298,44 @@ pub fn sandbox_json(record: &SandboxRecord) -> Value {
             "retainedUntil": time(record.retained_until_ms),
         },
     })
+}
+
+/// `status.endpoints` of a running sandbox: each port it listens on, with the ports route that
+/// reaches it.
+pub fn endpoints_json(record: &SandboxRecord, ports: &[u16]) -> Value {
+    let routes = format!("/api/tenants/{}/sandboxes/{}/ports", record.tenant_id, record.id);
+    ports
+        .iter()
+        .map(|port| {
+            json!({ "name": format!("tcp-{port}"), "protocol": "tcp", "host": "127.0.0.1", "port": port,
+                    "url": format!("{routes}/{port}/") })
+        })
+        .collect()
+}
+
+/// `PUT /api/tenants/{t}/sandboxes/{id}/network`: the new egress rules, generation-checked.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NetworkUpdateBody {
+    metadata: Option<GenerationBody>,
+    /// The new rules (absent: deny-all).
+    #[serde(default)]
+    pub egress: EgressRules,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct GenerationBody {
+    generation: Option<u64>,
+}
+
+impl NetworkUpdateBody {
+    /// `metadata.generation`, which is required.
+    pub fn generation(&self) -> Result<u64, NimbusError> {
+        self.metadata.as_ref().and_then(|m| m.generation).ok_or_else(|| {
+            NimbusError::invalid_input("metadata.generation", "is required: the sandbox's current generation")
+        })
+    }
 }
 
 /// A `SandboxCollection` page.

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::serve::ListenerExt;
-use nimbus_compute::sandbox::{Backends, Sandboxes};
+use nimbus_compute::sandbox::{Backends, NetworkPolicy, Sandboxes};
+use nimbus_compute::secrets::Secrets;
 use nimbus_compute::service::Services;
 use nimbus_compute::session::Sessions;
 use nimbus_core::NimbusError;
@@ -50,6 +51,19 @@ pub struct ServerConfig {
     pub stop_sandboxes_on_exit: bool,
     /// The host ids sandboxes' user namespaces map onto (`--userns-pool`).
     pub userns_pool: IdPool,
+    /// The egress proxy's settings (`--egress-*`).
+    pub egress: EgressOptions,
+}
+
+/// The operator's egress settings.
+#[derive(Debug, Clone, Default)]
+pub struct EgressOptions {
+    /// Let allowed names resolve to internal addresses (`--egress-allow-internal`).
+    pub allow_internal: bool,
+    /// The ceiling file (`--egress-policy`).
+    pub policy: Option<PathBuf>,
+    /// Extra upstream roots, PEM (`--egress-upstream-ca`).
+    pub upstream_ca: Option<PathBuf>,
 }
 
 /// Why the server could not start.
@@ -93,6 +107,12 @@ pub enum StartError {
     /// The session registry could not be opened.
     #[error("cannot open the session registry: {0}")]
     Sessions(nimbus_core::NimbusError),
+    /// The secret registry could not be opened.
+    #[error("cannot open the secret registry: {0}")]
+    Secrets(nimbus_core::NimbusError),
+    /// The egress proxy could not be set up (its CA, policy file, upstream roots or socket).
+    #[error("cannot set up the egress proxy: {0}")]
+    Egress(String),
     /// The address could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -174,7 +194,20 @@ pub async fn run(config: ServerConfig) -> Result<(), StartError> {
     let token = token_file::load_or_create(&config.token_path)?;
     let engine = Arc::new(Engine::open(&config.data_dir)?);
     let images = Arc::new(ImageStore::open(&config.data_dir)?);
-    let (sandboxes, backend_status) = open_sandboxes(&config.data_dir, config.userns_pool, images.clone()).await?;
+    // Before the sandboxes: the egress proxy of the sandboxes re-adopted there reads secrets.
+    let secrets = {
+        let data_dir = config.data_dir.clone();
+        tokio::task::spawn_blocking(move || Secrets::open(&data_dir))
+            .await
+            .map_err(|_| StartError::Secrets(NimbusError::internal()))?
+            .map_err(StartError::Secrets)?
+    };
+    let egress = crate::egress::prepare(&config.data_dir, &config.egress).await?;
+    let network = NetworkPolicy { ceiling: egress.ceiling.clone(), secrets: secrets.clone() };
+    let (sandboxes, backend_status, egress_socket) =
+        open_sandboxes(&config.data_dir, config.userns_pool, images.clone(), egress.ca.cert_pem().to_owned(), network)
+            .await?;
+    let (egress, egress_task) = crate::egress::start(egress, sandboxes.clone(), secrets.clone(), &egress_socket)?;
     let services = open_services(&config, sandboxes.clone()).await?;
     let sessions = {
         let (data_dir, sandboxes) = (config.data_dir.clone(), sandboxes.clone());
@@ -205,6 +238,8 @@ pub async fn run(config: ServerConfig) -> Result<(), StartError> {
         sandboxes: sandboxes.clone(),
         services: services.clone(),
         sessions: sessions.clone(),
+        secrets,
+        egress,
         auth,
         scheduler: scheduler.clone(),
         functions,
@@ -285,6 +320,7 @@ pub async fn run(config: ServerConfig) -> Result<(), StartError> {
         sandboxes.stop_all(Duration::from_millis(SANDBOX_STOP_GRACE_MS)).await;
     }
     session_sweeper.abort();
+    egress_task.abort();
     scheduler.stop().await;
     engine.shutdown().await;
     if let Some(path) = &discovery_path {
@@ -300,7 +336,9 @@ async fn open_sandboxes(
     data_dir: &Path,
     userns_pool: IdPool,
     images: Arc<ImageStore>,
-) -> Result<(Arc<Sandboxes>, String), StartError> {
+    egress_ca_pem: String,
+    network: NetworkPolicy,
+) -> Result<(Arc<Sandboxes>, String, PathBuf), StartError> {
     let data_dir = data_dir.to_owned();
     tokio::task::spawn_blocking(move || {
         let supervisor = std::env::current_exe().map_err(|e| {
@@ -308,14 +346,16 @@ async fn open_sandboxes(
             StartError::Sandboxes(NimbusError::internal())
         })?;
         let container = ContainerBackend::new(data_dir.join("sandboxes"), supervisor, userns_pool)
-            .map_err(StartError::Sandboxes)?;
+            .map_err(StartError::Sandboxes)?
+            .with_egress(egress_ca_pem);
+        let egress_socket = container.egress_socket();
         let status = match container.availability() {
             Ok(()) => "container (available)".to_owned(),
             Err(reason) => format!("container unavailable: {reason} (sandbox routes answer 501)"),
         };
         let backends = Backends { container: Arc::new(container), krun: Arc::new(KrunBackend::new()) };
-        let sandboxes = Sandboxes::open(&data_dir, images, backends).map_err(StartError::Sandboxes)?;
-        Ok((sandboxes, status))
+        let sandboxes = Sandboxes::open(&data_dir, images, backends, network).map_err(StartError::Sandboxes)?;
+        Ok((sandboxes, status, egress_socket))
     })
     .await
     .map_err(|_| StartError::Sandboxes(NimbusError::internal()))?

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use nimbus_compute::sandbox::Sandboxes;
+use nimbus_compute::secrets::Secrets;
 use nimbus_compute::service::Services;
 use nimbus_compute::session::Sessions;
 use nimbus_core::NimbusError;
@@ -30,6 +31,10 @@ pub struct AppState {
     pub services: Arc<Services>,
     /// The session registry.
     pub sessions: Arc<Sessions>,
+    /// Tenants' secrets (write-only over HTTP; read by the egress proxy).
+    pub secrets: Arc<Secrets>,
+    /// The sandboxes' egress proxy (its decision logs).
+    pub egress: Arc<nimbus_egress::proxy::Proxy>,
     /// Credentials and origin policy.
     pub auth: Arc<AuthState>,
     /// The scheduler of one-shot jobs and crons.

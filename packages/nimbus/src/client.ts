@@ -8,6 +8,7 @@ import { Images } from "./images.js";
 import { Realtime, type FunctionSubscribeArgs, type QuerySubscribeArgs, type ReconnectOptions, type Subscription } from "./realtime.js";
 import { Sandboxes } from "./sandboxes.js";
 import { Crons, Schedule } from "./schedule.js";
+import { Secrets } from "./secrets.js";
 import { Services } from "./services.js";
 import { Sessions } from "./sessions.js";
 import { Transport } from "./transport.js";
@@ -80,6 +81,7 @@ export class Nimbus {
   readonly services: Services;
   readonly sessions: Sessions;
   readonly images: Images;
+  readonly secrets: Secrets;
   private readonly realtime: Realtime;
 
   /** Does no I/O: the endpoint and token are discovered on the first request. */
@@ -97,6 +99,7 @@ export class Nimbus {
     this.services = new Services(this.transport);
     this.sessions = new Sessions(this.transport);
     this.images = new Images(this.transport);
+    this.secrets = new Secrets(this.transport);
     this.realtime = new Realtime(this.transport, options.reconnect);
   }
 

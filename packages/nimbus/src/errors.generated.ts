@@ -72,6 +72,9 @@ export type ErrorCode =
   | "sandbox.backend_unavailable"
   | "sandbox.unresponsive"
   | "sandbox.port_unreachable"
+  | "sandbox.egress_beyond_policy"
+  | "sandbox.egress_refused"
+  | "sandbox.egress_upstream_failed"
   | "sandbox.image_not_found"
   | "sandbox.image_pull_failed";
 
@@ -450,6 +453,24 @@ export const ERROR_CATALOG: { readonly [C in ErrorCode]: ErrorCodeSpec } = {
     meaning: "Nothing in the sandbox accepted a connection on that port of its loopback, or what answered is not HTTP; start the server (listening on 127.0.0.1, ::1 or all addresses) and retry.",
     surface: "http", reserved: false, className: "NimbusSandboxPortUnreachableError",
   },
+  "sandbox.egress_beyond_policy": {
+    httpStatus: 403, severity: "error", retryable: false, action: "contact_operator",
+    detail: { "field": "string", "host": "string", "port": "integer?" },
+    meaning: "An egress rule asks for a host or port the operator's `--egress-policy` ceiling does not cover; remove the rule, or ask the operator to widen the policy.",
+    surface: "http", reserved: false, className: "NimbusSandboxEgressBeyondPolicyError",
+  },
+  "sandbox.egress_refused": {
+    httpStatus: 403, severity: "error", retryable: false, action: "fix_request",
+    detail: { "host": "string", "port": "integer", "reason": "string" },
+    meaning: "The sandbox's egress proxy refused a connection or request (answered inside the sandbox, and logged in its decision log); add an allow rule for the host with `PUT .../sandboxes/{id}/network`.",
+    surface: "http", reserved: false, className: "NimbusSandboxEgressRefusedError",
+  },
+  "sandbox.egress_upstream_failed": {
+    httpStatus: 502, severity: "error", retryable: true, action: "retry",
+    detail: { "host": "string", "port": "integer", "reason": "string" },
+    meaning: "The egress proxy allowed a request but could not reach the upstream (name unresolvable, connection refused, TLS verification failed); answered inside the sandbox.",
+    surface: "http", reserved: false, className: "NimbusSandboxEgressUpstreamFailedError",
+  },
   "sandbox.image_not_found": {
     httpStatus: 404, severity: "error", retryable: false, action: "fix_request",
     detail: { "reference": "string", "reason": "string" },
@@ -734,6 +755,21 @@ export class NimbusSandboxPortUnreachableError extends NimbusError {
   declare readonly detail: { port: number; reason: string };
 }
 
+/** `sandbox.egress_beyond_policy` (HTTP 403): An egress rule asks for a host or port the operator's `--egress-policy` ceiling does not cover; remove the rule, or ask the operator to widen the policy. */
+export class NimbusSandboxEgressBeyondPolicyError extends NimbusError {
+  declare readonly detail: { field: string; host: string; port?: number };
+}
+
+/** `sandbox.egress_refused` (HTTP 403): The sandbox's egress proxy refused a connection or request (answered inside the sandbox, and logged in its decision log); add an allow rule for the host with `PUT .../sandboxes/{id}/network`. */
+export class NimbusSandboxEgressRefusedError extends NimbusError {
+  declare readonly detail: { host: string; port: number; reason: string };
+}
+
+/** `sandbox.egress_upstream_failed` (HTTP 502): The egress proxy allowed a request but could not reach the upstream (name unresolvable, connection refused, TLS verification failed); answered inside the sandbox. */
+export class NimbusSandboxEgressUpstreamFailedError extends NimbusError {
+  declare readonly detail: { host: string; port: number; reason: string };
+}
+
 /** `sandbox.image_not_found` (HTTP 404): The image or platform variant does not exist. */
 export class NimbusSandboxImageNotFoundError extends NimbusError {
   declare readonly detail: { reference: string; reason: string };
@@ -809,6 +845,9 @@ registerErrorClasses({
   "sandbox.backend_unavailable": NimbusSandboxBackendUnavailableError,
   "sandbox.unresponsive": NimbusSandboxUnresponsiveError,
   "sandbox.port_unreachable": NimbusSandboxPortUnreachableError,
+  "sandbox.egress_beyond_policy": NimbusSandboxEgressBeyondPolicyError,
+  "sandbox.egress_refused": NimbusSandboxEgressRefusedError,
+  "sandbox.egress_upstream_failed": NimbusSandboxEgressUpstreamFailedError,
   "sandbox.image_not_found": NimbusSandboxImageNotFoundError,
   "sandbox.image_pull_failed": NimbusSandboxImagePullFailedError,
 });

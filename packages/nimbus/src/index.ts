@@ -15,5 +15,6 @@ export * from "./sandboxes.js";
 export * from "./services.js";
 export * from "./sessions.js";
 export * from "./images.js";
+export * from "./secrets.js";
 export * from "./stream.js";
 export * from "./compute-types.js";

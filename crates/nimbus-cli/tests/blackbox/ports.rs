@@ -62,6 +62,13 @@ fn http_and_websocket_reach_a_sandbox_port_and_garbage_is_refused() {
         },
     );
     assert_eq!(page.body, b"served\n");
+    // The sandbox lists what it listens on, with the route to each, but not its proxy listener.
+    let listed = fx.server().get(&fx.path(&format!("/{sandbox}")));
+    let endpoints = listed.json["status"]["endpoints"].as_array().expect("endpoints").clone();
+    let http = endpoints.iter().find(|e| e["port"] == 8080).unwrap_or_else(|| panic!("8080 in {endpoints:?}"));
+    assert_eq!(http["url"], port("8080", "/"));
+    assert_eq!(http["name"], "tcp-8080");
+    assert!(endpoints.iter().all(|e| e["port"] != 3128), "the proxy listener is not an endpoint");
     // The port's root, with or without the slash, is the server's `/`.
     for root in ["", "/"] {
         assert_eq!(fx.server().authed_foreign("GET", &port("8080", root), None).body, b"served\n", "{root:?}");

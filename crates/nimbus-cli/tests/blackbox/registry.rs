@@ -213,32 +213,14 @@ impl Registry {
     /// Pushes a one-layer image made of `files` (parent directories added, mode 0755) with the
     /// given config (`rootfs` is filled in). Returns the manifest digest.
     pub fn push_image(&self, repo_tag: &str, files: Vec<LayerFile>, config: Value) -> String {
-        let mut builder = tar::Builder::new(Vec::new());
-        let mut dirs = std::collections::BTreeSet::new();
-        for (path, _, _) in &files {
-            let mut parent = Path::new(path).parent();
-            while let Some(dir) = parent.filter(|d| !d.as_os_str().is_empty()) {
-                dirs.insert(dir.to_path_buf());
-                parent = dir.parent();
-            }
-        }
-        for dir in &dirs {
-            append_dir(&mut builder, &format!("{}/", dir.display()), 0o755);
-        }
-        for (path, bytes, mode) in &files {
-            let mut header = header(tar::EntryType::Regular, bytes.len() as u64, *mode);
-            builder.append_data(&mut header, path, &bytes[..]).expect("append file");
-        }
-        self.push_layers(repo_tag, vec![builder.into_inner().expect("finish tar")], config)
+        self.push_layers(repo_tag, vec![files_layer(&files)], config)
     }
 
     /// Pushes a busybox image built from the host's `/usr/bin/busybox` (static): `bin/busybox`,
     /// applet links, `etc/passwd` and `etc/group`, empty `tmp proc sys dev root`; config
     /// `Cmd ["sh"]`, `PATH=/bin:/usr/bin`, `WorkingDir /`. Returns the manifest digest.
     pub fn push_busybox(&self, repo_tag: &str) -> String {
-        let busybox = std::fs::read(BUSYBOX_BIN)
-            .unwrap_or_else(|e| panic!("cannot read {BUSYBOX_BIN} (install busybox-static): {e}"));
-        self.push_layers(repo_tag, vec![busybox_layer(&busybox)], busybox_config())
+        self.push_layers(repo_tag, vec![busybox_layer(&read_busybox(), BUSYBOX_APPLETS)], busybox_config())
     }
 }
 
@@ -258,7 +240,13 @@ pub fn busybox_config() -> Value {
     })
 }
 
-fn header(kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
+/// The host's `/usr/bin/busybox` (static).
+pub fn read_busybox() -> Vec<u8> {
+    std::fs::read(BUSYBOX_BIN).unwrap_or_else(|e| panic!("cannot read {BUSYBOX_BIN} (install busybox-static): {e}"))
+}
+
+/// A tar header owned by root with mtime 0.
+pub fn header(kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
     let mut header = tar::Header::new_gnu();
     header.set_entry_type(kind);
     header.set_size(size);
@@ -269,12 +257,35 @@ fn header(kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
     header
 }
 
-fn append_dir(builder: &mut tar::Builder<Vec<u8>>, path: &str, mode: u32) {
+/// Appends a directory entry (`path` ends in `/`).
+pub fn append_dir(builder: &mut tar::Builder<Vec<u8>>, path: &str, mode: u32) {
     builder.append_data(&mut header(tar::EntryType::Directory, 0, mode), path, &[][..]).expect("append dir");
 }
 
-/// The busybox image's one layer, uncompressed.
-fn busybox_layer(busybox: &[u8]) -> Vec<u8> {
+/// A layer, uncompressed, made of `files` with their parent directories (mode 0755).
+pub fn files_layer(files: &[LayerFile]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut dirs = std::collections::BTreeSet::new();
+    for (path, _, _) in files {
+        let mut parent = Path::new(path).parent();
+        while let Some(dir) = parent.filter(|d| !d.as_os_str().is_empty()) {
+            dirs.insert(dir.to_path_buf());
+            parent = dir.parent();
+        }
+    }
+    for dir in &dirs {
+        append_dir(&mut builder, &format!("{}/", dir.display()), 0o755);
+    }
+    for (path, bytes, mode) in files {
+        let mut header = header(tar::EntryType::Regular, bytes.len() as u64, *mode);
+        builder.append_data(&mut header, path, &bytes[..]).expect("append file");
+    }
+    builder.into_inner().expect("finish tar")
+}
+
+/// The busybox image's one layer, uncompressed: `bin/busybox` with a link per applet in
+/// `applets`, `etc/passwd`, `etc/group`, empty `tmp proc sys dev root`.
+pub fn busybox_layer(busybox: &[u8], applets: &[&str]) -> Vec<u8> {
     let mut builder = tar::Builder::new(Vec::new());
     for (dir, mode) in [("bin/", 0o755), ("etc/", 0o755), ("tmp/", 0o1777), ("proc/", 0o555), ("sys/", 0o555)] {
         append_dir(&mut builder, dir, mode);
@@ -284,7 +295,7 @@ fn busybox_layer(busybox: &[u8]) -> Vec<u8> {
     }
     let mut file = header(tar::EntryType::Regular, busybox.len() as u64, 0o755);
     builder.append_data(&mut file, "bin/busybox", busybox).expect("append busybox");
-    for applet in BUSYBOX_APPLETS {
+    for applet in applets {
         let mut link = header(tar::EntryType::Symlink, 0, 0o777);
         builder.append_link(&mut link, format!("bin/{applet}"), "busybox").expect("append applet link");
     }

@@ -52,7 +52,13 @@ impl Fixture {
 
     /// Creates a sandbox running `argv` in the busybox image; returns the 201 body.
     pub fn create(&self, argv: &[&str], extra: Value) -> Value {
-        let mut body = json!({ "spec": { "root": self.root(), "process": { "argv": argv } } });
+        self.create_from(&self.image, argv, extra)
+    }
+
+    /// Creates a sandbox running `argv` in the image `reference` (pulled by the server, e.g. from
+    /// [`Fixture::registry`]); returns the 201 body.
+    pub fn create_from(&self, reference: &str, argv: &[&str], extra: Value) -> Value {
+        let mut body = json!({ "spec": { "root": image_root(reference), "process": { "argv": argv } } });
         merge(&mut body, extra);
         let resp = self.server().post_json(&self.path(""), &body);
         resp.expect_status(201);
@@ -60,7 +66,7 @@ impl Fixture {
     }
 
     pub fn root(&self) -> Value {
-        json!({ "kind": "oci_image", "source": { "kind": "reference", "reference": self.image } })
+        image_root(&self.image)
     }
 
     /// Long-polls until the sandbox is `stopped` or `failed`.
@@ -106,6 +112,11 @@ pub fn sweep_sandboxes(dirs: &Dirs) {
     ) {
         backend.sweep(&[]);
     }
+}
+
+/// `spec.root` for an OCI image reference.
+pub fn image_root(reference: &str) -> Value {
+    json!({ "kind": "oci_image", "source": { "kind": "reference", "reference": reference } })
 }
 
 fn merge(target: &mut Value, extra: Value) {

@@ -19,6 +19,7 @@ impl Sandboxes {
     /// and process spawn: the answer is usually `ready`, or `failed` with `start_failed`.
     pub async fn create(self: &Arc<Self>, tenant: &str, request: CreateSandbox) -> Result<SandboxRecord, NimbusError> {
         let valid = request.validate()?;
+        self.check_egress(tenant, &valid.request.network.egress, "spec.network.egress")?;
         let entry = self.admit(tenant, &valid).await?;
         let id = entry.snapshot().id;
         match self.launch(&entry, &valid).await {
@@ -68,6 +69,7 @@ impl Sandboxes {
             tenant_id: tenant.to_owned(),
             id: mint_id(&request.owner),
             version: 1,
+            generation: 1,
             created_at_ms: now,
             updated_at_ms: now,
             transition_at_ms: now,
@@ -86,6 +88,7 @@ impl Sandboxes {
                 terminal: request.process.terminal,
             },
             resources: asked,
+            network: request.network.clone(),
             state: LifecycleState::Starting,
             image: None,
             started_at_ms: None,
@@ -125,6 +128,7 @@ impl Sandboxes {
             user: process.user.clone(),
             terminal: valid.request.process.terminal,
             resources: valid.resources,
+            egress: None,
         };
         // The reference the caller asked for (normalized), not whichever name the image was
         // first stored under: one image may carry several names.

@@ -8,6 +8,7 @@
 mod create;
 mod list;
 mod logs;
+mod network;
 pub mod record;
 mod recover;
 pub mod request;
@@ -30,6 +31,7 @@ use tokio::sync::watch;
 
 pub use list::{ListFilter, SandboxPage};
 pub use logs::{LogCursor, LogRead};
+pub use network::NetworkPolicy;
 pub use record::{LifecycleState, SandboxRecord};
 pub use request::{BackendKind, CreateSandbox, Profile};
 pub use wait::WaitFor;
@@ -90,13 +92,20 @@ pub struct Sandboxes {
     retention_ms: i64,
     /// The data directory, whose file system keeps `SANDBOX_DISK_RESERVE_BYTES` free.
     data_dir: PathBuf,
+    /// What egress rules are checked against.
+    network: NetworkPolicy,
 }
 
 impl Sandboxes {
     /// Opens the registry on the data directory's system database and re-adopts every sandbox
     /// that was running when the last server stopped (sandboxes.md §8). Blocking: call it before
     /// serving, off the async threads.
-    pub fn open(data_dir: &Path, images: Arc<ImageStore>, backends: Backends) -> Result<Arc<Self>, NimbusError> {
+    pub fn open(
+        data_dir: &Path,
+        images: Arc<ImageStore>,
+        backends: Backends,
+        network: NetworkPolicy,
+    ) -> Result<Arc<Self>, NimbusError> {
         let db = open_system(&data_dir.join("system.sqlite3"))?;
         let rows = records::list(&db, KIND)?;
         let retention_ms = i64::try_from(nimbus_core::limits::SANDBOX_RETENTION_MS).unwrap_or(i64::MAX);
@@ -108,6 +117,7 @@ impl Sandboxes {
             admission: tokio::sync::Mutex::new(()),
             retention_ms,
             data_dir: data_dir.to_owned(),
+            network,
         });
         sandboxes.recover(rows);
         Ok(sandboxes)

@@ -1,6 +1,7 @@
 //! [`SandboxRecord`]: what Nimbus remembers of one sandbox, persisted as JSON in the system
 //! database, and [`LifecycleState`], its state machine.
 
+use nimbus_egress::rules::NetworkSpec;
 use nimbus_sandbox::backend::{Exit, Resources, TerminationReason};
 use serde::{Deserialize, Serialize};
 
@@ -109,6 +110,9 @@ pub struct SandboxRecord {
     pub id: String,
     /// Bumped on every change (`resourceVersion`).
     pub version: u64,
+    /// Bumped on every change of the spec (`metadata.generation`): network updates.
+    #[serde(default = "first_generation")]
+    pub generation: u64,
     /// Creation time, Unix ms.
     pub created_at_ms: i64,
     /// Last change, Unix ms.
@@ -130,6 +134,9 @@ pub struct SandboxRecord {
     pub process: ProcessEcho,
     /// Effective resources.
     pub resources: Resources,
+    /// `spec.network`, normalized (records from before egress rules: deny-all).
+    #[serde(default)]
+    pub network: NetworkSpec,
     /// Lifecycle state.
     pub state: LifecycleState,
     /// The image, once resolved.
@@ -146,6 +153,10 @@ pub struct SandboxRecord {
     pub message: Option<String>,
     /// When the record and logs disappear, Unix ms.
     pub retained_until_ms: Option<i64>,
+}
+
+fn first_generation() -> u64 {
+    1
 }
 
 impl SandboxRecord {

@@ -6,6 +6,7 @@ use nimbus_core::limits::{
     SANDBOX_DEFAULT_PIDS, SANDBOX_ID_SLUG_CHARS, SANDBOX_MAX_CPUS, SANDBOX_MAX_DISK_BYTES, SANDBOX_MAX_MEMORY_BYTES,
     SANDBOX_MAX_PIDS, SANDBOX_MIN_DISK_BYTES, SANDBOX_MIN_MEMORY_BYTES, SANDBOX_MIN_PIDS,
 };
+use nimbus_egress::rules::NetworkSpec;
 use nimbus_sandbox::backend::Resources;
 use nimbus_sandbox::image::{Reference, RunConfig};
 use serde::{Deserialize, Serialize};
@@ -138,6 +139,9 @@ pub struct CreateSandbox {
     pub process: ProcessRequest,
     /// `spec.resources`.
     pub resources: ResourcesRequest,
+    /// `spec.network` (services stored before it existed have none: deny-all).
+    #[serde(default)]
+    pub network: NetworkSpec,
     /// `labels`.
     pub labels: Labels,
 }
@@ -155,8 +159,10 @@ pub struct ValidCreate {
 
 impl CreateSandbox {
     /// Checks everything that does not need the image: labels, display name, reference,
-    /// environment, working directory and resources against the operator maxima.
-    pub fn validate(self) -> Result<ValidCreate, NimbusError> {
+    /// environment, working directory, resources against the operator maxima, and the shape of
+    /// the network rules (normalized; the ceiling and the secrets are the registry's checks).
+    pub fn validate(mut self) -> Result<ValidCreate, NimbusError> {
+        self.network = std::mem::take(&mut self.network).validate("spec.network")?;
         labels::validate(&self.labels)?;
         if let Owner::Standalone { display_name: Some(name) } = &self.owner
             && name.chars().count() > MAX_DISPLAY_NAME_CHARS
@@ -387,6 +393,7 @@ mod tests {
             reference: "busybox".into(),
             process: ProcessRequest::default(),
             resources: ResourcesRequest::default(),
+            network: NetworkSpec::default(),
             labels: Labels::new(),
         }
     }

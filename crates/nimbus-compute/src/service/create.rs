@@ -14,6 +14,7 @@ impl Services {
     /// included). The service starts `stopped`.
     pub fn create(&self, tenant: &str, request: DefinitionRequest) -> Result<ServiceDefinition, NimbusError> {
         let valid = request.validate()?;
+        self.check_network(tenant, &valid)?;
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
         let key = (tenant.to_owned(), valid.name.clone());
         if entries.contains_key(&key) {

@@ -207,6 +207,18 @@ impl Services {
         Ok(services)
     }
 
+    /// Checks a sandbox-backed definition's egress rules against the operator's ceiling and the
+    /// tenant's secrets, as a sandbox create would (field errors inside `spec.backend.sandbox`).
+    fn check_network(&self, tenant: &str, valid: &definition::ValidDefinition) -> Result<(), NimbusError> {
+        match &valid.backend {
+            ServiceBackend::Sandbox(service) => self
+                .sandboxes
+                .check_egress(tenant, &service.sandbox.network.egress, "spec.network.egress")
+                .map_err(definition::within_sandbox),
+            _ => Ok(()),
+        }
+    }
+
     /// Wires in the session registry (once; later calls are ignored).
     pub fn set_sessions(&self, sessions: Arc<dyn ServiceSessions>) {
         if self.sessions.set(sessions).is_err() {

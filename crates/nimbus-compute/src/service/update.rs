@@ -19,6 +19,7 @@ impl Services {
         expected_generation: u64,
     ) -> Result<ServiceDefinition, NimbusError> {
         let valid = request.validate()?;
+        self.check_network(tenant, &valid)?;
         let entry = self.entry(tenant, &valid.name)?;
         let def = {
             let mut state = entry.lock();

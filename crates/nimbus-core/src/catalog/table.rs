@@ -282,6 +282,15 @@ catalog! {
     SandboxPortUnreachable = "sandbox.port_unreachable",
         "Nothing in the sandbox accepted a connection on that port of its loopback, or what answered is not HTTP; start the server (listening on 127.0.0.1, ::1 or all addresses) and retry."
         => http(502, Error, true, Some(Retry), &[("port", "integer"), ("reason", "string")]).ours();
+    SandboxEgressBeyondPolicy = "sandbox.egress_beyond_policy",
+        "An egress rule asks for a host or port the operator's `--egress-policy` ceiling does not cover; remove the rule, or ask the operator to widen the policy."
+        => http(403, Error, false, Some(ContactOperator), &[("field", "string"), ("host", "string"), ("port", "integer?")]).ours();
+    SandboxEgressRefused = "sandbox.egress_refused",
+        "The sandbox's egress proxy refused a connection or request (answered inside the sandbox, and logged in its decision log); add an allow rule for the host with `PUT .../sandboxes/{id}/network`."
+        => http(403, Error, false, Some(FixRequest), &[("host", "string"), ("port", "integer"), ("reason", "string")]).ours();
+    SandboxEgressUpstreamFailed = "sandbox.egress_upstream_failed",
+        "The egress proxy allowed a request but could not reach the upstream (name unresolvable, connection refused, TLS verification failed); answered inside the sandbox."
+        => http(502, Error, true, Some(Retry), &[("host", "string"), ("port", "integer"), ("reason", "string")]).ours();
     SandboxImageNotFound = "sandbox.image_not_found",
         "The image or platform variant does not exist."
         => http(404, Error, false, Some(FixRequest), &[("reference", "string"), ("reason", "string")]).ours();

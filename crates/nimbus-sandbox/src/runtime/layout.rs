@@ -131,6 +131,10 @@ impl Staging {
     pub fn hostname(&self) -> PathBuf {
         self.dir.join("hostname")
     }
+    /// The CA bundle (the image's and the egress CA) bound over the image's bundle paths.
+    pub fn ca_bundle(&self) -> PathBuf {
+        self.dir.join("ca-certificates.crt")
+    }
 }
 
 /// Whether `id` is usable as one path component (and so as a sandbox's directory name).

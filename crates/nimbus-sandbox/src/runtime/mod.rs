@@ -9,6 +9,7 @@
 //! - [`protocol`]: the supervisor socket protocol.
 //! - [`process`]: the main process's stdin and the exec processes (`spawn`).
 //! - [`hub`]: one process's output: the replay ring and the attachments.
+//! - [`egress`]: the proxy listener on the sandbox's loopback and the trust bundle.
 //! - [`probe`]: readiness probes run by the supervisor in the sandbox's network namespace.
 //! - [`logs`]: the output log (records, rotation).
 //! - [`cleanup`]: cleanup after a lost supervisor (cgroups, writable layer).
@@ -20,6 +21,7 @@
 
 pub mod cleanup;
 pub mod disk;
+pub mod egress;
 pub mod hub;
 pub mod init;
 pub mod layout;
@@ -47,8 +49,8 @@ use nimbus_core::{ErrorCode, NimbusError};
 use serde_json::json;
 
 use crate::backend::{
-    Attachment, Backend, ExecOutput, ExecSpec, Exit, LaunchSpec, LogFiles, Probe, ProcessInfo, ProcessRef, ProcessSpec,
-    RuntimeState, TerminationReason,
+    Attachment, Backend, EgressLaunch, ExecOutput, ExecSpec, Exit, LaunchSpec, LogFiles, Probe, ProcessInfo,
+    ProcessRef, ProcessSpec, RuntimeState, TerminationReason,
 };
 use crate::files::SandboxRoot;
 use crate::files::sys::{pidfd_exited, pidfd_open};
@@ -74,6 +76,8 @@ pub struct ContainerBackend {
     /// Serialises id range allocations.
     allocating: std::sync::Mutex<()>,
     unavailable: Option<String>,
+    /// The egress CA (PEM) when the server runs an egress proxy for its sandboxes.
+    egress_ca: Option<String>,
 }
 
 fn internal(what: &str, err: impl std::fmt::Display) -> NimbusError {
@@ -128,7 +132,29 @@ impl ContainerBackend {
         if let Some(reason) = &unavailable {
             tracing::warn!(reason, "the container sandbox backend is unavailable");
         }
-        Ok(Self { state_root, supervisor_exe, id_pool, allocating: std::sync::Mutex::new(()), unavailable })
+        Ok(Self {
+            state_root,
+            supervisor_exe,
+            id_pool,
+            allocating: std::sync::Mutex::new(()),
+            unavailable,
+            egress_ca: None,
+        })
+    }
+
+    /// Gives the sandboxes this backend starts a way out: a proxy listener on their loopback
+    /// that hands connections to the egress proxy serving [`Self::egress_socket`], the proxy
+    /// variables in their environment (under the image's and the caller's), and `ca_pem` in
+    /// their trust.
+    #[must_use]
+    pub fn with_egress(mut self, ca_pem: String) -> Self {
+        self.egress_ca = Some(ca_pem);
+        self
+    }
+
+    /// Where the egress proxy must listen for the connections sandboxes hand over.
+    pub fn egress_socket(&self) -> PathBuf {
+        self.state_root.join(egress::HANDOFF_SOCKET_NAME)
     }
 
     fn layout(&self, id: &str) -> Option<Layout> {
@@ -345,7 +371,16 @@ impl Backend for ContainerBackend {
             return Err(NimbusError::invalid_input("argv", "must not be empty"));
         }
         std::fs::create_dir(&layout.dir).map_err(|e| internal("create the sandbox state directory", e))?;
-        let launch = serde_json::to_vec(spec).map_err(|e| internal("encode launch.json", e))?;
+        let mut spec = spec.clone();
+        if let Some(ca_pem) = &self.egress_ca {
+            spec.egress = Some(EgressLaunch { ca_pem: ca_pem.clone() });
+            for (key, value) in egress::environment() {
+                if !spec.env.iter().any(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == key) {
+                    spec.env.push(format!("{key}={value}"));
+                }
+            }
+        }
+        let launch = serde_json::to_vec(&spec).map_err(|e| internal("encode launch.json", e))?;
         let prepared = write_atomic(&layout.launch(), &launch)
             .map_err(|e| internal("write launch.json", e))
             .and_then(|()| self.allocate_ids(&layout));
@@ -509,6 +544,13 @@ impl Backend for ContainerBackend {
             )),
             Ok(Err(other)) => Err(failure(Ok(other), "target_stopped")),
             Err(err) => Err(failure(Err(silence(id, &err, Some(deadline))), "target_stopped")),
+        }
+    }
+
+    fn listening(&self, id: &str) -> Vec<u16> {
+        match self.ask(id, &Request::Listening) {
+            Ok(Response::Ports(ports)) => ports,
+            _ => Vec::new(),
         }
     }
 

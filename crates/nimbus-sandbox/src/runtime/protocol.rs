@@ -81,6 +81,8 @@ pub enum Request {
     },
     /// The uid and gid of the main process, as the host sees them.
     MainUser,
+    /// The TCP ports something in the sandbox listens on (its endpoints).
+    Listening,
     /// A TCP connection to `port` on the sandbox's loopback, opened by the supervisor inside the
     /// sandbox's network namespace and handed over with the `ok` answer (SCM_RIGHTS); served on
     /// its own connection ([`connect_port`]).
@@ -116,6 +118,8 @@ pub enum Response {
     Probe(bool),
     /// The main process's uid and gid, as the host sees them (its user namespace's range).
     User(u32, u32),
+    /// Listening TCP ports (`listening`).
+    Ports(Vec<u16>),
     /// The request failed in a way the caller is told about.
     Failed(Failure),
     /// The request failed (human text).

@@ -92,15 +92,16 @@ pub fn hosts_file(hostname: &str) -> String {
     format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t{hostname}\n")
 }
 
-/// The runtime spec for `launch`: the root and the bound files prepared in `staging`, the user
-/// namespace mapping the sandbox's ids onto `id_map`, and `user` as the identity.
-pub fn runtime_spec(launch: &LaunchSpec, staging: &Staging, id_map: IdMap, user: &User) -> Value {
+/// The runtime spec for `launch`: the root and the bound files prepared in `staging` (the CA
+/// bundle bound at each of `trust_paths`), the user namespace mapping the sandbox's ids onto
+/// `id_map`, and `user` as the identity.
+pub fn runtime_spec(launch: &LaunchSpec, staging: &Staging, trust_paths: &[&str], id_map: IdMap, user: &User) -> Value {
     let caps: Vec<String> = CAPABILITIES.iter().map(Capability::to_string).collect();
     let memory = launch.resources.memory_limit_bytes;
     let quota = u64::from(launch.resources.cpu_count.max(1)) * CPU_PERIOD_US;
     let id_mapping = json!({ "containerID": 0, "hostID": id_map.host_first, "size": id_map.count });
     let device = |major: i64, minor: Option<i64>| json!({"allow": true, "type": "c", "major": major, "minor": minor, "access": "rwm"});
-    json!({
+    let mut spec = json!({
         "ociVersion": "1.0.2",
         "root": { "path": staging.rootfs(), "readonly": false },
         "hostname": hostname(&launch.id),
@@ -152,7 +153,14 @@ pub fn runtime_spec(launch: &LaunchSpec, staging: &Staging, id_map: IdMap, user:
             "maskedPaths": MASKED_PATHS,
             "readonlyPaths": READONLY_PATHS
         }
-    })
+    });
+    if let Some(mounts) = spec["mounts"].as_array_mut() {
+        for path in trust_paths {
+            mounts.push(json!({ "destination": path, "type": "bind", "source": staging.ca_bundle(),
+                                "options": ["bind", "nosuid", "noexec", "nodev"] }));
+        }
+    }
+    spec
 }
 
 /// Most symlinks followed while resolving one path inside the root.

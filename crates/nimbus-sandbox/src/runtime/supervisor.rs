@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -28,11 +29,12 @@ use nix::unistd::{Pid, pipe2};
 use seccompiler::BpfProgram;
 
 use nimbus_core::limits::{
-    EXEC_DEFAULT_COLS, EXEC_DEFAULT_ROWS, PROCESS_EXIT_DRAIN_MS, SANDBOX_PORT_CONNECT_MS, SANDBOX_SHM_BYTES,
-    SUPERVISOR_ORPHAN_CHECK_MS,
+    EXEC_DEFAULT_COLS, EXEC_DEFAULT_ROWS, PROCESS_EXIT_DRAIN_MS, SANDBOX_CA_BUNDLE_MAX_BYTES, SANDBOX_PORT_CONNECT_MS,
+    SANDBOX_SHM_BYTES, SUPERVISOR_ORPHAN_CHECK_MS,
 };
 
 use super::cleanup;
+use super::egress;
 use super::hub::{Ending, Hub};
 use super::init::{self, ExecExecutor, InitExecutor, PtyRequest};
 use super::layout::{Layout, Staging, write_atomic};
@@ -133,7 +135,9 @@ fn mount_staging(staging: &Staging, id_map: IdMap, hostname: &str) -> Result<(),
             .map_err(|e| format!("mount a tmpfs on {}: {e}", at.display()))
     };
     std::fs::create_dir_all(&staging.dir).map_err(|e| format!("create {}: {e}", staging.dir.display()))?;
-    tmpfs(&staging.dir, flags, "mode=0755,size=64k")?;
+    // Small files, and the CA bundle.
+    let size = 64 * 1024 + SANDBOX_CA_BUNDLE_MAX_BYTES + 64 * 1024;
+    tmpfs(&staging.dir, flags, &format!("mode=0755,size={size}"))?;
     for dir in [staging.rootfs(), staging.sysfs(), staging.tmp(), staging.shm()] {
         std::fs::create_dir(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
     }
@@ -184,6 +188,8 @@ struct Running {
     pty: Option<File>,
     main_ns_pid: i32,
     outputs: Vec<(OwnedFd, &'static str)>,
+    /// The egress proxy listener (127.0.0.1 and ::1), empty without egress.
+    proxy_listeners: Vec<TcpListener>,
 }
 
 /// Sets up the namespaces, the overlay and the container, and waits for the main process's exec.
@@ -207,6 +213,10 @@ fn start(layout: &Layout) -> Result<Running, StartFailure> {
     nix::mount::mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_SLAVE, None::<&str>)
         .map_err(|e| internal("make / a slave mount", &e))?;
     super::net::loopback_up().map_err(|e| internal("bring lo up", &e))?;
+    let proxy_listeners = match &launch.egress {
+        Some(_) => egress::bind().map_err(|e| internal("listen on the sandbox's proxy port", &e))?,
+        None => Vec::new(),
+    };
 
     for dir in [layout.container(), layout.lower()] {
         std::fs::create_dir_all(&dir).map_err(|e| internal("create state directories", &e))?;
@@ -241,7 +251,17 @@ fn start(layout: &Layout) -> Result<Running, StartFailure> {
     let owner = id_map.owner_to_host(user.uid, user.gid).map_err(|e| failure_mounted(format!("user: {e}")))?;
     spec::resolve_in_root(&rootfs, &launch.cwd, Some(owner))
         .map_err(|e| failure_mounted(format!("working directory: {e}")))?;
-    let config = spec::runtime_spec(&launch, &staging, id_map, &user);
+    let mut trust_paths = Vec::new();
+    if let Some(egress) = &launch.egress {
+        let (bundle, present) = egress::trust_bundle(&rootfs, &egress.ca_pem);
+        let path = staging.ca_bundle();
+        std::fs::write(&path, bundle)
+            .and_then(|()| std::os::unix::fs::chown(&path, Some(id_map.host_first), Some(id_map.host_first)))
+            .map_err(|e| failure_mounted(format!("sandbox setup failed: write the CA bundle: {e}")))?;
+        trust_paths.push(egress::TRUST_PATHS[0]);
+        trust_paths.extend(present);
+    }
+    let config = spec::runtime_spec(&launch, &staging, &trust_paths, id_map, &user);
     std::fs::write(layout.config(), config.to_string())
         .map_err(|e| failure_mounted(format!("sandbox setup failed: write config.json: {e}")))?;
 
@@ -379,6 +399,7 @@ fn start(layout: &Layout) -> Result<Running, StartFailure> {
         pty,
         main_ns_pid,
         outputs,
+        proxy_listeners,
     })
 }
 
@@ -513,6 +534,7 @@ fn run(running: Running) {
         pty,
         main_ns_pid,
         outputs,
+        proxy_listeners,
     } = running;
     let terminal = launch.terminal;
     let shared = Arc::new(Shared {
@@ -551,6 +573,11 @@ fn run(running: Running) {
         let shared = Arc::clone(&shared);
         std::thread::spawn(move || watch_for_orphaning(&shared));
     }
+    let proxy_listeners: Vec<Arc<TcpListener>> = proxy_listeners.into_iter().map(Arc::new).collect();
+    for listener in &proxy_listeners {
+        let (listener, id) = (Arc::clone(listener), launch.id.clone());
+        std::thread::spawn(move || egress::serve(&listener, &id));
+    }
 
     // The init's final report (or its end of file when it died without one).
     let mut last = None;
@@ -558,6 +585,10 @@ fn run(running: Running) {
         last = Some(message);
     }
     shared.lock().init_gone = true;
+    // The sandbox has ended: its way out closes with it.
+    for listener in &proxy_listeners {
+        egress::shut_down(listener);
+    }
     let init_status = waitpid(init_pid, None).ok();
     let stop_requested = shared.lock().stop_requested;
     shared.main_stdin.exited();
@@ -783,6 +814,7 @@ fn handle(request: Request, shared: &Shared) -> Response {
         }
         Request::Probe { probe, timeout_ms } => Response::Probe(run_probe(shared, &probe, timeout_ms)),
         Request::MainUser => Response::User(shared.owner.0, shared.owner.1),
+        Request::Listening => Response::Ports(egress::listening_ports()),
         Request::Exec(exec) => match run_exec(shared, &exec) {
             Ok(output) => Response::Exec(output),
             Err(message) => Response::Error(message),

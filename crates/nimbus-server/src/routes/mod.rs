@@ -7,11 +7,13 @@ mod documents;
 mod functions;
 mod images;
 mod journal;
+mod network;
 mod ports;
 pub(crate) mod query;
 mod sandboxes;
 mod schedule;
 mod schema;
+mod secrets;
 mod services;
 mod sessions;
 mod system;
@@ -21,7 +23,7 @@ mod ws;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{any, delete, get, post};
+use axum::routing::{any, delete, get, post, put};
 
 use crate::auth;
 use crate::envelope;
@@ -77,6 +79,8 @@ fn routes(state: AppState) -> Router {
         .route(&format!("{tenant}/sandboxes/{{sandbox_id}}"), get(sandboxes::get).delete(sandboxes::delete))
         .route(&format!("{tenant}/sandboxes/{{sandbox_id}}/stop"), post(sandboxes::stop))
         .route(&format!("{tenant}/sandboxes/{{sandbox_id}}/logs"), get(sandboxes::logs))
+        .route(&format!("{tenant}/sandboxes/{{sandbox_id}}/network"), put(network::update))
+        .route(&format!("{tenant}/sandboxes/{{sandbox_id}}/egress"), get(network::log))
         .route(&format!("{tenant}/sandboxes/{{sandbox_id}}/ports/{{port}}"), any(ports::proxy))
         .route(&format!("{tenant}/sandboxes/{{sandbox_id}}/ports/{{port}}/"), any(ports::proxy))
         .route(&format!("{tenant}/sandboxes/{{sandbox_id}}/ports/{{port}}/{{*path}}"), any(ports::proxy))
@@ -89,6 +93,8 @@ fn routes(state: AppState) -> Router {
         .route(&format!("{tenant}/services/{{service_name}}/start"), post(services::start))
         .route(&format!("{tenant}/services/{{service_name}}/stop"), post(services::stop))
         .route(&format!("{tenant}/services/{{service_name}}/restart"), post(services::restart))
+        .route(&format!("{tenant}/secrets"), get(secrets::list))
+        .route(&format!("{tenant}/secrets/{{name}}"), put(secrets::put).delete(secrets::delete))
         .route("/api/sessions", get(sessions::list).post(sessions::open))
         .route(session, get(sessions::get))
         .route(&format!("{session}/close"), post(sessions::close))

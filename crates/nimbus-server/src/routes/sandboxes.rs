@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use crate::body::RawBody;
 use crate::envelope::ApiResult;
 use crate::params::{PathParams, QueryParams};
-use crate::sandbox_wire::{CreateSandboxBody, collection_json, sandbox_json};
+use crate::sandbox_wire::{CreateSandboxBody, collection_json, endpoints_json, sandbox_json};
 use crate::state::AppState;
 
 /// The tenant (checked to exist) and the sandbox id of a sandbox route.
@@ -77,7 +77,11 @@ pub async fn list(State(state): State<AppState>, params: PathParams, query: Quer
 pub async fn get(State(state): State<AppState>, params: PathParams, query: QueryParams) -> ApiResult<Json<Value>> {
     let (tenant, id) = target(&state, &params)?;
     let Some(raw) = query.get("waitFor") else {
-        return Ok(Json(sandbox_json(&state.sandboxes.get(&tenant, &id)?)));
+        let record = state.sandboxes.get(&tenant, &id)?;
+        let ports = state.sandboxes.listening(&tenant, &id).await?;
+        let mut sandbox = sandbox_json(&record);
+        sandbox["status"]["endpoints"] = endpoints_json(&record, &ports);
+        return Ok(Json(sandbox));
     };
     let condition =
         WaitFor::parse(raw).ok_or_else(|| NimbusError::invalid_input("waitFor", "must be \"ready\" or \"stopped\""))?;
@@ -115,6 +119,7 @@ pub async fn delete(State(state): State<AppState>, params: PathParams, query: Qu
     let (tenant, id) = target(&state, &params)?;
     let grace = grace(query.integer("gracePeriodMs", 0..=SANDBOX_MAX_GRACE_MS)?, 0)?;
     state.sandboxes.delete(&tenant, &id, grace).await?;
+    state.egress.logs().forget(&id);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,0 +1,98 @@
+//! A sandbox's network (docs/networking.md): `PUT /{id}/network` replaces its egress rules
+//! (generation-checked), `GET /{id}/egress` reads and follows its egress decision log (NDJSON).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use nimbus_compute::sandbox::Sandboxes;
+use nimbus_core::NimbusError;
+use nimbus_core::limits::LOG_HEARTBEAT_MS;
+use nimbus_core::time::{now_ms, rfc3339_ms};
+use nimbus_egress::log::{DecisionLogs, Entry};
+use serde_json::{Value, json};
+
+use super::sandboxes::target;
+use crate::body::RawBody;
+use crate::envelope::ApiResult;
+use crate::params::{PathParams, QueryParams};
+use crate::sandbox_wire::{NetworkUpdateBody, sandbox_json};
+use crate::state::AppState;
+
+/// `PUT /{id}/network`: the new rules, for new connections; answers the sandbox.
+pub async fn update(State(state): State<AppState>, params: PathParams, body: RawBody) -> ApiResult<Json<Value>> {
+    let (tenant, id) = target(&state, &params)?;
+    let body = body.json::<NetworkUpdateBody>()?;
+    let generation = body.generation()?;
+    let record = state.sandboxes.update_network(&tenant, &id, generation, body.egress).await?;
+    Ok(Json(sandbox_json(&record)))
+}
+
+/// `GET /{id}/egress?tail=N&follow=true`: the decision log, oldest first.
+pub async fn log(State(state): State<AppState>, params: PathParams, query: QueryParams) -> ApiResult<Response> {
+    let (tenant, id) = target(&state, &params)?;
+    let record = state.sandboxes.get(&tenant, &id)?;
+    let tail = query.integer("tail", 0..=u64::MAX)?.map(|t| usize::try_from(t).unwrap_or(usize::MAX));
+    let follow = match query.get("follow") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(NimbusError::invalid_input("follow", "must be true or false").into()),
+    };
+    let logs = state.egress.logs().clone();
+    // Watched before the first read, so nothing written in between is missed.
+    let watch = logs.watch(&id);
+    let (first, last) = logs.read(&id, 0, tail);
+    let first = ndjson(&first);
+    let body = if follow && !record.state.is_terminal() {
+        let follow = Follow { logs, sandboxes: state.sandboxes.clone(), tenant, id, watch, last };
+        Body::from_stream(follow.stream(first))
+    } else {
+        Body::from(first)
+    };
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson"), (header::CACHE_CONTROL, "no-store")], body).into_response())
+}
+
+fn ndjson(entries: &[Arc<Entry>]) -> String {
+    entries.iter().map(|e| format!("{}\n", serde_json::to_string(&**e).unwrap_or_default())).collect()
+}
+
+/// A followed log: new entries as they are written, a heartbeat after `LOG_HEARTBEAT_MS` of
+/// silence; it ends when the sandbox ends or goes.
+struct Follow {
+    logs: Arc<DecisionLogs>,
+    sandboxes: Arc<Sandboxes>,
+    tenant: String,
+    id: String,
+    watch: tokio::sync::watch::Receiver<u64>,
+    last: u64,
+}
+
+impl Follow {
+    fn stream(self, first: String) -> impl futures_util::Stream<Item = Result<String, std::io::Error>> {
+        futures_util::stream::unfold((self, Some(first)), |(mut follow, pending)| async move {
+            if let Some(chunk) = pending.filter(|c| !c.is_empty()) {
+                return Some((Ok(chunk), (follow, None)));
+            }
+            loop {
+                let woke = tokio::time::timeout(Duration::from_millis(LOG_HEARTBEAT_MS), follow.watch.changed()).await;
+                let (entries, last) = follow.logs.read(&follow.id, follow.last, None);
+                follow.last = last;
+                let running = follow.sandboxes.get(&follow.tenant, &follow.id).is_ok_and(|r| !r.state.is_terminal());
+                if !entries.is_empty() {
+                    return Some((Ok(ndjson(&entries)), (follow, None)));
+                }
+                if !running || matches!(woke, Ok(Err(_))) {
+                    return None;
+                }
+                if woke.is_err() {
+                    let beat = json!({ "kind": "heartbeat", "time": rfc3339_ms(now_ms()) });
+                    return Some((Ok(format!("{beat}\n")), (follow, None)));
+                }
+            }
+        })
+    }
+}
