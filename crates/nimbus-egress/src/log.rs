@@ -206,6 +206,11 @@ impl DecisionLogs {
     pub fn forget(&self, sandbox: &str) {
         self.logs.lock().unwrap_or_else(PoisonError::into_inner).remove(sandbox);
     }
+
+    /// Keeps only the logs of the sandboxes `known` says still exist.
+    pub fn retain(&self, known: impl Fn(&str) -> bool) {
+        self.logs.lock().unwrap_or_else(PoisonError::into_inner).retain(|sandbox, _| known(sandbox));
+    }
 }
 
 #[cfg(test)]
@@ -235,6 +240,8 @@ mod tests {
         assert_eq!(tail.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1004, 1005]);
         assert_eq!(logs.read("a", 1004, None).0.len(), 1);
         assert_eq!(logs.read("b", 0, None).0[0].seq, 1, "each sandbox counts on its own");
+        logs.retain(|sandbox| sandbox == "a");
+        assert!(logs.read("b", 0, None).0.is_empty(), "retain drops the others");
         logs.forget("a");
         assert!(logs.read("a", 0, None).0.is_empty());
         assert!(follower.has_changed().is_err(), "followers see the log go");

@@ -343,11 +343,43 @@ pub const CAPABILITIES: &[Capability] = &[
         area: "sandboxes",
         capability: "inbound: the ports route",
         status: Status::Available,
-        notes: "`ANY /api/tenants/{t}/sandboxes/{id}/ports/{port}/{path…}`: HTTP streamed both ways and WebSocket upgrades into a port on the sandbox's loopback, over a socket its supervisor opens inside the namespace, for services' sandboxes too; the admin token is never forwarded; 502 `sandbox.port_unreachable` when nothing (or no HTTP) answers; SDK `sandboxes.fetchPort` and `portUrl`. Not yet: `status.endpoints`",
+        notes: "`ANY /api/tenants/{t}/sandboxes/{id}/ports/{port}/{path…}`: HTTP streamed both ways and WebSocket upgrades into a port on the sandbox's loopback, over a socket its supervisor opens inside the namespace, for services' sandboxes too; the admin token is never forwarded; 502 `sandbox.port_unreachable` when nothing (or no HTTP) answers; SDK `sandboxes.fetchPort` and `portUrl`; `status.endpoints` of a running sandbox (GET of one sandbox) lists the TCP ports it listens on, each with its route",
         tests: &[
             "blackbox/ports.rs::http_and_websocket_reach_a_sandbox_port_and_garbage_is_refused",
             "blackbox/services.rs::sandbox_service_runs_with_probes_and_owns_its_sandbox",
             "packages/nimbus/test/sandboxes.test.ts::fetchPort reaches a server inside the sandbox: its answers pass through, Nimbus's refusals throw",
+        ],
+    },
+    Capability {
+        area: "sandboxes",
+        capability: "egress: allow-lists through the Nimbus egress proxy",
+        status: Status::Available,
+        notes: "`spec.network.egress.allow` (names, `*.` wildcards, IP literals; ports default 80 and 443), changed live with generation-checked `PUT …/network`; a proxy listener on each sandbox's loopback (:3128) hands connections to the server's proxy, and the standard proxy variables point at it; `CONNECT` tunnels (the ClientHello's SNI must name the host) and plain-HTTP proxying; names resolved by the proxy, internal addresses refused unless `--egress-allow-internal`; the operator's ceiling `--egress-policy` (403 `sandbox.egress_beyond_policy`); refusals are 403 `sandbox.egress_refused` saying how to allow the host; `localhost` and the sandbox's own names stay inside it for clients that ignore NO_PROXY",
+        tests: &[
+            "blackbox/egress.rs::allowed_hosts_are_reached_through_the_proxy_and_everything_else_is_refused_and_logged",
+            "blackbox/egress.rs::internal_addresses_and_the_operators_ceiling_are_enforced",
+            "blackbox/sandboxes.rs::sandbox_names_localhost_and_itself_as_other_runtimes_do",
+        ],
+    },
+    Capability {
+        area: "sandboxes",
+        capability: "egress credentials and tenant secrets",
+        status: Status::Available,
+        notes: "`spec.network.egress.credentials`: for a credential host the proxy terminates TLS with the server's own CA (`<data-dir>/egress-ca`, added to every sandbox's CA bundle and `SSL_CERT_FILE` & co.), adds `header: prefix + secret` and re-encrypts with verified TLS (`--egress-upstream-ca` adds roots); write-only tenant secrets (`PUT|DELETE /api/tenants/{t}/secrets/{name}`, `GET …/secrets` lists names and times); the value is in no environment, file, log or answer the sandbox or the API shows. HTTP/1.1 only inside intercepted tunnels",
+        tests: &[
+            "blackbox/egress.rs::allowed_hosts_are_reached_through_the_proxy_and_everything_else_is_refused_and_logged",
+            "blackbox/secrets.rs::secrets_are_write_only_and_follow_the_rules",
+            "blackbox/secrets.rs::a_tenant_holds_at_most_100_secrets",
+            "blackbox/secrets.rs::secrets_survive_a_restart_and_go_with_their_tenant",
+        ],
+    },
+    Capability {
+        area: "sandboxes",
+        capability: "egress decision log",
+        status: Status::AvailableWithCaveats,
+        notes: "`GET …/sandboxes/{id}/egress` (NDJSON, `tail`, `follow`): every tunnel and request with host, port, address, decision, rule or reason (`not_allowed`, `internal_address`, `sni_mismatch`, `not_tls`, `ceiling`, `secret_missing`, …), credential name, status and bytes each way; the last 1000 entries per sandbox, in the server's memory (empty after a restart)",
+        tests: &[
+            "blackbox/egress.rs::allowed_hosts_are_reached_through_the_proxy_and_everything_else_is_refused_and_logged",
         ],
     },
     Capability {

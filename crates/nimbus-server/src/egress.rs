@@ -4,9 +4,11 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use nimbus_compute::sandbox::Sandboxes;
 use nimbus_compute::secrets::Secrets;
+use nimbus_core::limits::SANDBOX_RETENTION_SWEEP_MS;
 use nimbus_egress::ca::EgressCa;
 use nimbus_egress::proxy::{Directory, Proxy, Settings};
 use nimbus_egress::rules::{Ceiling, EgressRules};
@@ -45,10 +47,24 @@ pub fn start(
     secrets: Arc<Secrets>,
     socket: &Path,
 ) -> Result<(Arc<Proxy>, JoinHandle<()>), StartError> {
-    let directory = Arc::new(Registries { sandboxes, secrets });
+    let directory = Arc::new(Registries { sandboxes: sandboxes.clone(), secrets });
     let proxy = Proxy::new(prepared.settings, prepared.ca, directory).map_err(StartError::Egress)?;
     let listener = Proxy::bind(socket).map_err(|e| StartError::Egress(format!("bind {}: {e}", socket.display())))?;
-    let task = tokio::spawn(proxy.clone().serve(listener));
+    let serving = proxy.clone().serve(listener);
+    let logs = proxy.logs().clone();
+    let task = tokio::spawn(async move {
+        // The decision logs of sandboxes removed by retention or with their tenant go too.
+        let pruning = async {
+            loop {
+                tokio::time::sleep(Duration::from_millis(SANDBOX_RETENTION_SWEEP_MS)).await;
+                logs.retain(|id| sandboxes.known(id));
+            }
+        };
+        tokio::select! {
+            () = serving => {}
+            () = pruning => {}
+        }
+    });
     Ok((proxy, task))
 }
 

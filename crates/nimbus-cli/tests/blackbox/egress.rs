@@ -249,3 +249,61 @@ fn internal_addresses_and_the_operators_ceiling_are_enforced() {
     find(&log, |e| e["host"] == "localhost" && e["decision"] == "refused", "refusing loopback");
     fx.delete(&id);
 }
+
+/// Sends one plain-HTTP proxy request for `target` to the proxy listener of the sandbox whose
+/// supervisor is `supervisor`, from a thread that joined the sandbox's network namespace (so it
+/// works while no server runs); returns the answer's status line and body.
+fn through_listener(supervisor: u32, target: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    let target = target.to_owned();
+    std::thread::spawn(move || {
+        let ns = std::fs::File::open(format!("/proc/{supervisor}/ns/net")).expect("the sandbox's namespace");
+        // SAFETY: setns takes a descriptor held open for the call; it changes only this thread's
+        // network namespace, and the thread ends with the request.
+        #[allow(unsafe_code)]
+        let joined = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(joined, 0, "setns: {}", std::io::Error::last_os_error());
+        let mut stream = std::net::TcpStream::connect("127.0.0.1:3128").expect("the proxy listener");
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).expect("timeout");
+        let host = target.trim_start_matches("http://").split('/').next().unwrap_or_default().to_owned();
+        write!(stream, "GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").expect("send");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("the answer");
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        (head.lines().next().unwrap_or_default().to_owned(), body.to_owned())
+    })
+    .join()
+    .expect("the request thread")
+}
+
+#[test]
+fn a_sandbox_keeps_its_way_out_across_a_server_restart_and_hears_503_while_none_runs() {
+    let upstream = Upstream::http([127, 0, 0, 6], "restart");
+    let (mut fx, image) = fixture(vec!["--egress-allow-internal".into()]);
+    let network = json!({ "egress": { "allow": [{ "host": "127.0.0.6", "ports": [upstream.port()] }] } });
+    let (id, _) = curl_sandbox(&fx, &image, network);
+    let supervisor: u32 = std::fs::read_to_string(fx.dirs.data().join(format!("sandboxes/{id}/supervisor.pid")))
+        .expect("supervisor pid")
+        .trim()
+        .parse()
+        .expect("a pid");
+    let target = format!("http://127.0.0.6:{}/before", upstream.port());
+    let (status, body) = through_listener(supervisor, &target);
+    assert_eq!((status.as_str(), body.as_str()), ("HTTP/1.1 200 OK", "upstream restart: GET /before\n"));
+
+    // No server: the listener still answers, at once, and says why.
+    fx.server.take().expect("server").stop();
+    let (status, body) = through_listener(supervisor, &target);
+    assert_eq!(status, "HTTP/1.1 503 Service Unavailable");
+    assert!(body.contains("egress proxy is not running"), "{body}");
+
+    // The next server adopts the sandbox and serves its connections with its rules.
+    let server = fx.dirs.try_start_with_args(&["--egress-allow-internal"]).expect("restart");
+    fx.server = Some(server);
+    let (status, body) = through_listener(supervisor, &format!("http://127.0.0.6:{}/after", upstream.port()));
+    assert_eq!((status.as_str(), body.as_str()), ("HTTP/1.1 200 OK", "upstream restart: GET /after\n"));
+    let log = decisions(&fx, &id);
+    find(&log, |e| e["host"] == "127.0.0.6" && e["decision"] == "allowed", "after the restart");
+    fx.delete(&id);
+}

@@ -88,6 +88,11 @@ impl Sandboxes {
         crate::blocking(move || backend.listening(&record.id)).await
     }
 
+    /// Whether a sandbox with this id is known (in any state, until it is removed).
+    pub fn known(&self, id: &str) -> bool {
+        self.entries.read().unwrap_or_else(PoisonError::into_inner).keys().any(|(_, key)| key == id)
+    }
+
     /// The tenant and egress rules of sandbox `id` while it runs (the egress proxy's question);
     /// `None` for unknown and ended sandboxes.
     pub fn egress_rules(&self, id: &str) -> Option<(String, EgressRules)> {

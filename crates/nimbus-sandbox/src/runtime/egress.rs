@@ -95,15 +95,31 @@ pub fn bind() -> std::io::Result<Vec<TcpListener>> {
     Ok(listeners)
 }
 
-/// Accepts on `listener` until it is shut down, handing every connection to the server.
+/// Connections waiting for their 503 while no server takes them (more are closed at once).
+const REFUSALS_QUEUED: usize = 64;
+
+/// How long a refused connection's request may take to arrive before its 503 goes out anyway.
+const REFUSAL_READ_MS: u64 = 1_000;
+
+/// Accepts on `listener` until it is shut down, handing every connection to the server; when no
+/// server takes one, a thread of its own reads the request (bounded) and answers 503.
 pub fn serve(listener: &TcpListener, sandbox: &str) {
+    let (refuse, refusals) = std::sync::mpsc::sync_channel::<TcpStream>(REFUSALS_QUEUED);
+    let refuser = std::thread::spawn(move || refusals.into_iter().for_each(answer_unavailable));
     for connection in listener.incoming() {
         match connection {
-            Ok(connection) => hand_off(connection, sandbox),
+            Ok(connection) => {
+                if let Err(connection) = hand_off(connection, sandbox) {
+                    // A full queue closes the connection: the sandbox is flooding a downed proxy.
+                    let _ = refuse.try_send(connection);
+                }
+            }
             Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return, // shut down
+            Err(_) => break, // shut down
         }
     }
+    drop(refuse);
+    let _ = refuser.join();
 }
 
 /// Wakes `serve` for good: the listener accepts nothing more.
@@ -111,9 +127,9 @@ pub fn shut_down(listener: &TcpListener) {
     let _ = nix::sys::socket::shutdown(listener.as_raw_fd(), nix::sys::socket::Shutdown::Both);
 }
 
-/// Sends `connection` to the server's proxy; when no server takes it (none runs, or it is not
-/// accepting), answers 503 itself. Never blocks on the server or on the sandbox.
-fn hand_off(connection: TcpStream, sandbox: &str) {
+/// Sends `connection` to the server's proxy; gives it back when no server takes it (none runs,
+/// or it is not accepting). Never blocks on the server.
+fn hand_off(connection: TcpStream, sandbox: &str) -> Result<(), TcpStream> {
     let sent = (|| -> nix::Result<()> {
         let socket =
             socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None)?;
@@ -123,16 +139,29 @@ fn hand_off(connection: TcpStream, sandbox: &str) {
         sendmsg::<()>(socket.as_raw_fd(), &iov, &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)?;
         Ok(())
     })();
-    if sent.is_err() {
-        let body = "the Nimbus egress proxy is not running (the server is down); retry once it is back\n";
-        let answer = format!(
-            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        // A fresh socket's send buffer takes this at once; never wait on the sandbox.
-        let _ = connection.set_nonblocking(true);
-        let _ = (&connection).write_all(answer.as_bytes());
+    sent.map_err(|_| connection)
+}
+
+/// Reads what the client sends first (its request head, bounded in size and time, so that
+/// closing does not reset the connection under the answer), then answers 503 and closes.
+fn answer_unavailable(connection: TcpStream) {
+    let _ = connection.set_read_timeout(Some(std::time::Duration::from_millis(REFUSAL_READ_MS)));
+    let _ = connection.set_write_timeout(Some(std::time::Duration::from_millis(REFUSAL_READ_MS)));
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while head.len() < 64 * 1024 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match (&connection).read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
     }
+    let body = "the Nimbus egress proxy is not running (the server is down); retry once it is back\n";
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = (&connection).write_all(answer.as_bytes());
+    let _ = connection.shutdown(std::net::Shutdown::Write);
 }
 
 /// The image's CA bundle (the first of [`TRUST_PATHS`] it has as a regular file, read within
