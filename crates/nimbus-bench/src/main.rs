@@ -21,7 +21,8 @@
 //!
 //! `nimbus-bench network <path to nimbus>` measures the ports route (HTTP into a sandbox's port
 //! through the server) against the same requests made from inside the sandbox's network
-//! namespace: latency p50/p99 and throughput (`network.rs`).
+//! namespace, and the egress proxy (a sandbox's plain-HTTP requests to a server on the host)
+//! against the same requests made from the host: latency p50/p99 and throughput (`network.rs`).
 
 mod client;
 mod functions;

@@ -101,9 +101,13 @@ impl Api {
         Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
     }
 
-    fn create(&self, tenant: &str, argv: &[&str]) -> Result<(String, Duration), String> {
-        let body = json!({ "spec": { "root": { "kind": "oci_image", "source": { "kind": "reference", "reference": "bench/busybox:1" } },
-                                     "process": { "argv": argv }, "resources": { "memoryLimitBytes": 67108864 } } });
+    /// Creates a busybox sandbox running `argv`, with `network` as its `spec.network` if given.
+    fn create(&self, tenant: &str, argv: &[&str], network: Option<&Value>) -> Result<(String, Duration), String> {
+        let mut body = json!({ "spec": { "root": { "kind": "oci_image", "source": { "kind": "reference", "reference": "bench/busybox:1" } },
+                                         "process": { "argv": argv }, "resources": { "memoryLimitBytes": 67108864 } } });
+        if let Some(network) = network {
+            body["spec"]["network"] = network.clone();
+        }
         let started = Instant::now();
         let path = format!("/api/tenants/{tenant}/sandboxes");
         let (status, sandbox) = self.call("POST", &path, Some(("application/json", body.to_string().into_bytes())))?;
@@ -136,7 +140,17 @@ impl<'a> Live<'a> {
     }
 
     pub(crate) fn create(&mut self, tenant: &str, argv: &[&str]) -> Result<(String, Duration), String> {
-        let (id, elapsed) = self.api.create(tenant, argv)?;
+        self.create_networked(tenant, argv, None)
+    }
+
+    /// As `create`, with `network` (if given) as the sandbox's `spec.network`.
+    pub(crate) fn create_networked(
+        &mut self,
+        tenant: &str,
+        argv: &[&str],
+        network: Option<&Value>,
+    ) -> Result<(String, Duration), String> {
+        let (id, elapsed) = self.api.create(tenant, argv, network)?;
         self.ids.push(id.clone());
         Ok((id, elapsed))
     }

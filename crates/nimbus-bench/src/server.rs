@@ -18,10 +18,17 @@ pub struct Server {
 impl Server {
     /// Starts `nimbus start --port 0` and waits for its listen line.
     pub fn start(binary: &str) -> Result<Self, String> {
+        Self::start_with(binary, &[])
+    }
+
+    /// Starts `nimbus start --port 0 <extra>` and waits for its listen line.
+    pub fn start_with(binary: &str, extra: &[&str]) -> Result<Self, String> {
         let dirs = tempfile::tempdir().map_err(|e| e.to_string())?;
         let home = dirs.path().join("home");
         let mut child = Command::new(binary)
-            .args(["start", "--port", "0", "--data-dir"])
+            .args(["start", "--port", "0"])
+            .args(extra)
+            .arg("--data-dir")
             .arg(dirs.path().join("data"))
             .env("HOME", &home)
             .env("XDG_DATA_HOME", home.join("data"))

@@ -348,6 +348,7 @@ pub const CAPABILITIES: &[Capability] = &[
             "blackbox/ports.rs::http_and_websocket_reach_a_sandbox_port_and_garbage_is_refused",
             "blackbox/services.rs::sandbox_service_runs_with_probes_and_owns_its_sandbox",
             "packages/nimbus/test/sandboxes.test.ts::fetchPort reaches a server inside the sandbox: its answers pass through, Nimbus's refusals throw",
+            "packages/nimbus/test/network.test.ts::status.endpoints lists the ports a sandbox listens on, never the proxy's",
         ],
     },
     Capability {
@@ -359,6 +360,8 @@ pub const CAPABILITIES: &[Capability] = &[
             "blackbox/egress.rs::allowed_hosts_are_reached_through_the_proxy_and_everything_else_is_refused_and_logged",
             "blackbox/egress.rs::internal_addresses_and_the_operators_ceiling_are_enforced",
             "blackbox/sandboxes.rs::sandbox_names_localhost_and_itself_as_other_runtimes_do",
+            "blackbox/egress.rs::a_sandbox_keeps_its_way_out_across_a_server_restart_and_hears_503_while_none_runs",
+            "packages/nimbus/test/network.test.ts::egress: rules are echoed, a refused request is logged and followed, updates are generation-checked",
         ],
     },
     Capability {
@@ -371,6 +374,7 @@ pub const CAPABILITIES: &[Capability] = &[
             "blackbox/secrets.rs::secrets_are_write_only_and_follow_the_rules",
             "blackbox/secrets.rs::a_tenant_holds_at_most_100_secrets",
             "blackbox/secrets.rs::secrets_survive_a_restart_and_go_with_their_tenant",
+            "packages/nimbus/test/secrets.test.ts::secrets: put creates and replaces, list shows no value, delete removes",
         ],
     },
     Capability {

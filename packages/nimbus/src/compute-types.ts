@@ -1,6 +1,7 @@
 /**
- * Wire types of the compute surface (docs/sandboxes.md, services.md, sessions.md, images.md):
- * the resources exactly as the server renders them, and the request shapes the SDK sends.
+ * Wire types of the compute surface (docs/sandboxes.md, networking.md, services.md, sessions.md,
+ * images.md): the resources exactly as the server renders them, and the request shapes the SDK
+ * sends.
  *
  * Command lines and environments are never echoed by the server: they come back as
  * {@link Redacted} counts.
@@ -94,6 +95,8 @@ export interface SandboxSpec {
   root: SandboxRoot;
   process?: SandboxProcessSpec;
   resources?: SandboxResources;
+  /** What the sandbox may reach (docs/networking.md); absent or `{}` means deny-all. */
+  network?: SandboxNetwork;
 }
 
 /** `spec.process` as echoed: command lines and environment counted, never shown. */
@@ -114,6 +117,7 @@ export interface SandboxSpecEcho {
   root: SandboxRoot;
   process: SandboxProcessEcho;
   resources: Required<SandboxResources>;
+  network: SandboxNetworkEcho;
 }
 
 /** The metadata every sandbox and session carries. */
@@ -137,7 +141,8 @@ export interface Sandbox {
     readiness: string;
     health: string;
     backend: SandboxBackend;
-    endpoints: unknown[];
+    /** The TCP ports a running sandbox listens on (the egress proxy's listener is not listed). */
+    endpoints: SandboxEndpoint[];
     conditions: Condition[];
     image: { reference: string; digest: string } | null;
     startedAt: Timestamp | null;
@@ -152,6 +157,117 @@ export interface Sandbox {
 export interface SandboxCollection {
   metadata: CollectionMetadata;
   items: Sandbox[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Networking (docs/networking.md)
+
+/**
+ * One `spec.network.egress.allow` rule. `host` is a DNS name (`pypi.org`), a suffix wildcard
+ * (`*.example.com`: names ending in `.example.com`, not `example.com` itself) or an IP literal.
+ */
+export interface EgressAllowRule {
+  host: string;
+  /** 1–16 ports; default `[80, 443]`. */
+  ports?: number[];
+}
+
+/**
+ * One `spec.network.egress.credentials` rule: the egress proxy adds `header: prefix + value` of
+ * the tenant secret `secret` to every request the sandbox sends to `host` (which an allow rule
+ * must also cover). The value never enters the sandbox.
+ */
+export interface EgressCredentialRule {
+  host: string;
+  /** An HTTP header name, not a hop-by-hop or framing one (`Host`, `Content-Length`, `Proxy-*`, …). */
+  header: string;
+  /** The name of a tenant secret (`nimbus.secrets`); it must exist when the rule is set. */
+  secret: string;
+  /** Text put before the value, e.g. `"Bearer "`; at most 256 characters. */
+  prefix?: string;
+}
+
+/** `spec.network.egress` as sent (to create, or to `sandboxes.updateNetwork`). Empty means deny-all. */
+export interface SandboxEgress {
+  /** At most 64 rules. */
+  allow?: EgressAllowRule[];
+  /** At most 16 rules. */
+  credentials?: EgressCredentialRule[];
+}
+
+/** `spec.network` as sent. */
+export interface SandboxNetwork {
+  egress?: SandboxEgress;
+}
+
+/**
+ * `spec.sandbox.network` as echoed: normalized (hosts lower-cased, ports filled in and sorted),
+ * both lists always present; credentials name their secret, never its value.
+ */
+export interface SandboxNetworkEcho {
+  egress: {
+    allow: Array<Required<EgressAllowRule>>;
+    credentials: EgressCredentialRule[];
+  };
+}
+
+/** A TCP port the sandbox listens on (`status.endpoints`), reachable through the ports route. */
+export interface SandboxEndpoint {
+  /** `tcp-<port>`. */
+  name: string;
+  protocol: "tcp";
+  /** Where it listens inside the sandbox (`127.0.0.1`). */
+  host: string;
+  port: number;
+  /** The ports route's path, `/api/tenants/{t}/sandboxes/{id}/ports/{port}/`. */
+  url: string;
+}
+
+/** Why the egress proxy refused (`decision: "refused"`) or failed (`"failed"`) a connection or request. */
+export type EgressReason =
+  | "not_allowed"
+  | "internal_address"
+  | "sni_mismatch"
+  | "not_tls"
+  | "ceiling"
+  | "secret_missing"
+  | "bad_request"
+  | "unresolvable"
+  | "connect_failed"
+  | "upstream_tls"
+  | "client_tls";
+
+/**
+ * One line of a sandbox's egress decision log (`GET …/egress`): one per tunnel, per plain-HTTP
+ * request and per request inside an intercepted tunnel, written when it ends (a refusal at once).
+ */
+export interface EgressDecision {
+  /** Position in the sandbox's log, from 1. */
+  seq: number;
+  /** When the connection or request ended. */
+  time: Timestamp;
+  /** `tunnel` (a `CONNECT`), or `request` (plain HTTP, or one request inside an intercepted tunnel). */
+  kind: "tunnel" | "request";
+  /** `CONNECT`, or the request's method. */
+  method: string;
+  /** The host asked for (normalized). */
+  host: string;
+  port: number;
+  /** The address the proxy connected to (`151.101.0.223:443`), when it connected. */
+  address: string | null;
+  /** `failed`: allowed, but the upstream could not be reached (`reason` says why). */
+  decision: "allowed" | "refused" | "failed";
+  /** The allow rule that matched, when one did. */
+  rule: Required<EgressAllowRule> | null;
+  reason: EgressReason | null;
+  /** The secret's name when the proxy added a credential header (never its value). */
+  credential: string | null;
+  /** The upstream's HTTP status, for requests. */
+  status: number | null;
+  /** Bytes sent to the upstream. */
+  bytesOut: number;
+  /** Bytes received from the upstream. */
+  bytesIn: number;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,13 +1,16 @@
 /**
- * `nimbus.sandboxes`: isolated execution worlds for one task (docs/sandboxes.md), under
- * `/api/tenants/{tenant}/sandboxes`.
+ * `nimbus.sandboxes`: isolated execution worlds for one task (docs/sandboxes.md), and their
+ * network (docs/networking.md), under `/api/tenants/{tenant}/sandboxes`.
  */
 
 import { NimbusClientError, NimbusError } from "./errors.js";
 import type { Transport } from "./transport.js";
 import type {
+  EgressDecision,
+  HeartbeatFrame,
   Sandbox,
   SandboxCollection,
+  SandboxEgress,
   SandboxLifecycleState,
   SandboxProfile,
   SandboxSpec,
@@ -107,6 +110,72 @@ export class Sandboxes {
   }): AsyncGenerator<StreamFrame> {
     const { id, tenantId, tail, follow } = options;
     yield* this.transport.ndjson<StreamFrame>("GET", this.path(tenantId, id, "logs"), { query: { tail, follow } });
+  }
+
+  /**
+   * Replaces the sandbox's egress rules (docs/networking.md): new connections follow them at
+   * once, open ones keep the decision they got. `generation` must be the sandbox's current
+   * `metadata.generation` (`NimbusPreconditionFailedError` otherwise, with `detail`
+   * `{expectedGeneration, currentGeneration}`); the answer carries the next one. `egress: {}`
+   * denies everything. A service's sandbox (`owned_by_service`) or an ended one
+   * (`sandbox_ended`) is `NimbusConflictError`; a bad rule `NimbusInvalidInputError` naming the
+   * field (`egress.allow[0].host`); one beyond the operator's ceiling
+   * `NimbusSandboxEgressBeyondPolicyError`.
+   */
+  async updateNetwork(options: {
+    id: string;
+    tenantId?: string;
+    generation: number;
+    egress: SandboxEgress;
+  }): Promise<Sandbox> {
+    const { id, tenantId, generation, egress } = options;
+    return this.transport.json<Sandbox>("PUT", this.path(tenantId, id, "network"), {
+      body: { metadata: { generation }, egress },
+    });
+  }
+
+  /**
+   * The sandbox's egress decision log, oldest first (`tail` keeps the last N). The server keeps
+   * the last 1000 decisions of each sandbox, in memory: the log starts empty after a restart.
+   */
+  async egressLog(options: { id: string; tenantId?: string; tail?: number }): Promise<EgressDecision[]> {
+    const { id, tenantId, tail } = options;
+    const decisions: EgressDecision[] = [];
+    for await (const decision of this.decisions(tenantId, id, { tail })) decisions.push(decision);
+    return decisions;
+  }
+
+  /**
+   * The egress decision log, then each new decision as the proxy writes it. The iteration ends
+   * once the sandbox stops or is deleted; aborting
+   * `signal` throws its reason; leaving the loop closes the request. `tail` keeps the last N of
+   * the decisions already logged (`0`: only new ones). Heartbeats are not yielded. Nothing is
+   * sent until iteration starts.
+   */
+  async *followEgress(options: {
+    id: string;
+    tenantId?: string;
+    tail?: number;
+    signal?: AbortSignal;
+  }): AsyncGenerator<EgressDecision> {
+    const { id, tenantId, tail, signal } = options;
+    yield* this.decisions(tenantId, id, { tail, follow: true }, signal);
+  }
+
+  /** The lines of `GET …/egress` that are decisions (a followed log also sends heartbeats). */
+  private async *decisions(
+    tenantId: string | undefined,
+    id: string,
+    query: { tail?: number; follow?: boolean },
+    signal?: AbortSignal,
+  ): AsyncGenerator<EgressDecision> {
+    const lines = this.transport.ndjson<EgressDecision | HeartbeatFrame>("GET", this.path(tenantId, id, "egress"), {
+      query,
+      signal,
+    });
+    for await (const line of lines) {
+      if (line.kind !== "heartbeat") yield line;
+    }
   }
 
   /**

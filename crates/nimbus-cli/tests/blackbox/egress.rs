@@ -247,6 +247,14 @@ fn internal_addresses_and_the_operators_ceiling_are_enforced() {
     assert!(local.requests().is_empty(), "nothing reached the loopback upstream");
     let log = decisions(&fx, &id);
     find(&log, |e| e["host"] == "localhost" && e["decision"] == "refused", "refusing loopback");
+    // A followed log ends when its sandbox does, with everything written before.
+    std::thread::scope(|scope| {
+        let follower = scope.spawn(|| fx.server().get(&fx.path(&format!("/{id}/egress?follow=true"))));
+        fx.server().post_json(&fx.path(&format!("/{id}/stop")), &json!({ "gracePeriodMs": 0 })).expect_status(200);
+        let followed = follower.join().expect("the follower");
+        followed.expect_status(200);
+        assert!(followed.text().contains("\"internal_address\""), "{}", followed.text());
+    });
     fx.delete(&id);
 }
 

@@ -30,6 +30,8 @@ use crate::log::{Entry, Kind, Reason};
 pub(super) struct Tunnel<'a> {
     /// The asking sandbox.
     pub sandbox: &'a str,
+    /// Its tenant.
+    pub tenant: &'a str,
     /// The tunnel's log entry (host, port, rule, address); each request gets one of its own.
     pub entry: &'a Entry,
     /// The header to add.
@@ -62,10 +64,9 @@ pub(super) async fn run(
     let sender = open_upstream(proxy, &host, upstream).await;
     let upstream_failed = sender.is_none();
     let sender = Arc::new(Mutex::new(sender));
-    let tenant = proxy.directory.rules(tunnel.sandbox).map(|(tenant, _)| tenant).unwrap_or_default();
     let service = service_fn(|request: Request<Incoming>| {
-        let (sender, tenant, tunnel) = (sender.clone(), tenant.clone(), &tunnel);
-        async move { Ok::<_, Infallible>(forward_inner(proxy, tunnel, &tenant, &sender, request).await) }
+        let (sender, tunnel) = (sender.clone(), &tunnel);
+        async move { Ok::<_, Infallible>(forward_inner(proxy, tunnel, &sender, request).await) }
     });
     let _ = server::Builder::new().serve_connection(TokioIo::new(tls), service).await;
     if upstream_failed { Err(Reason::UpstreamTls) } else { Ok(()) }
@@ -90,7 +91,6 @@ async fn open_upstream(
 async fn forward_inner(
     proxy: &Arc<Proxy>,
     tunnel: &Tunnel<'_>,
-    tenant: &str,
     sender: &Mutex<Option<(client::SendRequest<ProxyBody>, Arc<crate::stream::Meter>)>>,
     request: Request<Incoming>,
 ) -> Response<ProxyBody> {
@@ -101,11 +101,11 @@ async fn forward_inner(
     entry.credential = Some(tunnel.credential.secret.clone());
     let mut sender = sender.lock().await;
     let Some((sender, meter)) = sender.as_mut() else {
-        return proxy.refuse(tunnel.sandbox, Some(tenant), entry, Reason::UpstreamTls);
+        return proxy.refuse(tunnel.sandbox, Some(tunnel.tenant), entry, Reason::UpstreamTls);
     };
     let exchange = Exchange {
         sandbox: tunnel.sandbox,
-        tenant,
+        tenant: tunnel.tenant,
         authority: forward::authority(&tunnel_entry.host, tunnel_entry.port, 443),
         credential: Some(&tunnel.credential),
     };

@@ -47,7 +47,8 @@ pub(super) async fn open(proxy: Arc<Proxy>, sandbox: String, request: Request<In
                 let client = TokioIo::new(upgraded);
                 match grant.credential {
                     Some(credential) => {
-                        let tunnel = intercept::Tunnel { sandbox: &sandbox, entry: &entry, credential };
+                        let tunnel =
+                            intercept::Tunnel { sandbox: &sandbox, tenant: &grant.tenant, entry: &entry, credential };
                         intercept::run(&proxy, tunnel, client, upstream).await
                     }
                     // The sandbox's own loopback: nothing leaves it, nothing to check.

@@ -9,10 +9,10 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use nimbus_compute::sandbox::Sandboxes;
-use nimbus_core::NimbusError;
+use nimbus_compute::sandbox::{Sandboxes, WaitFor};
 use nimbus_core::limits::LOG_HEARTBEAT_MS;
 use nimbus_core::time::{now_ms, rfc3339_ms};
+use nimbus_core::{ErrorCode, NimbusError};
 use nimbus_egress::log::{DecisionLogs, Entry};
 use serde_json::{Value, json};
 
@@ -60,6 +60,16 @@ fn ndjson(entries: &[Arc<Entry>]) -> String {
     entries.iter().map(|e| format!("{}\n", serde_json::to_string(&**e).unwrap_or_default())).collect()
 }
 
+/// What woke a follower.
+enum Woke {
+    /// The log changed (`false`: the log went with its sandbox).
+    Entries(bool),
+    /// The sandbox ended or went.
+    Ended,
+    /// A heartbeat period passed in silence.
+    Quiet,
+}
+
 /// A followed log: new entries as they are written, a heartbeat after `LOG_HEARTBEAT_MS` of
 /// silence; it ends when the sandbox ends or goes.
 struct Follow {
@@ -78,19 +88,34 @@ impl Follow {
                 return Some((Ok(chunk), (follow, None)));
             }
             loop {
-                let woke = tokio::time::timeout(Duration::from_millis(LOG_HEARTBEAT_MS), follow.watch.changed()).await;
+                // The sandbox's end, awaited for one heartbeat period, doubles as the heartbeat's
+                // timer; a deleted sandbox ends the wait at once.
+                let ended = follow.sandboxes.wait_for(
+                    &follow.tenant,
+                    &follow.id,
+                    WaitFor::Stopped,
+                    Duration::from_millis(LOG_HEARTBEAT_MS),
+                );
+                let woke = tokio::select! {
+                    changed = follow.watch.changed() => Woke::Entries(changed.is_ok()),
+                    ended = ended => match ended {
+                        Ok(_) => Woke::Ended,
+                        Err(err) if err.code == ErrorCode::OpWaitTimeout => Woke::Quiet,
+                        Err(_) => Woke::Ended,
+                    },
+                };
                 let (entries, last) = follow.logs.read(&follow.id, follow.last, None);
                 follow.last = last;
-                let running = follow.sandboxes.get(&follow.tenant, &follow.id).is_ok_and(|r| !r.state.is_terminal());
                 if !entries.is_empty() {
                     return Some((Ok(ndjson(&entries)), (follow, None)));
                 }
-                if !running || matches!(woke, Ok(Err(_))) {
-                    return None;
-                }
-                if woke.is_err() {
-                    let beat = json!({ "kind": "heartbeat", "time": rfc3339_ms(now_ms()) });
-                    return Some((Ok(format!("{beat}\n")), (follow, None)));
+                match woke {
+                    Woke::Ended | Woke::Entries(false) => return None,
+                    Woke::Entries(true) => {}
+                    Woke::Quiet => {
+                        let beat = json!({ "kind": "heartbeat", "time": rfc3339_ms(now_ms()) });
+                        return Some((Ok(format!("{beat}\n")), (follow, None)));
+                    }
                 }
             }
         })
