@@ -83,7 +83,8 @@ fn allowed_hosts_are_reached_through_the_proxy_and_everything_else_is_refused_an
             { "host": "127.0.0.4", "ports": [tunnel.port()] },
             { "host": "127.0.0.5", "ports": [closed] } ],
         "credentials": [
-            { "host": "127.0.0.3", "header": "Authorization", "secret": "api-token", "prefix": "Bearer " } ] } });
+            { "host": "127.0.0.3", "header": "Authorization", "secret": "api-token", "prefix": "Bearer " },
+            { "host": "127.0.0.2", "header": "X-Api-Key", "secret": "api-token" } ] } });
     let (id, session) = curl_sandbox(&fx, &image, network);
 
     // Plain HTTP through the proxy variables: the upstream sees an ordinary request.
@@ -92,6 +93,8 @@ fn allowed_hosts_are_reached_through_the_proxy_and_everything_else_is_refused_an
     let seen = plain.requests();
     assert_eq!(seen.last().expect("a request").header("host"), Some(format!("127.0.0.2:{}", plain.port()).as_str()));
     assert!(seen.iter().all(|r| r.header("proxy-connection").is_none() && r.header("authorization").is_none()));
+    // A plain-HTTP request to a credential host gets its header the same way.
+    assert_eq!(seen.last().expect("a request").header("x-api-key"), Some(SECRET));
 
     // HTTPS to the credential host: the proxy completes TLS with a certificate the sandbox trusts
     // (its bundle has the Nimbus CA), adds the header and re-encrypts to the verified upstream.
@@ -151,6 +154,12 @@ fn allowed_hosts_are_reached_through_the_proxy_and_everything_else_is_refused_an
         sh(&fx, &session, &format!("curl -sS --noproxy '*' --max-time 5 http://127.0.0.2:{}/", plain.port()));
     assert_eq!(code, 7, "a direct connection fails to connect");
 
+    // A credential whose secret is gone: the request is refused rather than sent without it.
+    fx.server().delete(&format!("/api/tenants/{TENANT}/secrets/api-token")).expect_status(204);
+    let (code, _, _) = sh(&fx, &session, &format!("curl -sS https://127.0.0.3:{}/gone", api.port()));
+    assert_ne!(code, 0, "the CONNECT is refused");
+    assert!(api.requests().iter().all(|r| r.path != "/gone"));
+
     // The secret is nowhere the sandbox can look: environment, files, processes.
     let search = format!(
         "env | grep -c {SECRET}; cat /proc/*/environ 2>/dev/null | grep -c {SECRET}; \
@@ -171,6 +180,7 @@ fn allowed_hosts_are_reached_through_the_proxy_and_everything_else_is_refused_an
     find(&log, |e| e["host"] == "127.0.0.3" && e["kind"] == "tunnel", "for the api tunnel");
     find(&log, |e| e["host"] == "not-allowed.example" && e["reason"] == "not_allowed", "refusing the name");
     find(&log, |e| e["host"] == "127.0.0.5" && e["decision"] == "failed", "failing the closed port");
+    find(&log, |e| e["host"] == "127.0.0.3" && e["reason"] == "secret_missing", "refusing without the secret");
     let fronted: Vec<&Value> = log.iter().filter(|e| e["reason"] == "sni_mismatch").collect();
     assert_eq!(fronted.len(), 2, "both fronted tunnels are logged: {log:#?}");
     let sandbox = fx.server().get(&fx.path(&format!("/{id}")));
