@@ -220,6 +220,15 @@ limits! {
     /// Largest CA bundle read from an image to add the egress CA to (Debian's is about 220 KiB);
     /// an image's files are not trusted to be small.
     pub const SANDBOX_CA_BUNDLE_MAX_BYTES: u64 = 2 * 1024 * 1024, "2 MiB";
+    /// How long the egress proxy waits for a supervisor's hand-off message once it accepted
+    /// its unix connection (a supervisor sends it at once).
+    pub const EGRESS_HANDOFF_TIMEOUT_MS: u64 = 5_000, "5 s";
+    /// While no server runs, how long a sandbox's proxy listener reads a request before it
+    /// answers 503 anyway (reading it first keeps the close from resetting the answer).
+    pub const EGRESS_UNAVAILABLE_READ_MS: u64 = 1_000, "1 s";
+    /// Most ports `status.endpoints` lists: a sandbox may open any number of listeners; the
+    /// report stays small.
+    pub const SANDBOX_MAX_ENDPOINTS: usize = 64, "64";
     /// Ids one sandbox's user namespace maps (uids and gids 0..65536 onto a host range of its
     /// own): every id an image's files or `/etc/passwd` commonly use, `nobody` (65534) included.
     pub const SANDBOX_USERNS_IDS: u32 = 65_536, "65,536";

@@ -17,8 +17,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
-use nimbus_core::limits::EGRESS_MAX_CONNECTIONS_PER_SANDBOX;
+use nimbus_core::limits::{EGRESS_HANDOFF_TIMEOUT_MS, EGRESS_MAX_CONNECTIONS_PER_SANDBOX};
 use rustls::{ClientConfig, RootCertStore};
 use tokio::io::Interest;
 use tokio::net::{UnixListener, UnixStream};
@@ -124,7 +125,7 @@ impl Proxy {
                 }
                 Err(err) => {
                     tracing::warn!(%err, "egress hand-off socket");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
         }
@@ -132,7 +133,9 @@ impl Proxy {
 
     /// Receives one connection from a supervisor and serves it.
     async fn take_over(self: Arc<Self>, handoff: UnixStream) {
-        let (sandbox, fd) = match receive(&handoff).await {
+        // A supervisor sends its message with the connection; nothing else may hold a task here.
+        let received = tokio::time::timeout(Duration::from_millis(EGRESS_HANDOFF_TIMEOUT_MS), receive(&handoff)).await;
+        let (sandbox, fd) = match received.unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())) {
             Ok(received) => received,
             Err(err) => {
                 tracing::warn!(%err, "a supervisor's egress hand-off failed");

@@ -8,7 +8,9 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 
-use nimbus_core::limits::{EGRESS_PROXY_PORT, SANDBOX_CA_BUNDLE_MAX_BYTES};
+use nimbus_core::limits::{
+    EGRESS_PROXY_PORT, EGRESS_UNAVAILABLE_READ_MS, SANDBOX_CA_BUNDLE_MAX_BYTES, SANDBOX_MAX_ENDPOINTS,
+};
 use nix::sys::socket::{
     AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr, connect, sendmsg, socket,
 };
@@ -51,9 +53,6 @@ pub fn environment() -> Vec<(&'static str, String)> {
     ]
 }
 
-/// Most endpoints reported: a sandbox may open any number of listeners; the report stays small.
-const MAX_ENDPOINTS: usize = 64;
-
 /// The TCP ports listened on in the current network namespace (the sandbox's, in its
 /// supervisor), from the kernel's socket tables, without the proxy's own port.
 pub fn listening_ports() -> Vec<u16> {
@@ -70,7 +69,7 @@ pub fn listening_ports() -> Vec<u16> {
     ports.retain(|&port| port != EGRESS_PROXY_PORT);
     ports.sort_unstable();
     ports.dedup();
-    ports.truncate(MAX_ENDPOINTS);
+    ports.truncate(SANDBOX_MAX_ENDPOINTS);
     ports
 }
 
@@ -95,11 +94,9 @@ pub fn bind() -> std::io::Result<Vec<TcpListener>> {
     Ok(listeners)
 }
 
-/// Connections waiting for their 503 while no server takes them (more are closed at once).
+/// Connections waiting for their 503 while no server takes them (more are closed at once): each
+/// waits at most `EGRESS_UNAVAILABLE_READ_MS`.
 const REFUSALS_QUEUED: usize = 64;
-
-/// How long a refused connection's request may take to arrive before its 503 goes out anyway.
-const REFUSAL_READ_MS: u64 = 1_000;
 
 /// Accepts on `listener` until it is shut down, handing every connection to the server; when no
 /// server takes one, a thread of its own reads the request (bounded) and answers 503.
@@ -145,8 +142,8 @@ fn hand_off(connection: TcpStream, sandbox: &str) -> Result<(), TcpStream> {
 /// Reads what the client sends first (its request head, bounded in size and time, so that
 /// closing does not reset the connection under the answer), then answers 503 and closes.
 fn answer_unavailable(connection: TcpStream) {
-    let _ = connection.set_read_timeout(Some(std::time::Duration::from_millis(REFUSAL_READ_MS)));
-    let _ = connection.set_write_timeout(Some(std::time::Duration::from_millis(REFUSAL_READ_MS)));
+    let _ = connection.set_read_timeout(Some(std::time::Duration::from_millis(EGRESS_UNAVAILABLE_READ_MS)));
+    let _ = connection.set_write_timeout(Some(std::time::Duration::from_millis(EGRESS_UNAVAILABLE_READ_MS)));
     let mut head = Vec::new();
     let mut buf = [0u8; 4096];
     while head.len() < 64 * 1024 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
