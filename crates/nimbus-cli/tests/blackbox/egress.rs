@@ -70,6 +70,9 @@ fn allowed_hosts_are_reached_through_the_proxy_and_everything_else_is_refused_an
     let plain = Upstream::http([127, 0, 0, 2], "plain");
     let api = Upstream::https([127, 0, 0, 3], "api", &ca, &["127.0.0.3"]);
     let tunnel = Upstream::https([127, 0, 0, 4], "tunnel", &ca, &["127.0.0.4"]);
+    // A host whose certificate comes from a CA the server was not told to trust.
+    let stranger = TestCa::named("Not trusted upstream CA");
+    let untrusted = Upstream::https([127, 0, 0, 7], "untrusted", &stranger, &["127.0.0.7"]);
     let closed = crate::registry::free_port();
     let (fx, image) =
         fixture(vec!["--egress-allow-internal".into(), "--egress-upstream-ca".into(), ca_file.display().to_string()]);
@@ -81,10 +84,12 @@ fn allowed_hosts_are_reached_through_the_proxy_and_everything_else_is_refused_an
             { "host": "127.0.0.2", "ports": [plain.port()] },
             { "host": "127.0.0.3", "ports": [api.port()] },
             { "host": "127.0.0.4", "ports": [tunnel.port()] },
-            { "host": "127.0.0.5", "ports": [closed] } ],
+            { "host": "127.0.0.5", "ports": [closed] },
+            { "host": "127.0.0.7", "ports": [untrusted.port()] } ],
         "credentials": [
             { "host": "127.0.0.3", "header": "Authorization", "secret": "api-token", "prefix": "Bearer " },
-            { "host": "127.0.0.2", "header": "X-Api-Key", "secret": "api-token" } ] } });
+            { "host": "127.0.0.2", "header": "X-Api-Key", "secret": "api-token" },
+            { "host": "127.0.0.7", "header": "Authorization", "secret": "api-token" } ] } });
     let (id, session) = curl_sandbox(&fx, &image, network);
 
     // Plain HTTP through the proxy variables: the upstream sees an ordinary request.
@@ -139,6 +144,14 @@ fn allowed_hosts_are_reached_through_the_proxy_and_everything_else_is_refused_an
     assert_eq!(failure["error"]["code"], "sandbox.egress_upstream_failed", "{out}");
     assert_eq!(failure["error"]["detail"]["reason"], "connect_failed");
 
+    // The proxy verifies the upstream it re-encrypts to: a certificate from an unknown CA gets
+    // the sandbox a 502, and the credential is never sent.
+    let (_, out, _) = sh(&fx, &session, &format!("curl -sS https://127.0.0.7:{}/", untrusted.port()));
+    let failure: Value = serde_json::from_str(&out).expect("an envelope");
+    assert_eq!(failure["error"]["code"], "sandbox.egress_upstream_failed", "{out}");
+    assert_eq!(failure["error"]["detail"]["reason"], "upstream_tls");
+    assert!(untrusted.requests().is_empty(), "nothing reached the unverified upstream");
+
     // A tunnel whose TLS names another host than its CONNECT (domain fronting) is cut, both for
     // an untouched tunnel and for an intercepted one.
     for (port, ip) in [(tunnel.port(), "127.0.0.4"), (api.port(), "127.0.0.3")] {
@@ -189,6 +202,7 @@ fn allowed_hosts_are_reached_through_the_proxy_and_everything_else_is_refused_an
         assert!(!text.contains(SECRET), "the secret leaked through the API: {text}");
     }
     assert_eq!(sandbox.json["spec"]["sandbox"]["network"]["egress"]["credentials"][0]["secret"], "api-token");
+    assert!(!fx.server().stderr().contains(SECRET), "the secret leaked into the server's log");
 
     // A live rules update: the plain host is no longer allowed for new connections.
     let update = json!({ "metadata": { "generation": 1 },
