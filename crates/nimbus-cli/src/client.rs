@@ -2,6 +2,7 @@
 
 use std::io::Read;
 
+use nimbus_core::catalog::Action;
 use nimbus_core::{ErrorCode, NimbusError};
 use nimbus_server::auth::token_file;
 use nimbus_server::discovery;
@@ -35,12 +36,18 @@ fn token() -> Result<String, Failure> {
         .token)
 }
 
-/// The server's error, rebuilt from its envelope so the CLI reports the same code.
+/// The server's error, rebuilt from its envelope so the CLI reports the same code (and, with
+/// `--json`, the same remediation).
 fn from_envelope(body: &Value) -> NimbusError {
     let error = &body["error"];
     let code = error["code"].as_str().and_then(ErrorCode::from_code).unwrap_or(ErrorCode::ServiceInternal);
     let message = error["message"].as_str().unwrap_or("request failed");
-    NimbusError::new(code, message, error.get("detail").cloned().filter(|d| !d.is_null()))
+    let rebuilt = NimbusError::new(code, message, error.get("detail").cloned().filter(|d| !d.is_null()));
+    let remediation = &error["remediation"];
+    match (remediation["action"].as_str().and_then(Action::parse), remediation["message"].as_str()) {
+        (Some(action), Some(text)) => rebuilt.with_remediation(action, text),
+        _ => rebuilt,
+    }
 }
 
 impl Live {

@@ -4,6 +4,8 @@
 //! - [`catalog`]: the error catalog ([`ErrorCode`]), the single source of truth for every error
 //!   code, HTTP status, severity, retryability and remediation, plus its generated forms.
 //! - [`error`]: [`NimbusError`], one catalogued error instance with its message and detail.
+//! - [`remediation`]: the reason-specific remediations an error instance carries in place of
+//!   its catalog's default.
 //! - [`ids`]: validated identifier newtypes (tenant, table, index, document, request ids).
 //! - [`limits`]: every limit and default, each with the reason for its value.
 //! - [`time`]: wall-clock milliseconds and the fixed-width RFC 3339 rendering.
@@ -14,7 +16,9 @@ pub mod catalog;
 pub mod error;
 pub mod ids;
 pub mod limits;
+pub mod remediation;
 pub mod time;
 
 pub use catalog::ErrorCode;
 pub use error::NimbusError;
+pub use remediation::Remediation;

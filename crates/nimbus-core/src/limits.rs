@@ -136,6 +136,9 @@ limits! {
     /// How long, in ms, a `/ws` client has to send `client_hello` after the server's `hello`.
     /// Contract value (realtime.md §2).
     pub const WS_HELLO_TIMEOUT_MS: u64 = 10_000, "10 s";
+    /// How long, in ms, a `/ws` socket upgraded without a credential has to send its
+    /// `Authenticate` frame: it holds a connection unauthenticated, so as briefly as the hello.
+    pub const WS_AUTH_TIMEOUT_MS: u64 = 10_000, "10 s";
     /// Interval, in ms, of the server's WebSocket Pings on `/ws` (realtime.md §7).
     pub const WS_PING_INTERVAL_MS: u64 = 15_000, "15 s";
     /// Silence from a `/ws` client, in ms, after which the socket is closed with 4408: three

@@ -150,9 +150,5 @@ impl Deployment {
 
 /// 404 `function.not_found`.
 pub fn function_not_found(name: &str) -> NimbusError {
-    NimbusError::new(
-        ErrorCode::FunctionNotFound,
-        format!("no function {name:?}"),
-        Some(serde_json::json!({ "name": name })),
-    )
+    NimbusError::function_not_found(name)
 }

@@ -188,6 +188,19 @@ pub const CAPABILITIES: &[Capability] = &[
         ],
     },
     Capability {
+        area: "realtime",
+        capability: "sockets without headers",
+        status: Status::Available,
+        notes: "for browsers and built-in WebSocket clients (Node >= 22, Deno): an upgrade without any credential authenticates with a first `Authenticate` frame (Convex's shape, admin token only; anything else, a wrong token or none within 10 s is `auth.unauthorized` with Close 1008, the origin policy applies at the upgrade, the tenant's existence is checked only after the token); the tenant may be named by `?tenant=`",
+        tests: &[
+            "blackbox/realtime.rs::a_socket_without_headers_authenticates_with_its_first_frame",
+            "blackbox/realtime.rs::a_socket_without_headers_is_closed_unless_its_first_frame_authenticates",
+            "blackbox/realtime.rs::no_authenticate_frame_in_time_closes_the_socket",
+            "blackbox/realtime.rs::the_tenant_may_be_named_by_tenant_in_the_query_string",
+            "blackbox/realtime.rs::the_upgrade_checks_run_in_order_as_envelopes",
+        ],
+    },
+    Capability {
         area: "scheduling",
         capability: "jobs and crons",
         status: Status::AvailableWithCaveats,

@@ -55,6 +55,29 @@ pub fn check_client_hello(text: &str) -> Result<(), NimbusError> {
     Ok(())
 }
 
+/// The token of the frame a socket upgraded without a credential must send first, in the shape
+/// of Convex's client: `{"type": "Authenticate", "tokenType": "Admin", "value": "<token>",
+/// "baseVersion": 0}` (`baseVersion` and other fields are ignored). Anything else is the fatal
+/// `auth.unauthorized` to close with: `unsupported_token_type` for an `Authenticate` frame with
+/// another `tokenType` than `Admin` (or `None`), else `missing_credential`.
+pub fn parse_authenticate(text: &str) -> Result<String, NimbusError> {
+    let missing = || NimbusError::unauthorized("missing_credential");
+    let value: Value = serde_json::from_str(text).map_err(|_| missing())?;
+    if value.get("type").and_then(Value::as_str) != Some("Authenticate") {
+        return Err(missing());
+    }
+    match value.get("tokenType").and_then(Value::as_str) {
+        Some("Admin") => value.get("value").and_then(Value::as_str).map(str::to_owned).ok_or_else(missing),
+        None | Some("None") => Err(missing()),
+        Some(_) => Err(NimbusError::unauthorized("unsupported_token_type")),
+    }
+}
+
+/// `auth.unauthorized` when no `Authenticate` frame arrived in time.
+pub fn authenticate_timeout() -> NimbusError {
+    NimbusError::unauthorized("authenticate_timeout")
+}
+
 /// `protocol.hello_timeout`.
 pub fn hello_timeout(timeout_ms: u64) -> NimbusError {
     NimbusError::new(
@@ -93,7 +116,8 @@ pub enum ClientFrame {
         /// The server-assigned id.
         subscription_id: u64,
     },
-    /// `authenticate` (unsupported).
+    /// `authenticate`, or `Authenticate` after the handshake (unsupported: a socket
+    /// authenticates once, at its upgrade or with its first frame).
     Authenticate,
     /// `clear_auth`.
     ClearAuth,
@@ -147,7 +171,7 @@ pub fn parse_client_frame(text: &str, dialect: Dialect) -> Result<ClientFrame, N
             Some(subscription_id) => Ok(ClientFrame::Unsubscribe { subscription_id }),
             None => Err(invalid_frame("subscription_id must be a non-negative integer")),
         },
-        "authenticate" => Ok(ClientFrame::Authenticate),
+        "authenticate" | "Authenticate" => Ok(ClientFrame::Authenticate),
         "clear_auth" => Ok(ClientFrame::ClearAuth),
         "ping" => Ok(ClientFrame::Ping),
         other => Err(invalid_frame(format!("unknown message type {other:?}"))),
@@ -244,4 +268,43 @@ pub fn pong() -> String {
 /// `function.not_found` (no functions exist in this build).
 pub fn function_not_found(name: &str) -> NimbusError {
     NimbusError::new(ErrorCode::FunctionNotFound, format!("no function {name:?}"), Some(json!({ "name": name })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(text: &str) -> String {
+        let error = parse_authenticate(text).expect_err("refused");
+        assert_eq!(error.code, ErrorCode::AuthUnauthorized);
+        error.detail.as_ref().and_then(|d| d["reason"].as_str()).unwrap_or_default().to_owned()
+    }
+
+    #[test]
+    fn the_authenticate_frame_has_convex_clients_shape() {
+        let frame = json!({ "type": "Authenticate", "tokenType": "Admin", "value": "nimbus_at_x", "baseVersion": 0 });
+        assert_eq!(parse_authenticate(&frame.to_string()).expect("token"), "nimbus_at_x");
+        let without_version = json!({ "type": "Authenticate", "tokenType": "Admin", "value": "t" });
+        assert_eq!(parse_authenticate(&without_version.to_string()).expect("token"), "t");
+        for other in [
+            "not json".to_owned(),
+            json!({ "type": "client_hello", "protocol": "nimbus.v2" }).to_string(),
+            json!({ "type": "authenticate", "token": "t" }).to_string(),
+            json!({ "type": "Authenticate", "value": "t" }).to_string(),
+            json!({ "type": "Authenticate", "tokenType": "None", "baseVersion": 0 }).to_string(),
+            json!({ "type": "Authenticate", "tokenType": "Admin", "value": 7 }).to_string(),
+        ] {
+            assert_eq!(reason(&other), "missing_credential", "{other}");
+        }
+        let user = json!({ "type": "Authenticate", "tokenType": "User", "value": "jwt", "baseVersion": 0 });
+        assert_eq!(reason(&user.to_string()), "unsupported_token_type");
+    }
+
+    #[test]
+    fn authenticate_after_the_handshake_is_unsupported_in_both_spellings() {
+        for kind in ["authenticate", "Authenticate"] {
+            let frame = json!({ "type": kind, "tokenType": "Admin", "value": "t" }).to_string();
+            assert!(matches!(parse_client_frame(&frame, Dialect::Native), Ok(ClientFrame::Authenticate)));
+        }
+    }
 }

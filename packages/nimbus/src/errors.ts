@@ -3,7 +3,10 @@
 // per-code subclasses of `NimbusError` are generated from the server's catalog
 // (errors.generated.ts) and registered here, so `errorFromEnvelope` builds the right class.
 
-/** A remediation the catalog attaches to a code. */
+/**
+ * What to do about an error: the catalog's default for its code, or one the server wrote for this
+ * error's reason (e.g. how to create a missing tenant).
+ */
 export interface Remediation {
   action: string;
   message: string;
@@ -37,7 +40,7 @@ export class NimbusError extends Error {
   readonly severity: "fatal" | "error" | "warning";
   /** Structured detail, shaped per code as the catalog says; `null` when the code has none. */
   readonly detail: Record<string, unknown> | null;
-  /** What to do about it, when the catalog says. */
+  /** What to do about it: the envelope's `remediation` (reason-specific, else the catalog's default). */
   readonly remediation: Remediation | undefined;
   /** When the server raised it (RFC 3339). */
   readonly timestamp: string | undefined;

@@ -305,7 +305,22 @@ test("a 404 is a NimbusNotFoundError with the envelope's code, requestId, status
   assert.notEqual(error.requestId, envelope.requestId, "each request has its own id");
   assert.equal(error.message, envelope.message);
   assert.deepEqual(error.detail, envelope.detail);
-  assert.equal(error.remediation, undefined);
+  // The catalog has no remediation for op.not_found; this error carries one for its reason.
+  assert.deepEqual(error.remediation, envelope.remediation);
+  assert.equal(error.remediation?.action, "fix_request");
+  assert.match(error.remediation?.message ?? "", /`GET \/api\/tenants\/\{tenant_id\}\/crons`/);
+  assert.deepEqual(error.toJSON().remediation, error.remediation);
+});
+
+test("an unknown tenant's error says how to create it (error.remediation)", async () => {
+  const error = await server.client("no-such-tenant").crons.list().then(
+    () => assert.fail("an unknown tenant answered"),
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof NimbusError);
+  assert.equal(error.code, "session.tenant_not_found");
+  assert.equal(error.remediation?.action, "fix_request");
+  assert.match(error.remediation?.message ?? "", /POST \/api\/tenants \{"id": "no-such-tenant"\}/);
 });
 
 test("a wrong token is a NimbusUnauthorizedError; an unreachable server or a foreign answer a NimbusClientError", async () => {

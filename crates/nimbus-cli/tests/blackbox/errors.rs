@@ -405,3 +405,141 @@ fn errors_route_serves_the_catalog() {
     assert_eq!(entry("op.missing_index")["reserved"], true);
     assert!(entry("op.failed")["httpStatus"].is_null());
 }
+
+/// `error.remediation` as `(action, message)`; panics when the envelope carries none.
+#[track_caller]
+fn remediation(resp: &crate::harness::Resp) -> (String, String) {
+    let remediation = &resp.json["error"]["remediation"];
+    let action = remediation["action"].as_str().unwrap_or_else(|| panic!("no remediation.action: {resp}"));
+    let message = remediation["message"].as_str().unwrap_or_else(|| panic!("no remediation.message: {resp}"));
+    (action.to_owned(), message.to_owned())
+}
+
+/// Asserts the remediation's action and that its message contains every part.
+#[track_caller]
+fn expect_remedy(resp: &crate::harness::Resp, action: &str, parts: &[&str]) -> String {
+    let (got, message) = remediation(resp);
+    assert_eq!(got, action, "{resp}");
+    for part in parts {
+        assert!(message.contains(part), "remediation lacks {part:?}: {resp}");
+    }
+    message
+}
+
+/// Issue 14 ("errors that teach"): an error instance carries a remediation for its reason in
+/// place of the catalog's generic one, and following it works. Catalog defaults stay where no
+/// specific remedy exists.
+#[test]
+fn errors_carry_a_remediation_for_their_reason() {
+    let server = Server::start();
+
+    // An unknown tenant says how to create it; doing so makes the same request succeed.
+    let ghost = server.get("/api/tenants/ghost/documents/items");
+    ghost.expect_error(404, "session.tenant_not_found");
+    expect_remedy(&ghost, "fix_request", &[r#"`POST /api/tenants {"id": "ghost"}`"#, "`GET /api/tenants`"]);
+    server.post_json("/api/tenants", &json!({ "id": "ghost" })).expect_status(201);
+    server.get("/api/tenants/ghost/documents/items").expect_status(200);
+    // `GET /errors` still serves the catalog's default for the code: none.
+    let catalog = server.request("GET", "/errors", &[], None);
+    let entry =
+        catalog.json["codes"].as_array().and_then(|c| c.iter().find(|e| e["code"] == "session.tenant_not_found"));
+    assert_eq!(entry.map(|e| e["remediation"].clone()), Some(Value::Null), "{catalog}");
+
+    // A code without a specific remedy keeps the catalog's default message.
+    let bad = server.post_json("/api/tenants", &json!({ "id": 5 }));
+    bad.expect_error(400, "op.invalid_input");
+    assert_eq!(
+        remediation(&bad),
+        ("fix_request".to_owned(), "Correct the request payload before retrying.".to_owned()),
+        "{bad}"
+    );
+
+    // Not found: the route that lists what exists.
+    let cron = server.get("/api/tenants/ghost/crons/nightly");
+    cron.expect_error(404, "op.not_found");
+    expect_remedy(&cron, "fix_request", &["`GET /api/tenants/{tenant_id}/crons`"]);
+    let schema = server.get("/api/tenants/ghost/schema/items");
+    schema.expect_error(404, "op.schema_not_found");
+    expect_remedy(&schema, "fix_request", &["`GET /api/tenants/{tenant_id}/schema`", "/schema/items`"]);
+
+    // A stale generation says to re-read and send the current one; doing so succeeds.
+    let service = json!({
+        "metadata": { "name": "upstream" },
+        "spec": { "backend": { "kind": "external", "endpoint": { "url": "http://127.0.0.1:9" },
+                               "health": { "kind": "http", "path": "/health", "intervalMs": 1000 } } },
+    });
+    server.post_json("/api/tenants/ghost/services", &service).expect_status(201);
+    let stale = server.delete("/api/tenants/ghost/services/upstream?ifMatchGeneration=7");
+    stale.expect_error(412, "op.precondition_failed");
+    assert_eq!(stale.detail()["currentGeneration"], 1, "{stale}");
+    expect_remedy(&stale, "refresh_resource", &["re-read", "current generation (1)"]);
+    let current = server.get("/api/tenants/ghost/services/upstream/definition");
+    current.expect_status(200);
+    let generation = current.json["metadata"]["generation"].as_u64().expect("metadata.generation");
+    server.delete(&format!("/api/tenants/ghost/services/upstream?ifMatchGeneration={generation}")).expect_status(204);
+
+    // A registry that refuses the connection points to importing the image instead of
+    // "retry with backoff"; the code, status and retryability are the catalog's.
+    let closed = format!("127.0.0.1:{}", crate::registry::free_port());
+    let reference = format!("{closed}/nimbus-test/busybox:1");
+    let pull = server.post_json(
+        "/api/tenants/ghost/sandboxes",
+        &json!({ "spec": { "root": crate::sandboxes::image_root(&reference), "process": { "argv": ["true"] } } }),
+    );
+    pull.expect_error(502, "sandbox.image_pull_failed");
+    assert_eq!(pull.json["error"]["retryable"], true, "{pull}");
+    let message = expect_remedy(
+        &pull,
+        "retry",
+        &[
+            &format!("`{closed}` refused the connection"),
+            &format!("`POST /api/images/import?reference={reference}`"),
+            &format!("`nimbus image import <file> --reference {reference}`"),
+        ],
+    );
+    assert!(!message.contains("backoff"), "{message}");
+}
+
+/// A session whose target stopped says so, with its close reason, and how to open a new one;
+/// so does a port request into the stopped sandbox. Runs real sandboxes (as root).
+#[test]
+fn a_session_whose_target_stopped_says_how_to_go_on() {
+    let fx = crate::sandboxes::Fixture::start();
+    let sandbox = crate::sandboxes::id_of(&fx.create(&["sleep", "100000"], json!({})));
+    fx.server().get(&fx.path(&format!("/{sandbox}?waitFor=ready"))).expect_status(200);
+    let opened = fx.server().post_json(
+        "/api/sessions",
+        &json!({ "tenantId": crate::sandboxes::TENANT, "target": { "sandbox": { "id": sandbox } }, "channels": ["exec"] }),
+    );
+    opened.expect_status(201);
+    let session = opened.json["metadata"]["id"].as_str().expect("metadata.id").to_owned();
+
+    fx.server().post_json(&fx.path(&format!("/{sandbox}/stop")), &json!({ "gracePeriodMs": 0 })).expect_status(200);
+    let exec = fx.server().post_json(&format!("/api/sessions/{session}/exec"), &json!({ "argv": ["true"] }));
+    exec.expect_error(409, "op.conflict");
+    assert_eq!(exec.detail()["reason"], "session_not_open", "{exec}");
+    expect_remedy(
+        &exec,
+        "fix_request",
+        &["its target stopped", "closeReason `target_stopped`", "`POST /api/sessions`"],
+    );
+    let read = fx.server().get(&format!("/api/sessions/{session}"));
+    assert_eq!(read.json["status"]["closeReason"], "target_stopped", "{read}");
+
+    // The sandbox itself: a request into one of its ports is a `target_stopped` conflict that
+    // says the sandbox no longer runs and how to go on.
+    let port = fx.server().get(&fx.path(&format!("/{sandbox}/ports/8080/")));
+    port.expect_error(409, "op.conflict");
+    assert_eq!(port.detail()["reason"], "target_stopped", "{port}");
+    expect_remedy(&port, "fix_request", &["no longer running", "`POST /api/sessions`", "/sandboxes`"]);
+    fx.delete(&sandbox);
+
+    // A registry that answers but has no such image: check the reference (no "retry").
+    let absent = format!("{}/nimbus-test/absent:1", fx.registry.host());
+    let missing = fx.server().post_json(
+        &fx.path(""),
+        &json!({ "spec": { "root": crate::sandboxes::image_root(&absent), "process": { "argv": ["true"] } } }),
+    );
+    missing.expect_error(404, "sandbox.image_not_found");
+    expect_remedy(&missing, "fix_request", &[&format!("Check the reference `{absent}`"), "`GET /api/images`"]);
+}

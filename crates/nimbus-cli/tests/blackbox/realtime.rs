@@ -1,6 +1,7 @@
-//! Realtime (`GET /ws`, realtime.md): the upgrade's checks, the handshake's fatal errors, the
-//! session frames, pushes on HTTP writes, unsubscribe, many subscriptions, a slow consumer, and
-//! precise invalidation through `GET /api/tenants/{t}/realtime/stats`.
+//! Realtime (`GET /ws`, realtime.md): the upgrade's checks, the handshake's fatal errors, a
+//! socket without headers (the `Authenticate` frame, `?tenant=`), the session frames, pushes on
+//! HTTP writes, unsubscribe, many subscriptions, a slow consumer, and precise invalidation
+//! through `GET /api/tenants/{t}/realtime/stats`.
 
 use std::net::TcpStream;
 use std::time::Duration;
@@ -15,11 +16,25 @@ pub(crate) type Socket = WebSocket<TcpStream>;
 
 /// Upgrades to `/ws` on `tenant`, offering `protocols`; returns the socket and the 101 response.
 fn upgrade(server: &Server, tenant: &str, protocols: &str) -> (Socket, tungstenite::handshake::client::Response) {
-    let mut request = format!("ws://127.0.0.1:{}/ws", server.port).into_client_request().expect("request");
+    let token = format!("Bearer {}", server.token());
+    let headers = [("authorization", token.as_str()), ("x-tenant-id", tenant), ("sec-websocket-protocol", protocols)];
+    upgrade_to(server, "/ws", &headers)
+}
+
+/// Upgrades to `path_and_query` with exactly `extra` headers besides the WebSocket ones.
+fn upgrade_to(
+    server: &Server,
+    path_and_query: &str,
+    extra: &[(&str, &str)],
+) -> (Socket, tungstenite::handshake::client::Response) {
+    let mut request = format!("ws://127.0.0.1:{}{path_and_query}", server.port).into_client_request().expect("request");
     let headers = request.headers_mut();
-    headers.insert("authorization", format!("Bearer {}", server.token()).parse().expect("header"));
-    headers.insert("x-tenant-id", tenant.parse().expect("header"));
-    headers.insert("sec-websocket-protocol", protocols.parse().expect("header"));
+    for (name, value) in extra {
+        headers.insert(
+            tungstenite::http::HeaderName::from_bytes(name.as_bytes()).expect("name"),
+            value.parse().expect("header"),
+        );
+    }
     let stream = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
     // A safety net only: every read below expects a frame the server must send.
     stream.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
@@ -108,7 +123,18 @@ fn the_upgrade_checks_run_in_order_as_envelopes() {
     }
     let foreign = with(&ws, &[("origin", "http://evil.example"), ("authorization", &token)]);
     server.request("GET", "/ws?tenant_id=rt", &foreign, None).expect_error(403, "auth.forbidden");
-    server.request("GET", "/ws?tenant_id=rt", &with(&ws, &[]), None).expect_error(401, "auth.unauthorized");
+    // Without a credential too: the origin policy applies to a socket that would authenticate
+    // with its first frame.
+    let foreign = with(&ws, &[("origin", "http://evil.example"), ("sec-websocket-protocol", "nimbus.v2")]);
+    server.request("GET", "/ws?tenant=rt", &foreign, None).expect_error(403, "auth.forbidden");
+    let wrong = with(&ws, &[("authorization", "Bearer nimbus_at_wrong")]);
+    let resp = server.request("GET", "/ws?tenant_id=rt", &wrong, None);
+    resp.expect_error(401, "auth.unauthorized");
+    assert_eq!(resp.detail()["reason"], "invalid_token");
+    // A credential may be left out only by a WebSocket upgrade.
+    let resp = server.request("GET", "/ws?tenant_id=rt", &[("sec-websocket-protocol", "nimbus.v2")], None);
+    resp.expect_error(401, "auth.unauthorized");
+    assert_eq!(resp.detail()["reason"], "missing_credential");
     let authed = with(&ws, &[("authorization", &token), ("sec-websocket-protocol", "nimbus.v2")]);
     server.request("GET", "/ws", &authed, None).expect_error(400, "op.invalid_input");
     server.request("GET", "/ws?tenant_id=bad%20id", &authed, None).expect_error(400, "op.invalid_input");
@@ -171,6 +197,136 @@ fn no_client_hello_in_time_is_a_retryable_fatal_error() {
     assert_eq!(fatal["error"]["retryable"], true);
     assert_eq!(fatal["error"]["detail"], json!({ "timeoutMs": 300 }));
     assert_eq!(closed(&mut socket), (1008, "protocol.hello_timeout".to_owned()));
+}
+
+/// A WebSocket upgrade of `path_and_query` without any credential or tenant header.
+fn upgrade_without_headers(server: &Server, path_and_query: &str) -> Socket {
+    let (socket, response) = upgrade_to(server, path_and_query, &[("sec-websocket-protocol", "nimbus.v2")]);
+    assert_eq!(response.status().as_u16(), 101);
+    socket
+}
+
+fn authenticate_frame(token: &str) -> Value {
+    json!({ "type": "Authenticate", "tokenType": "Admin", "value": token, "baseVersion": 0 })
+}
+
+/// The socket's next frame is a `fatal_error` with `code` and `detail`, then the close `close`
+/// with the code as reason (nothing else before: no `hello` for an unauthenticated socket).
+fn refused(socket: &mut Socket, code: &str, detail: &Value, close: u16) {
+    let fatal = next(socket);
+    assert_eq!(fatal["type"], "fatal_error", "{fatal}");
+    assert_eq!(fatal["error"]["code"], code, "{fatal}");
+    assert_eq!(&fatal["error"]["detail"], detail, "{fatal}");
+    assert!(fatal["error"]["requestId"].as_str().is_some_and(is_request_id), "{fatal}");
+    assert_eq!(closed(socket), (close, code.to_owned()));
+}
+
+#[test]
+fn a_socket_without_headers_authenticates_with_its_first_frame() {
+    let server = Server::start();
+    server.create_tenant("rt");
+    let id = server.insert("rt", "notes", &json!({ "text": "hi" }));
+    let mut socket = upgrade_without_headers(&server, "/ws?tenant=rt");
+    send(&mut socket, authenticate_frame(&server.token()));
+    let hello = next(&mut socket);
+    assert_eq!((hello["type"].as_str(), hello["protocol"].as_str()), (Some("hello"), Some("nimbus.v2")), "{hello}");
+    send(&mut socket, json!({ "type": "client_hello", "protocol": "nimbus.v2" }));
+    let (sub, data) = subscribe(&mut socket, "r1", table_query("notes"));
+    assert_eq!(data.len(), 1);
+    assert_eq!(data[0]["_id"], id);
+    let second = server.insert("rt", "notes", &json!({ "text": "again" }));
+    let push = next(&mut socket);
+    assert_eq!(push["subscription_id"], sub, "{push}");
+    assert_eq!(push["data"][1]["_id"], second, "{push}");
+    // Authenticating once is all: a later `Authenticate` is refused without closing.
+    send(&mut socket, authenticate_frame(&server.token()));
+    let error = next(&mut socket);
+    assert_eq!((error["type"].as_str(), error["error"]["code"].as_str()), (Some("error"), Some("auth.unauthorized")));
+    sync(&mut socket);
+
+    // Pipelined: the frames after `Authenticate` wait for it.
+    let mut socket = upgrade_without_headers(&server, "/ws?tenant_id=rt");
+    send(&mut socket, authenticate_frame(&server.token()));
+    send(&mut socket, json!({ "type": "client_hello", "protocol": "nimbus.v2" }));
+    send(&mut socket, json!({ "type": "subscribe", "request_id": "r1", "query": table_query("notes") }));
+    assert_eq!(next(&mut socket)["type"], "hello");
+    let first = next(&mut socket);
+    assert_eq!(first["data"].as_array().map(Vec::len), Some(2), "{first}");
+}
+
+#[test]
+fn a_socket_without_headers_is_closed_unless_its_first_frame_authenticates() {
+    let server = Server::start();
+    server.create_tenant("rt");
+    let token = server.token();
+    let cases: [(Message, &str); 6] = [
+        (Message::text(authenticate_frame("nimbus_at_wrong").to_string()), "invalid_token"),
+        (Message::text(json!({ "type": "client_hello", "protocol": "nimbus.v2" }).to_string()), "missing_credential"),
+        (Message::text(json!({ "type": "authenticate", "token": token }).to_string()), "missing_credential"),
+        (
+            Message::text(json!({ "type": "Authenticate", "tokenType": "User", "value": token }).to_string()),
+            "unsupported_token_type",
+        ),
+        (Message::text("not json"), "missing_credential"),
+        (Message::binary(vec![1, 2, 3]), "missing_credential"),
+    ];
+    for (frame, reason) in cases {
+        let mut socket = upgrade_without_headers(&server, "/ws?tenant=rt");
+        socket.send(frame).expect("send");
+        refused(&mut socket, "auth.unauthorized", &json!({ "reason": reason }), 1008);
+    }
+    // A rotated token is told apart, as on HTTP.
+    server.post_empty("/api/system/token/rotate").expect_status(200);
+    let mut socket = upgrade_without_headers(&server, "/ws?tenant=rt");
+    send(&mut socket, authenticate_frame(&token));
+    refused(&mut socket, "auth.unauthorized", &json!({ "reason": "token_revoked" }), 1008);
+}
+
+#[test]
+fn no_authenticate_frame_in_time_closes_the_socket() {
+    let server = Dirs::new().start_with_env(&[("NIMBUS_TEST_WS_AUTH_TIMEOUT_MS", "300")]);
+    server.create_tenant("rt");
+    let mut socket = upgrade_without_headers(&server, "/ws?tenant=rt");
+    refused(&mut socket, "auth.unauthorized", &json!({ "reason": "authenticate_timeout" }), 1008);
+}
+
+#[test]
+fn the_tenant_may_be_named_by_tenant_in_the_query_string() {
+    let server = Server::start();
+    server.create_tenant("rt");
+    let token = format!("Bearer {}", server.token());
+    let (mut socket, _) =
+        upgrade_to(&server, "/ws?tenant=rt", &[("authorization", &token), ("sec-websocket-protocol", "nimbus.v2")]);
+    assert_eq!(next(&mut socket)["type"], "hello");
+    send(&mut socket, json!({ "type": "client_hello", "protocol": "nimbus.v2" }));
+    let id = server.insert("rt", "notes", &json!({ "text": "hi" }));
+    let (_, data) = subscribe(&mut socket, "r1", table_query("notes"));
+    assert_eq!(data[0]["_id"], id);
+
+    // The same checks and errors as the other forms.
+    let ws = [
+        ("connection", "upgrade"),
+        ("upgrade", "websocket"),
+        ("sec-websocket-version", "13"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("authorization", &token),
+        ("sec-websocket-protocol", "nimbus.v2"),
+    ];
+    server.request("GET", "/ws?tenant=missing", &ws, None).expect_error(404, "session.tenant_not_found");
+    server.request("GET", "/ws?tenant=bad%20id", &ws, None).expect_field(400, "op.invalid_input", "tenant");
+    server.request("GET", "/ws?tenant=_system", &ws, None).expect_field(400, "op.invalid_input", "tenant");
+
+    // Without a credential, the tenant's existence is checked only once the socket has
+    // authenticated: nobody learns which tenants exist without the token.
+    let mut socket = upgrade_without_headers(&server, "/ws?tenant=missing");
+    send(&mut socket, authenticate_frame("nimbus_at_wrong"));
+    refused(&mut socket, "auth.unauthorized", &json!({ "reason": "invalid_token" }), 1008);
+    let mut socket = upgrade_without_headers(&server, "/ws?tenant=missing");
+    send(&mut socket, authenticate_frame(&server.token()));
+    let fatal = next(&mut socket);
+    assert_eq!(fatal["type"], "fatal_error", "{fatal}");
+    assert_eq!(fatal["error"]["code"], "session.tenant_not_found", "{fatal}");
+    assert_eq!(closed(&mut socket), (4404, "session.tenant_not_found".to_owned()));
 }
 
 #[test]

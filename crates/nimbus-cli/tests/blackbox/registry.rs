@@ -480,7 +480,17 @@ fn registry_pull_resolves_once_and_reports_missing() {
     let unreachable_host = format!("127.0.0.1:{}", free_port());
     let unreachable = format!("{unreachable_host}/nimbus-test/busybox:1");
     let error = rt.block_on(store.ensure(&unreachable)).expect_err("nothing listens");
-    assert!(matches!(error, ImageError::PullFailed { http_status: None, .. }), "{error:?}");
+    assert!(
+        matches!(
+            error,
+            ImageError::PullFailed {
+                http_status: None,
+                unreachable: Some(nimbus_sandbox::image::Unreachable::ConnectionRefused),
+                ..
+            }
+        ),
+        "{error:?}"
+    );
     let error = NimbusError::from(error);
     assert_eq!(
         (error.code.as_str(), error.http_status(), error.is_retryable()),

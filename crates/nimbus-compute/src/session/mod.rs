@@ -249,10 +249,13 @@ fn require_open(record: &SessionRecord) -> Result<(), NimbusError> {
     if record.is_open() { Ok(()) } else { Err(not_open(record)) }
 }
 
+/// Its remediation says why the session ended (`status.closeReason`) and how to open another.
 fn not_open(record: &SessionRecord) -> NimbusError {
+    let close_reason = record.ending.as_ref().map(Ending::close_reason);
     NimbusError::conflict(
         "session_not_open",
         format!("session `{}` is {}", record.id, record.state.as_str()),
         json!({ "lifecycleState": record.state.as_str() }),
     )
+    .remedy(nimbus_core::remediation::session_not_open(close_reason))
 }

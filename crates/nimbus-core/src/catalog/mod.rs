@@ -73,6 +73,45 @@ pub enum Action {
 }
 
 impl Action {
+    /// Every action, in the order `docs/errors.md` lists them.
+    pub const ALL: [Action; 12] = [
+        Action::Retry,
+        Action::WaitAndRetry,
+        Action::FixRequest,
+        Action::ReduceRequest,
+        Action::Reauthenticate,
+        Action::RefreshResource,
+        Action::CreateIndex,
+        Action::RestartTransaction,
+        Action::FixFunction,
+        Action::UpgradeClient,
+        Action::UpgradeServer,
+        Action::ContactOperator,
+    ];
+
+    /// The wire spelling (`fix_request`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Retry => "retry",
+            Action::WaitAndRetry => "wait_and_retry",
+            Action::FixRequest => "fix_request",
+            Action::ReduceRequest => "reduce_request",
+            Action::Reauthenticate => "reauthenticate",
+            Action::RefreshResource => "refresh_resource",
+            Action::CreateIndex => "create_index",
+            Action::RestartTransaction => "restart_transaction",
+            Action::FixFunction => "fix_function",
+            Action::UpgradeClient => "upgrade_client",
+            Action::UpgradeServer => "upgrade_server",
+            Action::ContactOperator => "contact_operator",
+        }
+    }
+
+    /// Parses the wire spelling.
+    pub fn parse(text: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.as_str() == text)
+    }
+
     /// The default message shown with this action.
     pub fn message(self) -> &'static str {
         match self {
@@ -143,5 +182,14 @@ mod tests {
             }
             assert_eq!(ErrorCode::from_code(spec.code), Some(*code));
         }
+    }
+
+    #[test]
+    fn action_spellings_match_their_serialization() {
+        for action in Action::ALL {
+            assert_eq!(serde_json::to_value(action).ok(), Some(serde_json::Value::from(action.as_str())));
+            assert_eq!(Action::parse(action.as_str()), Some(action));
+        }
+        assert_eq!(Action::parse("fix"), None);
     }
 }

@@ -63,9 +63,7 @@ pub fn render_markdown() -> String {
         let status = spec.http_status.map_or("WS".to_owned(), |s| s.to_string());
         let severity = format!("{:?}", spec.severity).to_lowercase();
         let retryable = if spec.retryable { "yes" } else { "no" };
-        let action = spec.action.map_or("—".to_owned(), |a| {
-            serde_json::to_value(a).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-        });
+        let action = spec.action.map_or("—", Action::as_str);
         let detail = if spec.detail.is_empty() {
             "`null`".to_owned()
         } else {
@@ -90,22 +88,22 @@ pub fn render_markdown() -> String {
         ));
     }
     out.push_str("\n## Remediation actions\n\n| Action | Client should |\n| --- | --- |\n");
-    for action in [
-        Action::Retry,
-        Action::WaitAndRetry,
-        Action::FixRequest,
-        Action::ReduceRequest,
-        Action::Reauthenticate,
-        Action::RefreshResource,
-        Action::CreateIndex,
-        Action::RestartTransaction,
-        Action::FixFunction,
-        Action::UpgradeClient,
-        Action::UpgradeServer,
-        Action::ContactOperator,
-    ] {
-        let name = serde_json::to_value(action).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-        out.push_str(&format!("| `{name}` | {} |\n", action.message()));
+    for action in Action::ALL {
+        out.push_str(&format!("| `{}` | {} |\n", action.as_str(), action.message()));
     }
+    out.push_str(
+        "\n## Reason-specific remediations\n\n\
+         The messages above are each action's default, which `GET /errors` serves. An error \
+         instance may carry a remediation written for its reason instead, in the same \
+         `remediation: {action, message}` shape: an unknown tenant says how to create it; a \
+         missing sandbox, service, session, process, secret, cron, file, document, schema, \
+         scheduled job or function names the route that lists what exists; \
+         `op.precondition_failed` says to re-read the resource and send its current generation; \
+         `op.cap_exceeded` names the cap and its limit; `rate.resource_exhausted` says what frees \
+         the resource; a session whose target stopped says so, with its close reason, and how to \
+         open a new one; an image pull whose registry does not resolve or refuses the connection \
+         points to `POST /api/images/import`. Such an instance keeps its code's action unless its \
+         reason calls for another, and a code without one (— in the table) then carries one too.\n",
+    );
     out
 }

@@ -6,9 +6,9 @@
 //! A data target and its execution id commit in one transaction, so a re-run after a crash
 //! finds the id and writes nothing twice.
 
+use nimbus_core::NimbusError;
 use nimbus_core::ids::{DocumentId, TableName, mint_ulid};
 use nimbus_core::limits::{CRON_RUNS_KEPT, MAX_CRONS_PER_TENANT, MAX_PENDING_JOBS_PER_TENANT};
-use nimbus_core::{ErrorCode, NimbusError};
 use nimbus_store::schedule::{self as rows, CronRow, CronRunRow, JobRow};
 use serde_json::{Value, json};
 
@@ -322,15 +322,7 @@ pub struct Firing {
 
 /// 404 `op.scheduled_job_not_found`, with the state when the job exists but is not eligible.
 pub fn job_not_found(job_id: &str, state: Option<JobState>) -> NimbusError {
-    let detail = match state {
-        Some(state) => json!({ "jobId": job_id, "state": state.as_str() }),
-        None => json!({ "jobId": job_id }),
-    };
-    let message = match state {
-        Some(state) => format!("scheduled job '{job_id}' is {}", state.as_str()),
-        None => format!("scheduled job '{job_id}' does not exist"),
-    };
-    NimbusError::new(ErrorCode::OpScheduledJobNotFound, message, Some(detail))
+    NimbusError::scheduled_job_not_found(job_id, state.map(JobState::as_str))
 }
 
 /// Whether an error comes from the infrastructure (storage, a full write queue) rather than

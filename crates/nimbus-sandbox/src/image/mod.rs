@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use nimbus_core::time::now_ms;
-use nimbus_core::{ErrorCode, NimbusError};
+use nimbus_core::{ErrorCode, NimbusError, remediation};
 use oci_spec::image::{ImageConfiguration, ImageManifest};
 use serde_json::{Value, json};
 
@@ -45,6 +45,15 @@ const STORED_AT: &str = "io.nimbus.image.stored-at";
 const OS: &str = "io.nimbus.image.os";
 const ARCH: &str = "io.nimbus.image.architecture";
 const SIZE: &str = "io.nimbus.image.size";
+
+/// Why a registry could not be reached at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreachable {
+    /// Its host name did not resolve.
+    NameResolution,
+    /// It refused the connection.
+    ConnectionRefused,
+}
 
 /// Why an image operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +83,9 @@ pub enum ImageError {
         reason: String,
         /// The registry's HTTP status, when it answered with one.
         http_status: Option<u16>,
+        /// Set when the registry could not be reached at all (its name did not resolve, or it
+        /// refused the connection): the error then points to importing the image instead.
+        unreachable: Option<Unreachable>,
     },
     /// The operator's `registries.json` is unreadable or malformed.
     #[error("invalid registry credentials file {path}: {reason}")]
@@ -122,11 +134,12 @@ impl ImageError {
             }
             Self::Invalid(reason) => Self::Invalid(reason.clone()),
             Self::Reference(e) => Self::Reference(e.clone()),
-            Self::PullFailed { reference, registry, reason, http_status } => Self::PullFailed {
+            Self::PullFailed { reference, registry, reason, http_status, unreachable } => Self::PullFailed {
                 reference: reference.clone(),
                 registry: registry.clone(),
                 reason: reason.clone(),
                 http_status: *http_status,
+                unreachable: *unreachable,
             },
             Self::Credentials { path, reason } => Self::Credentials { path: path.clone(), reason: reason.clone() },
             Self::TooLarge { cap, observed, limit } => Self::TooLarge { cap, observed: *observed, limit: *limit },
@@ -144,19 +157,28 @@ impl From<ImageError> for NimbusError {
                 ErrorCode::SandboxImageNotFound,
                 format!("image '{reference}' not found: {reason}"),
                 Some(json!({ "reference": reference, "reason": reason })),
-            ),
+            )
+            .remedy(remediation::image_not_found(&reference)),
             ImageError::Invalid(reason) => NimbusError::invalid_input("body", reason),
             ImageError::Reference(e) => NimbusError::invalid_input("reference", e.to_string()),
-            ImageError::PullFailed { reference, registry, reason, http_status } => {
+            ImageError::PullFailed { reference, registry, reason, http_status, unreachable } => {
                 let mut detail = json!({ "reference": reference, "registry": registry, "reason": reason });
                 if let Some(status) = http_status {
                     detail["httpStatus"] = json!(status);
                 }
-                NimbusError::new(
+                let error = NimbusError::new(
                     ErrorCode::SandboxImagePullFailed,
                     format!("pulling image '{reference}' from {registry} failed: {reason}"),
                     Some(detail),
-                )
+                );
+                // Other failures (TLS, auth, 5xx, bad data) keep the catalog's "retry".
+                match unreachable {
+                    Some(cause) => {
+                        let refused = cause == Unreachable::ConnectionRefused;
+                        error.remedy(remediation::image_pull_unreachable(&registry, &reference, refused))
+                    }
+                    None => error,
+                }
             }
             ImageError::TooLarge { cap, observed, limit } => NimbusError::cap_exceeded(cap, observed, limit),
             ImageError::Credentials { .. } | ImageError::Io { .. } => {

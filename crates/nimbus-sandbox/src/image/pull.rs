@@ -25,7 +25,7 @@ use super::blobs::{Blobs, digest_hex};
 use super::import::host_architecture;
 use super::reference::Reference;
 use super::registries::is_loopback;
-use super::{ImageError, ImageSource, ImageStore};
+use super::{ImageError, ImageSource, ImageStore, Unreachable};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -55,6 +55,7 @@ impl Pull<'_> {
             registry: self.reference.registry.clone(),
             reason: reason.into(),
             http_status,
+            unreachable: None,
         }
     }
 
@@ -63,10 +64,19 @@ impl Pull<'_> {
     }
 
     /// Maps an `oci-client` error to the catalog: missing manifests are `NotFound`, everything
-    /// else (network, TLS, auth, 5xx, bad data) is a retryable `PullFailed`.
+    /// else (network, TLS, auth, 5xx, bad data) is a retryable `PullFailed`, marked
+    /// [`Unreachable`] when the registry's name did not resolve or it refused the connection.
     fn classify(&self, error: OciDistributionError, phase: Phase) -> ImageError {
-        let reason = error_chain(&error);
-        match &error {
+        let mut classified = self.classify_answer(&error, phase);
+        if let ImageError::PullFailed { unreachable: cause, .. } = &mut classified {
+            *cause = unreachable(&error);
+        }
+        classified
+    }
+
+    fn classify_answer(&self, error: &OciDistributionError, phase: Phase) -> ImageError {
+        let reason = error_chain(error);
+        match error {
             OciDistributionError::RegistryError { envelope, .. } => {
                 let status = envelope.errors.first().map(|e| status_of(&e.code));
                 let missing = envelope.errors.iter().any(|e| {
@@ -118,6 +128,26 @@ fn status_of(code: &OciErrorCode) -> u16 {
         OciErrorCode::Unsupported => 405,
         _ => 400,
     }
+}
+
+/// Whether `error` means the registry could not be reached at all: its host name did not
+/// resolve, or it refused the TCP connection (found among the error's causes, where reqwest
+/// keeps them). Timeouts, TLS and HTTP-level failures are not.
+fn unreachable(error: &OciDistributionError) -> Option<Unreachable> {
+    // Both variants are `#[error(transparent)]`: their `source()` skips the wrapped error itself.
+    let mut source: Option<&(dyn std::error::Error + 'static)> = match error {
+        OciDistributionError::RequestError(request) if request.is_dns() => return Some(Unreachable::NameResolution),
+        OciDistributionError::RequestError(request) => Some(request),
+        OciDistributionError::IoError(io) => Some(io),
+        other => Some(other),
+    };
+    while let Some(cause) = source {
+        if cause.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::ConnectionRefused) {
+            return Some(Unreachable::ConnectionRefused);
+        }
+        source = cause.source();
+    }
+    None
 }
 
 /// An error and its causes, `: `-joined (reqwest hides "connection refused" in its sources).
@@ -388,5 +418,14 @@ mod tests {
         let inner = io::Error::new(io::ErrorKind::ConnectionRefused, "Connection refused");
         let outer = OciDistributionError::IoError(inner);
         assert!(error_chain(&outer).contains("Connection refused"));
+    }
+
+    #[test]
+    fn a_refused_connection_is_unreachable_and_other_io_errors_are_not() {
+        let refused = OciDistributionError::IoError(io::Error::new(io::ErrorKind::ConnectionRefused, "refused"));
+        assert_eq!(unreachable(&refused), Some(Unreachable::ConnectionRefused));
+        let reset = OciDistributionError::IoError(io::Error::new(io::ErrorKind::ConnectionReset, "reset"));
+        assert_eq!(unreachable(&reset), None);
+        assert_eq!(unreachable(&OciDistributionError::UnauthorizedError { url: "https://r/v2/".into() }), None);
     }
 }

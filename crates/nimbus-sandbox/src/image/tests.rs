@@ -200,6 +200,7 @@ fn pull_errors_render_as_catalogued_502s() {
         registry: "ghcr.io".into(),
         reason: "unauthorized".into(),
         http_status: Some(401),
+        unreachable: None,
     };
     let error = NimbusError::from(error.duplicate());
     assert_eq!((error.code, error.http_status(), error.is_retryable()), (ErrorCode::SandboxImagePullFailed, 502, true));
@@ -209,6 +210,26 @@ fn pull_errors_render_as_catalogued_502s() {
             json!({ "reference": "ghcr.io/org/tool:1", "registry": "ghcr.io", "reason": "unauthorized", "httpStatus": 401 })
         )
     );
+    // A registry that answered keeps the catalog's "retry with backoff".
+    assert!(error.remediation.is_none(), "{:?}", error.remediation);
+
+    // One that could not be reached points to importing the image; the action stays `retry`.
+    for (cause, what) in
+        [(Unreachable::ConnectionRefused, "refused the connection"), (Unreachable::NameResolution, "did not resolve")]
+    {
+        let error = NimbusError::from(ImageError::PullFailed {
+            reference: "registry.example/org/tool:1".into(),
+            registry: "registry.example".into(),
+            reason: "error sending request".into(),
+            http_status: None,
+            unreachable: Some(cause),
+        });
+        let (action, message) = error.effective_remediation().expect("a remediation");
+        assert_eq!(action, nimbus_core::catalog::Action::Retry);
+        assert!(message.contains(what), "{message}");
+        assert!(message.contains("POST /api/images/import?reference=registry.example/org/tool:1"), "{message}");
+        assert!(error.is_retryable());
+    }
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! Local security: the admin token, browser session cookies, and the origin policy with CORS.
 //!
 //! Order on every request: open routes pass; then the origin policy (403 for a foreign
-//! `Origin`, answering CORS preflights); then the credential (401 when missing or wrong).
+//! `Origin`, answering CORS preflights); then the credential (401 when missing or wrong). One
+//! exception to the last step: a WebSocket upgrade of `GET /ws` without any credential passes,
+//! and the socket's first frame must carry the token instead (realtime.md §1, [`defers_credential`]).
 
 pub mod token_file;
 
@@ -105,6 +107,12 @@ impl AuthState {
         }
     }
 
+    /// Checks a token presented other than in a header (a `/ws` socket's `Authenticate` frame),
+    /// with the header's rules and 401 reasons.
+    pub fn check_token(&self, token: &str) -> Result<(), NimbusError> {
+        self.check(Some(Credential::Token(token.trim().to_owned())))
+    }
+
     fn check(&self, credential: Option<Credential>) -> Result<(), NimbusError> {
         match credential {
             None => Err(NimbusError::unauthorized("missing_credential")),
@@ -151,6 +159,26 @@ fn credential(headers: &HeaderMap) -> Option<Credential> {
         .map(|(_, value)| Credential::Cookie(value.to_owned()))
 }
 
+/// Whether a request carries a credential (valid or not): a token header or the session cookie.
+pub fn carries_credential(headers: &HeaderMap) -> bool {
+    credential(headers).is_some()
+}
+
+/// Whether the credential check is deferred: a WebSocket upgrade of `GET /ws` carrying no
+/// credential at all, which browsers and built-in WebSocket clients cannot set. The socket then
+/// authenticates with its first frame (`routes/ws.rs`); the origin policy still applies first, and
+/// a credential that is present is checked here as on every route.
+fn defers_credential(request: &Request) -> bool {
+    let headers = request.headers();
+    request.method() == Method::GET
+        && request.uri().path() == "/ws"
+        && headers
+            .get(header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|p| p.trim().eq_ignore_ascii_case("websocket")))
+        && !carries_credential(headers)
+}
+
 /// Routes that need neither the token nor the origin check.
 fn is_open(method: &Method, path: &str) -> bool {
     method == Method::GET
@@ -194,8 +222,10 @@ pub async fn guard(State(auth): State<Arc<AuthState>>, request: Request, next: N
             return response;
         }
     }
-    // The cookie exchange carries the token in its body instead of a header.
-    let exempt = request.method() == Method::POST && request.uri().path() == "/ui/auth/session";
+    // The cookie exchange carries the token in its body instead of a header; a header-less
+    // `/ws` upgrade, in its first frame.
+    let exempt =
+        (request.method() == Method::POST && request.uri().path() == "/ui/auth/session") || defers_credential(&request);
     if !exempt && let Err(error) = auth.check(credential(request.headers())) {
         let mut response = ApiError(error).into_response();
         if let Some(origin) = &origin {

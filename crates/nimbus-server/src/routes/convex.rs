@@ -213,7 +213,7 @@ pub async fn ws(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let tenant = params.segment("tenant_id")?;
-    super::ws::accept(state, &headers, Some(tenant), Dialect::Deployment, ws)
+    super::ws::accept(state, &headers, Some((tenant, "tenant_id")), Dialect::Deployment, ws)
 }
 
 /// `POST /convex/{t}/api/{kind}`: the envelope for what fails before the call, Convex's 200

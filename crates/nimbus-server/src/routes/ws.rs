@@ -1,6 +1,10 @@
 //! `GET /ws`: the `nimbus.v2` realtime socket (realtime.md; also served for one tenant at
 //! `GET /convex/{t}/ws`, see [`accept`]), and `GET /api/tenants/{t}/realtime/stats` **(ours)**.
 //!
+//! A socket upgraded without a credential (which browsers and built-in WebSocket clients cannot
+//! set; the auth guard lets only `/ws` through so) is told nothing until its first frame, an
+//! `Authenticate` carrying the admin token, passes: see [`authenticate`].
+//!
 //! One socket runs two tasks. The reader owns the inbound half: handshake, client frames,
 //! heartbeats, the backpressure deadline. The writer drains an [`Outbox`]: control frames in
 //! order, then subscription results from per-subscription slots, where a newer result replaces
@@ -31,8 +35,8 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{Sink, SinkExt, StreamExt};
 use nimbus_core::ids::TenantId;
 use nimbus_core::limits::{
-    WS_BACKPRESSURE_GRACE_MS, WS_DEAD_PEER_MS, WS_HELLO_TIMEOUT_MS, WS_MAX_INBOUND_BYTES, WS_MAX_RESULT_BYTES,
-    WS_MAX_SUBSCRIPTIONS, WS_OUTBOUND_HIGH_WATER_BYTES, WS_PING_INTERVAL_MS, WS_READ_BUFFER_BYTES,
+    WS_AUTH_TIMEOUT_MS, WS_BACKPRESSURE_GRACE_MS, WS_DEAD_PEER_MS, WS_HELLO_TIMEOUT_MS, WS_MAX_INBOUND_BYTES,
+    WS_MAX_RESULT_BYTES, WS_MAX_SUBSCRIPTIONS, WS_OUTBOUND_HIGH_WATER_BYTES, WS_PING_INTERVAL_MS, WS_READ_BUFFER_BYTES,
 };
 use nimbus_core::{ErrorCode, NimbusError};
 use nimbus_realtime::hub::Source;
@@ -60,16 +64,21 @@ const CLOSE_TENANT_GONE: u16 = 4404;
 const CLOSE_HEARTBEAT: u16 = 4408;
 /// Close code when the server shuts down.
 const CLOSE_GOING_AWAY: u16 = 1001;
+/// Close code when an authenticated socket's tenant cannot be opened for another reason than
+/// not existing.
+const CLOSE_INTERNAL: u16 = 1011;
 /// How long the reader waits for the writer to flush a final close frame to a client that may
 /// not be reading; past it the connection is dropped.
 const CLOSE_FLUSH: Duration = Duration::from_secs(5);
 
 /// Socket timings: the limits, unless overridden by the **test-only** environment variables
-/// `NIMBUS_TEST_HELLO_TIMEOUT_MS`, `NIMBUS_TEST_WS_PING_MS`, `NIMBUS_TEST_WS_DEAD_PEER_MS` and
-/// `NIMBUS_TEST_WS_BACKPRESSURE_GRACE_MS` (read once; they exist so the black-box suite can
-/// exercise timeouts quickly and are not part of the product's interface).
+/// `NIMBUS_TEST_HELLO_TIMEOUT_MS`, `NIMBUS_TEST_WS_AUTH_TIMEOUT_MS`, `NIMBUS_TEST_WS_PING_MS`,
+/// `NIMBUS_TEST_WS_DEAD_PEER_MS` and `NIMBUS_TEST_WS_BACKPRESSURE_GRACE_MS` (read once; they
+/// exist so the black-box suite can exercise timeouts quickly and are not part of the product's
+/// interface).
 struct Timings {
     hello_ms: u64,
+    auth: Duration,
     ping: Duration,
     dead_peer: Duration,
     backpressure_grace: Duration,
@@ -81,6 +90,7 @@ static TIMINGS: LazyLock<Timings> = LazyLock::new(|| {
     };
     Timings {
         hello_ms: env("NIMBUS_TEST_HELLO_TIMEOUT_MS", WS_HELLO_TIMEOUT_MS),
+        auth: Duration::from_millis(env("NIMBUS_TEST_WS_AUTH_TIMEOUT_MS", WS_AUTH_TIMEOUT_MS)),
         ping: Duration::from_millis(env("NIMBUS_TEST_WS_PING_MS", WS_PING_INTERVAL_MS)),
         dead_peer: Duration::from_millis(env("NIMBUS_TEST_WS_DEAD_PEER_MS", WS_DEAD_PEER_MS)),
         backpressure_grace: Duration::from_millis(env(
@@ -117,32 +127,45 @@ pub async fn stats(State(state): State<AppState>, params: PathParams) -> ApiResu
     })))
 }
 
-/// `GET /ws`. Origin and credential are checked by the auth guard; then, in the contract's
-/// order: the tenant's syntax (400), a `nimbus.v2` offer (400 `protocol.no_overlap`), the
-/// tenant's existence (404), and only then the upgrade.
+/// `GET /ws`. Origin and credential are checked by the auth guard (which lets an upgrade
+/// without any credential through, see [`accept`]); then, in the contract's order: the tenant's
+/// syntax (400), a `nimbus.v2` offer (400 `protocol.no_overlap`), the tenant's existence (404;
+/// without a credential, only once the socket has authenticated), and only then the upgrade. The
+/// tenant is the `X-Tenant-Id` header, else `?tenant_id=`, else `?tenant=` (the short form for
+/// clients that cannot set headers).
 pub async fn upgrade(
     State(state): State<AppState>,
     headers: HeaderMap,
     query: QueryParams,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
-    let raw_tenant = headers.get("x-tenant-id").and_then(|v| v.to_str().ok()).or_else(|| query.get("tenant_id"));
+    let raw_tenant = match headers.get("x-tenant-id").and_then(|v| v.to_str().ok()) {
+        Some(header) => Some((header, "tenant_id")),
+        None => query.get("tenant_id").map(|v| (v, "tenant_id")).or_else(|| query.get("tenant").map(|v| (v, "tenant"))),
+    };
     accept(state, &headers, raw_tenant, Dialect::Native, ws)
 }
 
-/// The upgrade's checks and the upgrade, for the tenant named by `raw_tenant` (from `/ws`'s
-/// header or query string, or `/convex/{t}/ws`'s path), speaking `dialect`.
+/// The upgrade's checks and the upgrade, for the tenant named by `raw_tenant` (its value and the
+/// field a bad one is reported as: from `/ws`'s header or query string, or `/convex/{t}/ws`'s
+/// path), speaking `dialect`.
+///
+/// A request without any credential got here only as a `/ws` upgrade the guard let through: its
+/// socket must authenticate with its first frame. Whether the tenant exists is then checked
+/// only after that, so that no unauthenticated caller learns which tenants exist.
 pub(super) fn accept(
     state: AppState,
     headers: &HeaderMap,
-    raw_tenant: Option<&str>,
+    raw_tenant: Option<(&str, &str)>,
     dialect: Dialect,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
-    let Some(raw_tenant) = raw_tenant else {
-        return Err(NimbusError::invalid_input("tenant_id", "set the X-Tenant-Id header or ?tenant_id=").into());
+    let Some((raw_tenant, field)) = raw_tenant else {
+        return Err(
+            NimbusError::invalid_input("tenant_id", "set the X-Tenant-Id header, ?tenant_id= or ?tenant=").into()
+        );
     };
-    let tenant_id = TenantId::parse(raw_tenant, "tenant_id")?;
+    let tenant_id = TenantId::parse(raw_tenant, field)?;
     let offered: Vec<String> = headers
         .get_all("sec-websocket-protocol")
         .iter()
@@ -159,7 +182,8 @@ pub(super) fn accept(
         )
         .into());
     }
-    let session = state.realtime.session(&tenant_id)?;
+    let session =
+        if crate::auth::carries_credential(headers) { Some(state.realtime.session(&tenant_id)?) } else { None };
     let ws = ws.map_err(|e| NimbusError::invalid_request(format!("a WebSocket upgrade is required: {e}")))?;
     // Outbound frames are written at once (no write buffering: each send is flushed anyway).
     let ws = ws
@@ -435,8 +459,22 @@ impl Outbox {
     }
 }
 
-/// Serves one upgraded socket until either side ends it.
-async fn run(socket: WebSocket, state: AppState, tenant_id: TenantId, session: TenantSession, dialect: Dialect) {
+/// Serves one upgraded socket until either side ends it; `session` is `None` until the socket
+/// has authenticated.
+async fn run(
+    mut socket: WebSocket,
+    state: AppState,
+    tenant_id: TenantId,
+    session: Option<TenantSession>,
+    dialect: Dialect,
+) {
+    let session = match session {
+        Some(session) => session,
+        None => match authenticate(&mut socket, &state, &tenant_id).await {
+            Some(session) => session,
+            None => return,
+        },
+    };
     let (sink, mut stream) = socket.split();
     let outbox = Arc::new(Outbox::new(sink, session.latency()));
     let writer = tokio::spawn(write_loop(outbox.clone()));
@@ -456,6 +494,56 @@ async fn run(socket: WebSocket, state: AppState, tenant_id: TenantId, session: T
     if tokio::time::timeout(CLOSE_FLUSH, writer).await.is_err() {
         abort.abort();
     }
+}
+
+/// The first steps of a socket upgraded without a credential, before anything is sent to it: its
+/// first frame must be `Authenticate` with the admin token (realtime_wire::parse_authenticate),
+/// within `WS_AUTH_TIMEOUT_MS`; then the tenant must exist. A failure sends one `fatal_error` and
+/// closes: `auth.unauthorized` with 1008 (as every handshake violation), a missing tenant with
+/// 4404 (as a deleted one). Returns the tenant's session when the socket may go on to `hello`.
+async fn authenticate(socket: &mut WebSocket, state: &AppState, tenant_id: &TenantId) -> Option<TenantSession> {
+    let deadline = Instant::now() + TIMINGS.auth;
+    let outcome = loop {
+        match tokio::time::timeout_at(deadline, socket.recv()).await {
+            Err(_) => break Err(wire::authenticate_timeout()),
+            Ok(None | Some(Ok(Message::Close(_)))) => return None,
+            Ok(Some(Err(e))) => {
+                if too_big(&e) {
+                    refuse(socket, None, CLOSE_TOO_BIG, "message_too_big").await;
+                }
+                return None;
+            }
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+            Ok(Some(Ok(Message::Text(text)))) => {
+                break wire::parse_authenticate(text.as_str()).and_then(|token| state.auth.check_token(&token));
+            }
+            Ok(Some(Ok(Message::Binary(_)))) => break Err(NimbusError::unauthorized("missing_credential")),
+        }
+    };
+    let (error, close) = match outcome.and_then(|()| state.realtime.session(tenant_id)) {
+        Ok(session) => return Some(session),
+        Err(error) if error.code == ErrorCode::AuthUnauthorized => (error, CLOSE_POLICY),
+        Err(error) if error.code == ErrorCode::SessionTenantNotFound => (error, CLOSE_TENANT_GONE),
+        Err(error) => (error, CLOSE_INTERNAL),
+    };
+    let reason = error.code.as_str().to_owned();
+    refuse(socket, Some(&error), close, &reason).await;
+    None
+}
+
+/// Ends a socket that has no writer task yet: an optional `fatal_error`, the close frame, then
+/// whatever the client still sends until its own close, so that unread input does not reset
+/// the connection under the frames; all within `CLOSE_FLUSH`.
+async fn refuse(socket: &mut WebSocket, error: Option<&NimbusError>, code: u16, reason: &str) {
+    let close = async {
+        if let Some(error) = error {
+            socket.send(Message::Text(wire::fatal_error(error).into())).await?;
+        }
+        socket.send(Message::Close(Some(CloseFrame { code, reason: reason.to_owned().into() }))).await?;
+        while let Some(Ok(_)) = socket.recv().await {}
+        Ok::<(), axum::Error>(())
+    };
+    let _ = tokio::time::timeout(CLOSE_FLUSH, close).await;
 }
 
 /// Whether an inbound read failed because the frame was over the limit.
