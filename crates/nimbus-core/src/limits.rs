@@ -223,6 +223,10 @@ limits! {
     /// Largest CA bundle read from an image to add the egress CA to (Debian's is about 220 KiB);
     /// an image's files are not trusted to be small.
     pub const SANDBOX_CA_BUNDLE_MAX_BYTES: u64 = 2 * 1024 * 1024, "2 MiB";
+    /// Buffer of each direction of a relayed egress tunnel: a download of package archives moves
+    /// in 64 KiB reads (tokio's default 8 KiB makes eight times the system calls), at 128 KiB of
+    /// memory per open tunnel.
+    pub const EGRESS_RELAY_BUFFER_BYTES: usize = 64 * 1024, "64 KiB";
     /// How long the egress proxy waits for a supervisor's hand-off message once it accepted
     /// its unix connection (a supervisor sends it at once).
     pub const EGRESS_HANDOFF_TIMEOUT_MS: u64 = 5_000, "5 s";

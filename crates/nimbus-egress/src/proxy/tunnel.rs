@@ -10,7 +10,7 @@ use hyper::body::Incoming;
 use hyper::upgrade::Upgraded;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use nimbus_core::limits::{EGRESS_HEAD_TIMEOUT_MS, EGRESS_MAX_HEAD_BYTES};
+use nimbus_core::limits::{EGRESS_HEAD_TIMEOUT_MS, EGRESS_MAX_HEAD_BYTES, EGRESS_RELAY_BUFFER_BYTES};
 use rustls::server::Acceptor;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -54,7 +54,7 @@ pub(super) async fn open(proxy: Arc<Proxy>, sandbox: String, request: Request<In
                     // The sandbox's own loopback: nothing leaves it, nothing to check.
                     None if grant.inside() => {
                         let (mut client, mut upstream) = (client, upstream.stream);
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                        copy_both_ways(&mut client, &mut upstream).await;
                         Ok(())
                     }
                     None => relay(client, upstream.stream, &host).await,
@@ -79,9 +79,18 @@ async fn relay(
     let (hello, server_name) = read_client_hello(&mut client).await?;
     check_server_name(server_name.as_deref(), host)?;
     upstream.write_all(&hello).await.map_err(|_| Reason::ConnectFailed)?;
-    // Either side may end the tunnel, cleanly or not: both are ordinary ends of a tunnel.
-    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+    copy_both_ways(&mut client, &mut upstream).await;
     Ok(())
+}
+
+/// Relays a tunnel's bytes both ways until either side ends it, cleanly or not (both are
+/// ordinary ends of a tunnel), through buffers of `EGRESS_RELAY_BUFFER_BYTES`.
+async fn copy_both_ways(
+    client: &mut TokioIo<Upgraded>,
+    upstream: &mut (impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin),
+) {
+    let size = EGRESS_RELAY_BUFFER_BYTES;
+    let _ = tokio::io::copy_bidirectional_with_sizes(client, upstream, size, size).await;
 }
 
 /// Reads the client's first bytes until they hold a whole TLS ClientHello (bounded by
