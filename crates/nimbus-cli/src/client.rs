@@ -1,6 +1,7 @@
 //! Talking to a running server: finding it, its token, and turning its answers into results.
+//! Also the flags every server-backed command shares (`--url`, `--json`, `--tenant`).
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 
 use nimbus_core::catalog::Action;
 use nimbus_core::{ErrorCode, NimbusError};
@@ -8,7 +9,60 @@ use nimbus_server::auth::token_file;
 use nimbus_server::discovery;
 use serde_json::Value;
 
-use crate::{EXIT_AUTH, EXIT_FAILED, EXIT_NO_SERVER, Failure};
+use crate::{EXIT_AUTH, EXIT_FAILED, EXIT_NO_SERVER, EXIT_USAGE, Failure};
+
+/// Where the server is and how to print: shared by the `sandbox`, `tenant` and `db` commands
+/// (global, so they may follow the subcommand).
+#[derive(clap::Args)]
+pub struct ServerArgs {
+    /// Server URL (else the discovery file).
+    #[arg(long, env = "NIMBUS_ENDPOINT", global = true)]
+    pub url: Option<String>,
+    /// Print the server's JSON answer on stdout, and errors as the JSON envelope on stderr.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// The tenant a command is about: `--tenant`, else `NIMBUS_TENANT`.
+#[derive(clap::Args)]
+pub struct TenantArg {
+    /// The tenant (else `NIMBUS_TENANT`).
+    #[arg(long, env = "NIMBUS_TENANT", global = true)]
+    pub tenant: Option<String>,
+}
+
+impl TenantArg {
+    /// The tenant, or a usage failure (exit 2) saying how to choose one.
+    pub fn get(&self) -> Result<&str, Failure> {
+        self.tenant.as_deref().filter(|t| !t.is_empty()).ok_or_else(|| {
+            let message = "no tenant given: pass --tenant ID or set NIMBUS_TENANT \
+                           (`nimbus tenant ls` lists them, `nimbus tenant create ID` makes one)";
+            let detail = serde_json::json!({ "field": "tenant" });
+            Failure::with(EXIT_USAGE, NimbusError::new(ErrorCode::OpInvalidInput, message, Some(detail)))
+        })
+    }
+}
+
+/// The running server (`--url`, `NIMBUS_ENDPOINT`, else the discovery file), or exit 3.
+pub fn connect(url: Option<String>) -> Result<Live, Failure> {
+    let url = discover(url).ok_or_else(|| {
+        let message = "no running server found: start one with `nimbus start`, or pass --url";
+        Failure::with(EXIT_NO_SERVER, NimbusError::new(ErrorCode::ServiceUnavailable, message, None))
+    })?;
+    Live::connect(url)
+}
+
+/// Percent-encodes one path segment or query value (everything but RFC 3986's unreserved
+/// characters).
+pub fn segment(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
 
 /// A running server: its base URL and the admin token to send.
 pub struct Live {
@@ -50,6 +104,17 @@ fn from_envelope(body: &Value) -> NimbusError {
     }
 }
 
+/// A failure rebuilt from an error answer, keeping the server's own envelope for `--json`.
+fn answer_failure(status: u16, text: &str) -> Failure {
+    let json: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    let exit = if matches!(status, 401 | 403) { EXIT_AUTH } else { EXIT_FAILED };
+    let mut failure = Failure::with(exit, from_envelope(&json));
+    if json["error"].is_object() {
+        failure.envelope = Some(json);
+    }
+    failure
+}
+
 impl Live {
     /// A client for the server at `url`.
     pub fn connect(url: String) -> Result<Self, Failure> {
@@ -58,8 +123,34 @@ impl Live {
     }
 
     /// Sends a request (with an optional body and its content type) and returns the JSON answer
-    /// of a 2xx; any other answer becomes a failure with the server's catalog code.
+    /// of a 2xx (`null` for an empty one); any other answer becomes a failure with the server's
+    /// catalog code.
     pub fn call(&self, method: &str, path: &str, body: Option<(&str, &mut dyn Read)>) -> Result<Value, Failure> {
+        let mut response = self.send(method, path, body)?;
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// [`Live::call`] with a JSON body.
+    pub fn call_json(&self, method: &str, path: &str, body: &Value) -> Result<Value, Failure> {
+        let text = body.to_string();
+        self.call(method, path, Some(("application/json", &mut text.as_bytes())))
+    }
+
+    /// A GET whose 2xx answer is read line by line as it arrives (NDJSON streams); an error
+    /// answer becomes a failure as in [`Live::call`].
+    pub fn stream(&self, path: &str) -> Result<impl BufRead, Failure> {
+        let response = self.send("GET", path, None)?;
+        Ok(BufReader::new(response.into_body().into_reader()))
+    }
+
+    /// Sends a request; a 2xx answer is returned unread, any other becomes a failure.
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, &mut dyn Read)>,
+    ) -> Result<ureq::http::Response<ureq::Body>, Failure> {
         let endpoint = format!("{}{path}", self.url);
         let authorization = format!("Bearer {}", self.token);
         let unreachable = |e: ureq::Error| {
@@ -77,12 +168,21 @@ impl Live {
         };
         let mut response = sent.map_err(unreachable)?;
         let status = response.status().as_u16();
-        let text = response.body_mut().read_to_string().unwrap_or_default();
-        let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        match status {
-            200..=299 => Ok(json),
-            401 | 403 => Err(Failure::with(EXIT_AUTH, from_envelope(&json))),
-            _ => Err(Failure::with(EXIT_FAILED, from_envelope(&json))),
+        if (200..=299).contains(&status) {
+            return Ok(response);
         }
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        Err(answer_failure(status, &text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_are_percent_encoded() {
+        assert_eq!(segment("acme-1_x.y~"), "acme-1_x.y~");
+        assert_eq!(segment("a b/c"), "a%20b%2Fc");
     }
 }

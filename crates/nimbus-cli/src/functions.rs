@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use nimbus_core::{ErrorCode, NimbusError};
+use nimbus_core::NimbusError;
 use serde_json::{Value, json};
 
-use crate::client::{self, Live};
-use crate::{EXIT_NO_SERVER, Failure};
+use crate::Failure;
+use crate::client::{connect, segment};
 
 /// Module file endings a deploy carries (functions.md §2).
 const MODULE_EXTENSIONS: [&str; 4] = [".ts", ".mts", ".js", ".mjs"];
@@ -100,15 +100,6 @@ pub fn run(command: FunctionsCommand) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The running server (`--url`, `NIMBUS_ENDPOINT`, else the discovery file), or exit 3.
-fn connect(url: Option<String>) -> Result<Live, Failure> {
-    let url = client::discover(url).ok_or_else(|| {
-        let message = "no running server found: start one with `nimbus start`, or pass --url";
-        Failure::with(EXIT_NO_SERVER, NimbusError::new(ErrorCode::ServiceUnavailable, message, None))
-    })?;
-    Live::connect(url)
-}
-
 /// Every module under `dir`, keyed by its `/`-separated path relative to `dir`.
 ///
 /// An empty result is refused: the server reads `{"modules": {}}` as "remove every function",
@@ -163,17 +154,6 @@ fn is_module(name: &str) -> bool {
         && !DECLARATION_SUFFIXES.iter().any(|suffix| name.ends_with(suffix))
 }
 
-/// Percent-encodes one path segment (everything but RFC 3986's unreserved characters).
-fn segment(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,11 +181,5 @@ mod tests {
         assert_eq!(parse_args(r#"{"a": 1}"#), Ok(json!({ "a": 1 })));
         assert!(parse_args("[1]").is_err());
         assert!(parse_args("{").is_err());
-    }
-
-    #[test]
-    fn path_segments_are_percent_encoded() {
-        assert_eq!(segment("acme-1_x.y~"), "acme-1_x.y~");
-        assert_eq!(segment("a b/c"), "a%20b%2Fc");
     }
 }

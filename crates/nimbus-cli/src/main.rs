@@ -1,13 +1,17 @@
-//! The `nimbus` binary: `start`, `auth token`, `token rotate`, `image`, `functions`, `version`.
+//! The `nimbus` binary: `start`, `auth token`, `token rotate`, `image`, `functions`, `sandbox`,
+//! `tenant`, `db`, `version`.
 //!
 //! **API boundary**: the commands, flags, environment variables and exit codes are the CLI
 //! contract (`docs/cli.md`).
 
 mod client;
+mod db;
 mod functions;
 mod image;
+mod sandbox;
 mod start;
 mod supervise;
+mod tenant;
 mod token;
 
 use std::process::ExitCode;
@@ -23,6 +27,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Exit code: the operation failed.
 const EXIT_FAILED: u8 = 1;
+/// Exit code: a usage error (clap's own, and a missing tenant).
+const EXIT_USAGE: u8 = 2;
 /// Exit code: the command needs a running server and none is reachable.
 const EXIT_NO_SERVER: u8 = 3;
 /// Exit code: authentication against the live server failed.
@@ -60,6 +66,12 @@ enum Command {
         #[command(subcommand)]
         command: functions::FunctionsCommand,
     },
+    /// A tenant's sandboxes (through the running server).
+    Sandbox(sandbox::SandboxArgs),
+    /// Tenants (through the running server).
+    Tenant(tenant::TenantArgs),
+    /// A tenant's documents (through the running server).
+    Db(db::DbArgs),
     /// Internal: a sandbox's supervisor process.
     #[command(name = "__supervise", hide = true)]
     Supervise {
@@ -90,11 +102,15 @@ enum TokenCommand {
     Rotate(token::RotateArgs),
 }
 
-/// A command's failure: the catalogued error and the exit code.
+/// A command's failure: the exit code and, unless the exit code is a workload's passed through,
+/// the catalogued error.
 pub struct Failure {
     exit: u8,
-    /// Boxed: an error is rare and large, the `Ok` path should stay small.
-    error: Box<NimbusError>,
+    /// Boxed: an error is rare and large, the `Ok` path should stay small. `None`: nothing to
+    /// report (`sandbox run`/`exec` passing the workload's exit code through).
+    error: Option<Box<NimbusError>>,
+    /// The server's own error answer (`{"error": {...}}`), printed as is with `--json`.
+    envelope: Option<serde_json::Value>,
 }
 
 impl From<NimbusError> for Failure {
@@ -111,16 +127,36 @@ impl Failure {
     }
 
     fn with(exit: u8, error: NimbusError) -> Self {
-        Self { exit, error: Box::new(error) }
+        Self { exit, error: Some(Box::new(error)), envelope: None }
     }
 
-    /// Prints the failure on stderr: `error: <message> [<code>]`, or the envelope with `--json`.
+    /// Exit with `code` and print nothing: a workload's exit code passed through.
+    fn exit_code(code: u8) -> Self {
+        Self { exit: code, error: None, envelope: None }
+    }
+
+    /// Prints the failure on stderr: `error[<code>]: <message>` and, when the server answered
+    /// with one, its remediation on a second line (`  remediation: …`); with `--json`, the
+    /// envelope (the server's own when it answered with one).
     fn report(&self, json: bool) {
+        let Some(error) = &self.error else { return };
         if json {
-            let envelope = envelope_json(&self.error, &nimbus_core::ids::mint_request_id());
-            eprintln!("{}", serde_json::json!({ "error": envelope }));
+            match &self.envelope {
+                Some(envelope) => eprintln!("{envelope}"),
+                None => {
+                    let envelope = envelope_json(error, &nimbus_core::ids::mint_request_id());
+                    eprintln!("{}", serde_json::json!({ "error": envelope }));
+                }
+            }
         } else {
-            eprintln!("error: {} [{}]", self.error.message, self.error.code.as_str());
+            eprintln!("error[{}]: {}", error.code.as_str(), error.message);
+            // The server's remediation only: a local failure's message already says what to do,
+            // and the catalog default of the code it borrows would not fit it.
+            if self.envelope.is_some()
+                && let Some((_, remediation)) = error.effective_remediation()
+            {
+                eprintln!("  remediation: {remediation}");
+            }
         }
     }
 }
@@ -167,6 +203,18 @@ fn main() -> ExitCode {
         Command::Functions { command } => {
             let json = command.json();
             (functions::run(command), json)
+        }
+        Command::Sandbox(args) => {
+            let json = args.server.json;
+            (sandbox::run(args), json)
+        }
+        Command::Tenant(args) => {
+            let json = args.server.json;
+            (tenant::run(args), json)
+        }
+        Command::Db(args) => {
+            let json = args.server.json;
+            (db::run(args), json)
         }
         Command::Version { json } => {
             version(json);

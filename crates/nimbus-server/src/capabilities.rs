@@ -244,6 +244,18 @@ pub const CAPABILITIES: &[Capability] = &[
         ],
     },
     Capability {
+        area: "cli",
+        capability: "CLI over the HTTP API: `nimbus sandbox`, `tenant`, `db`",
+        status: Status::Available,
+        notes: "through the server `server.json` names (or `--url`); `sandbox run IMAGE -- CMD` streams the output and exits with the workload's code (`--rm`, `-d`, `--label`, `--env`, `--cpus`, `--memory 512m`, `--name`), `ls`, `get`, `stop`, `rm`, `logs [-f]`, `exec ID -- CMD` through a session; `tenant ls`, `create`, `rm`; `db insert`, `get`, `query`, `rm`; `--json` prints the server's answer; errors as `error[code]: message` with the server's remediation, or its envelope with `--json`",
+        tests: &[
+            "blackbox/cli_resources.rs::sandbox_run_passes_the_exit_code_through_and_rm_leaves_nothing",
+            "blackbox/cli_resources.rs::sandbox_lifecycle_exec_logs_and_errors",
+            "blackbox/cli_resources.rs::tenants_and_documents_through_the_cli",
+            "scripts/docs-run",
+        ],
+    },
+    Capability {
         area: "docs",
         capability: "docs that run",
         status: Status::Available,

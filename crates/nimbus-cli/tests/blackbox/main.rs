@@ -4,6 +4,7 @@
 mod harness;
 
 mod auth;
+mod cli_resources;
 mod convex;
 mod coverage;
 mod crash;
