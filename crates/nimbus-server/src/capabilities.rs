@@ -368,7 +368,7 @@ pub const CAPABILITIES: &[Capability] = &[
         area: "sandboxes",
         capability: "inbound: the ports route",
         status: Status::Available,
-        notes: "`ANY /api/tenants/{t}/sandboxes/{id}/ports/{port}/{path…}`: HTTP streamed both ways and WebSocket upgrades into a port on the sandbox's loopback, over a socket its supervisor opens inside the namespace, for services' sandboxes too; the admin token is never forwarded; 502 `sandbox.port_unreachable` when nothing (or no HTTP) answers; SDK `sandboxes.fetchPort` and `portUrl`; `status.endpoints` of a running sandbox (GET of one sandbox) lists the TCP ports it listens on, each with its route",
+        notes: "`ANY /api/tenants/{t}/sandboxes/{id}/ports/{port}/{path…}`: HTTP streamed both ways and WebSocket upgrades into a port on the sandbox's loopback, over a socket its supervisor opens inside the namespace, for services' sandboxes too; the admin token is never forwarded; 502 `sandbox.port_unreachable` when nothing (or no HTTP) answers; SDK `sandboxes.fetchPort` and `portUrl`; `status.endpoints` of a running sandbox (GET of one sandbox, and GET of a service for its current sandbox) lists the TCP ports it listens on, each with its route",
         tests: &[
             "blackbox/ports.rs::http_and_websocket_reach_a_sandbox_port_and_garbage_is_refused",
             "blackbox/services.rs::sandbox_service_runs_with_probes_and_owns_its_sandbox",

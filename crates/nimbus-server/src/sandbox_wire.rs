@@ -300,10 +300,10 @@ pub fn sandbox_json(record: &SandboxRecord) -> Value {
     })
 }
 
-/// `status.endpoints` of a running sandbox: each port it listens on, with the ports route that
-/// reaches it.
-pub fn endpoints_json(record: &SandboxRecord, ports: &[u16]) -> Value {
-    let routes = format!("/api/tenants/{}/sandboxes/{}/ports", record.tenant_id, record.id);
+/// `status.endpoints` of a running sandbox (and of the service it runs): each port it listens
+/// on, with the ports route that reaches it.
+pub fn endpoints_json(tenant: &str, sandbox: &str, ports: &[u16]) -> Value {
+    let routes = format!("/api/tenants/{tenant}/sandboxes/{sandbox}/ports");
     ports
         .iter()
         .map(|port| {

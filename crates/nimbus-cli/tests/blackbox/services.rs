@@ -496,6 +496,14 @@ fn sandbox_service_runs_with_probes_and_owns_its_sandbox() {
     create(server, &tcp);
     server.post_empty(&path("/tcp/start")).expect_status(200);
     assert_eq!(wait(server, "tcp", "ready")["health"], "healthy");
+    // The service lists what its sandbox listens on, with the ports route to it.
+    let listed = view(server, "tcp");
+    let tcp_sandbox = listed["sandboxId"].as_str().expect("sandbox").to_owned();
+    assert_eq!(
+        listed["endpoints"],
+        json!([{ "name": "tcp-9000", "protocol": "tcp", "host": "127.0.0.1", "port": 9000,
+                 "url": format!("/api/tenants/{TENANT}/sandboxes/{tcp_sandbox}/ports/9000/") }])
+    );
     let exec = sandbox_service(
         &fx,
         "exec",

@@ -80,7 +80,7 @@ pub async fn get(State(state): State<AppState>, params: PathParams, query: Query
         let record = state.sandboxes.get(&tenant, &id)?;
         let ports = state.sandboxes.listening(&tenant, &id).await?;
         let mut sandbox = sandbox_json(&record);
-        sandbox["status"]["endpoints"] = endpoints_json(&record, &ports);
+        sandbox["status"]["endpoints"] = endpoints_json(&record.tenant_id, &record.id, &ports);
         return Ok(Json(sandbox));
     };
     let condition =

@@ -16,6 +16,7 @@ use serde_json::Value;
 use crate::body::RawBody;
 use crate::envelope::ApiResult;
 use crate::params::{PathParams, QueryParams};
+use crate::sandbox_wire::endpoints_json;
 use crate::service_wire::{
     EmptyBody, RestartBody, RestartRequest, ServiceBody, collection_json, definition_json, receipt_json, view_json,
 };
@@ -70,7 +71,14 @@ pub async fn get(State(state): State<AppState>, params: PathParams, query: Query
     let (tenant, name) = target(&state, &params)?;
     only(&query, &["waitFor", "timeoutMs"])?;
     let Some(raw) = query.get("waitFor") else {
-        return Ok(Json(view_json(&state.services.get(&tenant, &name)?)));
+        let view = state.services.get(&tenant, &name)?;
+        let mut answer = view_json(&view);
+        // The ports its current sandbox listens on (none once that sandbox is gone).
+        if let Some(sandbox) = &view.sandbox_id {
+            let ports = state.sandboxes.listening(&tenant, sandbox).await.unwrap_or_default();
+            answer["endpoints"] = endpoints_json(&tenant, sandbox, &ports);
+        }
+        return Ok(Json(answer));
     };
     let condition = ServiceWaitFor::parse(raw)
         .ok_or_else(|| NimbusError::invalid_input("waitFor", "must be \"ready\", \"healthy\" or \"stopped\""))?;
