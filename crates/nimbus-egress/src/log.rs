@@ -153,6 +153,7 @@ pub struct Entry {
 }
 
 /// One sandbox's log.
+#[derive(Default)]
 struct SandboxLog {
     entries: VecDeque<Arc<Entry>>,
     /// The last `seq` written; followers wait on it.
@@ -170,9 +171,7 @@ impl DecisionLogs {
     /// oldest past `EGRESS_LOG_ENTRIES`.
     pub fn record(&self, sandbox: &str, mut entry: Entry) {
         let mut logs = self.logs.lock().unwrap_or_else(PoisonError::into_inner);
-        let log = logs
-            .entry(sandbox.to_owned())
-            .or_insert_with(|| SandboxLog { entries: VecDeque::new(), last: watch::Sender::new(0) });
+        let log = logs.entry(sandbox.to_owned()).or_default();
         entry.seq = *log.last.borrow() + 1;
         entry.time = nimbus_core::time::rfc3339_ms(nimbus_core::time::now_ms());
         if log.entries.len() == EGRESS_LOG_ENTRIES {
@@ -196,10 +195,7 @@ impl DecisionLogs {
     /// A receiver of the sandbox's last `seq`, for followers (made if the log is still empty).
     pub fn watch(&self, sandbox: &str) -> watch::Receiver<u64> {
         let mut logs = self.logs.lock().unwrap_or_else(PoisonError::into_inner);
-        logs.entry(sandbox.to_owned())
-            .or_insert_with(|| SandboxLog { entries: VecDeque::new(), last: watch::Sender::new(0) })
-            .last
-            .subscribe()
+        logs.entry(sandbox.to_owned()).or_default().last.subscribe()
     }
 
     /// Drops a removed sandbox's log (its followers see the sender go).

@@ -83,9 +83,8 @@ impl Directory for Registries {
         self.secrets.value(tenant, name)
     }
 
-    fn connect_inside(&self, sandbox: &str, port: u16) -> Option<std::net::TcpStream> {
-        let (tenant, _) = self.sandboxes.egress_rules(sandbox)?;
-        let (_, backend) = self.sandboxes.runtime(&tenant, sandbox).ok()?;
+    fn connect_inside(&self, tenant: &str, sandbox: &str, port: u16) -> Option<std::net::TcpStream> {
+        let (_, backend) = self.sandboxes.runtime(tenant, sandbox).ok()?;
         backend.connect(sandbox, port).ok()
     }
 }

@@ -89,6 +89,15 @@ impl QueryParams {
         self.0.keys().map(String::as_str)
     }
 
+    /// An optional boolean parameter, `true` or `false` (absent: `false`; else 400 naming it).
+    pub fn flag(&self, name: &str) -> Result<bool, NimbusError> {
+        match self.get(name) {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(_) => Err(NimbusError::invalid_input(name, "must be true or false")),
+        }
+    }
+
     /// An optional integer parameter within `range` (else 400 naming it).
     pub fn integer(&self, name: &str, range: std::ops::RangeInclusive<u64>) -> Result<Option<u64>, NimbusError> {
         let Some(raw) = self.get(name) else { return Ok(None) };

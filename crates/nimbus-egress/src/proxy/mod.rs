@@ -42,7 +42,7 @@ pub trait Directory: Send + Sync + 'static {
 
     /// A connection to `port` on the sandbox's own loopback, opened inside it (for clients that
     /// send requests for `localhost` to the proxy). Blocking.
-    fn connect_inside(&self, sandbox: &str, port: u16) -> Option<std::net::TcpStream>;
+    fn connect_inside(&self, tenant: &str, sandbox: &str, port: u16) -> Option<std::net::TcpStream>;
 }
 
 /// The operator's settings.

@@ -111,8 +111,9 @@ impl Proxy {
         if !grant.inside() {
             return self.connect_outside(host, port).await;
         }
-        let (directory, sandbox) = (self.directory.clone(), sandbox.to_owned());
-        let inside = tokio::task::spawn_blocking(move || directory.connect_inside(&sandbox, port)).await.ok().flatten();
+        let (directory, tenant, sandbox) = (self.directory.clone(), grant.tenant.clone(), sandbox.to_owned());
+        let inside =
+            tokio::task::spawn_blocking(move || directory.connect_inside(&tenant, &sandbox, port)).await.ok().flatten();
         let stream = inside
             .and_then(|s| s.set_nonblocking(true).ok().map(|()| s))
             .and_then(|s| TcpStream::from_std(s).ok())

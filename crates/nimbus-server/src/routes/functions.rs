@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
-use nimbus_core::NimbusError;
 use nimbus_core::time::rfc3339_ms;
 use nimbus_functions::{CallRequest, Caller, Deployment};
 use serde::Deserialize;
@@ -50,11 +49,7 @@ pub async fn deploy(
     query: QueryParams,
     body: RawBody,
 ) -> ApiResult<Json<Value>> {
-    let dry_run = match query.get("dryRun") {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(_) => return Err(NimbusError::invalid_input("dryRun", "must be true or false").into()),
-    };
+    let dry_run = query.flag("dryRun")?;
     let tenant = state.tenant(&params)?;
     let DeployBody { modules } = body.json()?;
     let outcome = crate::functions::deploy(&state.functions, &tenant, modules, dry_run).await?;

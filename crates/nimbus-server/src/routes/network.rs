@@ -7,16 +7,15 @@ use std::time::Duration;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use nimbus_compute::sandbox::{Sandboxes, WaitFor};
+use nimbus_core::ErrorCode;
 use nimbus_core::limits::LOG_HEARTBEAT_MS;
 use nimbus_core::time::{now_ms, rfc3339_ms};
-use nimbus_core::{ErrorCode, NimbusError};
 use nimbus_egress::log::{DecisionLogs, Entry};
 use serde_json::{Value, json};
 
-use super::sandboxes::target;
+use super::sandboxes::{ndjson_response, tail, target};
 use crate::body::RawBody;
 use crate::envelope::ApiResult;
 use crate::params::{PathParams, QueryParams};
@@ -36,12 +35,8 @@ pub async fn update(State(state): State<AppState>, params: PathParams, body: Raw
 pub async fn log(State(state): State<AppState>, params: PathParams, query: QueryParams) -> ApiResult<Response> {
     let (tenant, id) = target(&state, &params)?;
     let record = state.sandboxes.get(&tenant, &id)?;
-    let tail = query.integer("tail", 0..=u64::MAX)?.map(|t| usize::try_from(t).unwrap_or(usize::MAX));
-    let follow = match query.get("follow") {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(_) => return Err(NimbusError::invalid_input("follow", "must be true or false").into()),
-    };
+    let tail = tail(&query)?;
+    let follow = query.flag("follow")?;
     let logs = state.egress.logs().clone();
     // Watched before the first read, so nothing written in between is missed.
     let watch = logs.watch(&id);
@@ -53,7 +48,7 @@ pub async fn log(State(state): State<AppState>, params: PathParams, query: Query
     } else {
         Body::from(first)
     };
-    Ok(([(header::CONTENT_TYPE, "application/x-ndjson"), (header::CACHE_CONTROL, "no-store")], body).into_response())
+    Ok(ndjson_response(body))
 }
 
 fn ndjson(entries: &[Arc<Entry>]) -> String {

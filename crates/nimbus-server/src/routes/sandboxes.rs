@@ -126,12 +126,8 @@ pub async fn delete(State(state): State<AppState>, params: PathParams, query: Qu
 /// `GET /{id}/logs?tail=N&follow=true`: NDJSON.
 pub async fn logs(State(state): State<AppState>, params: PathParams, query: QueryParams) -> ApiResult<Response> {
     let (tenant, id) = target(&state, &params)?;
-    let tail = query.integer("tail", 0..=u64::MAX)?.map(|t| usize::try_from(t).unwrap_or(usize::MAX));
-    let follow = match query.get("follow") {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(_) => return Err(NimbusError::invalid_input("follow", "must be true or false").into()),
-    };
+    let tail = tail(&query)?;
+    let follow = query.flag("follow")?;
     let sandboxes = state.sandboxes.clone();
     let first = {
         let (tenant, id) = (tenant.clone(), id.clone());
@@ -143,7 +139,17 @@ pub async fn logs(State(state): State<AppState>, params: PathParams, query: Quer
     } else {
         Body::from(ndjson(&first.frames))
     };
-    Ok(([(header::CONTENT_TYPE, "application/x-ndjson"), (header::CACHE_CONTROL, "no-store")], body).into_response())
+    Ok(ndjson_response(body))
+}
+
+/// `tail=N` of the NDJSON log routes: keep the last N lines.
+pub(super) fn tail(query: &QueryParams) -> Result<Option<usize>, NimbusError> {
+    Ok(query.integer("tail", 0..=u64::MAX)?.map(|t| usize::try_from(t).unwrap_or(usize::MAX)))
+}
+
+/// An NDJSON answer, never cached (a log read changes as it grows).
+pub(super) fn ndjson_response(body: Body) -> Response {
+    ([(header::CONTENT_TYPE, "application/x-ndjson"), (header::CACHE_CONTROL, "no-store")], body).into_response()
 }
 
 fn ndjson(frames: &[String]) -> String {

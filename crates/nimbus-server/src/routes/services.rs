@@ -122,11 +122,7 @@ pub async fn delete(State(state): State<AppState>, params: PathParams, query: Qu
     let generation = query
         .integer("ifMatchGeneration", 1..=u64::MAX)?
         .ok_or_else(|| NimbusError::invalid_input("ifMatchGeneration", "is required"))?;
-    let force = match query.get("force") {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(_) => return Err(NimbusError::invalid_input("force", "must be true or false").into()),
-    };
+    let force = query.flag("force")?;
     state.services.delete(&tenant, &name, generation, force).await?;
     Ok(StatusCode::NO_CONTENT)
 }

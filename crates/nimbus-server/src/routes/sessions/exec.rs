@@ -23,11 +23,7 @@ pub async fn exec(
     body: RawBody,
 ) -> ApiResult<Response> {
     let path = SessionPath::parse(&state, &params, &query)?;
-    let wait = match query.get("wait") {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(_) => return Err(NimbusError::invalid_input("wait", "must be true or false").into()),
-    };
+    let wait = query.flag("wait")?;
     let request = body.json::<ExecBody>()?.into_request();
     if wait {
         let result = state.sessions.exec_wait(path.tenant(), &path.id, request).await?;

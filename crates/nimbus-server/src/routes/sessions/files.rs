@@ -149,11 +149,7 @@ pub async fn files_delete(
 ) -> ApiResult<StatusCode> {
     let session = SessionPath::parse(&state, &params, &query)?;
     let path = path_param(&query)?;
-    let recursive = match query.get("recursive") {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(_) => return Err(NimbusError::invalid_input("recursive", "must be true or false").into()),
-    };
+    let recursive = query.flag("recursive")?;
     let access = state.sessions.files(session.tenant(), &session.id).await?;
     blocking(move || files::delete(&access.root, &path, recursive).map_err(NimbusError::from)).await?;
     Ok(StatusCode::NO_CONTENT)
