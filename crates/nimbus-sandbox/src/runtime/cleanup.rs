@@ -32,31 +32,8 @@ pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
     out
 }
 
-/// Ids that have a cgroup directory under any controller's `nimbus/`.
-pub fn cgroup_ids() -> Vec<String> {
-    let mut ids = Vec::new();
-    let root = Path::new(CGROUP_ROOT);
-    let mut parents = vec![root.join("nimbus")];
-    if let Ok(entries) = std::fs::read_dir(root) {
-        parents.extend(entries.flatten().map(|e| e.path().join("nimbus")));
-    }
-    for parent in parents {
-        if let Ok(entries) = std::fs::read_dir(parent) {
-            for entry in entries.flatten() {
-                if entry.path().is_dir()
-                    && let Some(name) = entry.file_name().to_str()
-                    && !ids.iter().any(|i| i == name)
-                {
-                    ids.push(name.to_owned());
-                }
-            }
-        }
-    }
-    ids
-}
-
 /// Pids in the sandbox's cgroups.
-pub fn cgroup_pids(id: &str) -> Vec<i32> {
+fn cgroup_pids(id: &str) -> Vec<i32> {
     let mut pids = Vec::new();
     for dir in cgroup_dirs(id) {
         if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {

@@ -36,8 +36,6 @@ pub mod supervisor;
 pub mod sys;
 pub mod userns;
 
-pub use cleanup::cgroup_ids;
-
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -463,13 +461,10 @@ impl Backend for ContainerBackend {
                 }
             }
         }
-        // Cgroups without a state directory here: remove the empty ones. Ones with processes may
-        // belong to another server's data directory on this host, so they are left alone.
-        for id in cleanup::cgroup_ids() {
-            if !known_id(&id) && !self.state_root.join(&id).exists() && cleanup::cgroup_pids(&id).is_empty() {
-                cleanup::kill_and_remove_cgroups(&id);
-            }
-        }
+        // Cgroups without a state directory here are left alone: an empty one may be a sandbox
+        // that another server on this host (another data directory) is creating this instant.
+        // A removal here takes a sandbox's cgroups before its state directory, so none of ours
+        // is left without one.
     }
 
     fn log_files(&self, id: &str) -> LogFiles {
