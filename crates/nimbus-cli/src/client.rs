@@ -52,19 +52,11 @@ pub fn connect(url: Option<String>) -> Result<Live, Failure> {
     Live::connect(url)
 }
 
-/// Percent-encodes one path segment or query value (everything but RFC 3986's unreserved
-/// characters).
-pub fn segment(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
+pub use nimbus_core::ids::path_segment as segment;
 
-/// A running server: its base URL and the admin token to send.
+/// A running server: its base URL and the admin token to send. Clones share the connection
+/// pool.
+#[derive(Clone)]
 pub struct Live {
     url: String,
     token: String,
@@ -106,11 +98,19 @@ fn from_envelope(body: &Value) -> NimbusError {
 
 /// A failure rebuilt from an error answer, keeping the server's own envelope for `--json`.
 fn answer_failure(status: u16, text: &str) -> Failure {
-    let json: Value = serde_json::from_str(text).unwrap_or(Value::Null);
-    let exit = if matches!(status, 401 | 403) { EXIT_AUTH } else { EXIT_FAILED };
-    let mut failure = Failure::with(exit, from_envelope(&json));
-    if json["error"].is_object() {
-        failure.envelope = Some(json);
+    let mut failure = envelope_failure(serde_json::from_str(text).unwrap_or(Value::Null));
+    if matches!(status, 401 | 403) {
+        failure.exit = EXIT_AUTH;
+    }
+    failure
+}
+
+/// The operation failed (exit 1) with the server's envelope `{"error": {...}}`, from an error
+/// answer or a stream's error event; kept as is for `--json`.
+pub fn envelope_failure(envelope: Value) -> Failure {
+    let mut failure = Failure::with(EXIT_FAILED, from_envelope(&envelope));
+    if envelope["error"].is_object() {
+        failure.envelope = Some(envelope);
     }
     failure
 }
@@ -126,7 +126,7 @@ impl Live {
     /// of a 2xx (`null` for an empty one); any other answer becomes a failure with the server's
     /// catalog code.
     pub fn call(&self, method: &str, path: &str, body: Option<(&str, &mut dyn Read)>) -> Result<Value, Failure> {
-        let mut response = self.send(method, path, body)?;
+        let mut response = self.send(method, path, body, None)?;
         let text = response.body_mut().read_to_string().unwrap_or_default();
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
@@ -139,17 +139,28 @@ impl Live {
 
     /// A GET whose 2xx answer is read line by line as it arrives (NDJSON streams); an error
     /// answer becomes a failure as in [`Live::call`].
-    pub fn stream(&self, path: &str) -> Result<impl BufRead, Failure> {
-        let response = self.send("GET", path, None)?;
+    pub fn stream(&self, path: &str) -> Result<impl BufRead + use<>, Failure> {
+        let response = self.send("GET", path, None, None)?;
         Ok(BufReader::new(response.into_body().into_reader()))
     }
 
-    /// Sends a request; a 2xx answer is returned unread, any other becomes a failure.
+    /// A request with a JSON body that asks for an NDJSON answer (`Accept:
+    /// application/x-ndjson`), read line by line as in [`Live::stream`].
+    pub fn stream_json(&self, method: &str, path: &str, body: &Value) -> Result<impl BufRead + use<>, Failure> {
+        let text = body.to_string();
+        let body: Option<(&str, &mut dyn Read)> = Some(("application/json", &mut text.as_bytes()));
+        let response = self.send(method, path, body, Some("application/x-ndjson"))?;
+        Ok(BufReader::new(response.into_body().into_reader()))
+    }
+
+    /// Sends a request (with the media type to `accept`, if any); a 2xx answer is returned
+    /// unread, any other becomes a failure.
     fn send(
         &self,
         method: &str,
         path: &str,
         body: Option<(&str, &mut dyn Read)>,
+        accept: Option<&str>,
     ) -> Result<ureq::http::Response<ureq::Body>, Failure> {
         let endpoint = format!("{}{path}", self.url);
         let authorization = format!("Bearer {}", self.token);
@@ -157,8 +168,11 @@ impl Live {
             let message = format!("cannot reach the server at {}: {e}", self.url);
             Failure::with(EXIT_NO_SERVER, NimbusError::new(ErrorCode::ServiceUnavailable, message, None))
         };
-        let request =
+        let mut request =
             ureq::http::Request::builder().method(method).uri(&endpoint).header("Authorization", &authorization);
+        if let Some(accept) = accept {
+            request = request.header("Accept", accept);
+        }
         let sent = match body {
             Some((content_type, reader)) => {
                 let request = request.header("Content-Type", content_type).body(ureq::SendBody::from_reader(reader));
@@ -173,16 +187,5 @@ impl Live {
         }
         let text = response.body_mut().read_to_string().unwrap_or_default();
         Err(answer_failure(status, &text))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn path_segments_are_percent_encoded() {
-        assert_eq!(segment("acme-1_x.y~"), "acme-1_x.y~");
-        assert_eq!(segment("a b/c"), "a%20b%2Fc");
     }
 }

@@ -1,17 +1,17 @@
-//! `nimbus image import|list|rm`. When a running server holds the data directory's lock, the
-//! commands go through its `/api/images` routes; otherwise they take the lock themselves and
+//! `nimbus image import|pull|list|rm`. When a running server holds the data directory's lock,
+//! the commands go through its `/api/images` routes; otherwise they take the lock themselves and
 //! work on the store directly.
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{IsTerminal, Read, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 use nimbus_core::NimbusError;
 use nimbus_core::limits::DEFAULT_DATA_DIR;
-use nimbus_sandbox::image::ImageStore;
+use nimbus_sandbox::image::{ImageRecord, ImageStore};
 use nimbus_server::StartError;
 use nimbus_server::serve::lock_data_dir;
 use nimbus_server::wire::{image_in_use, image_json};
@@ -50,6 +50,16 @@ pub enum ImageCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Pull an image from its registry into the store (kept as it is when already stored).
+    Pull {
+        /// The image reference (`registry/name:tag`, `name@sha256:…`).
+        reference: String,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// List stored images.
     List {
         #[command(flatten)]
@@ -68,9 +78,10 @@ impl ImageCommand {
     /// Whether `--json` was given.
     pub fn json(&self) -> bool {
         match self {
-            ImageCommand::Import { store, .. } | ImageCommand::List { store } | ImageCommand::Rm { store, .. } => {
-                store.json
-            }
+            ImageCommand::Import { store, .. }
+            | ImageCommand::Pull { store, .. }
+            | ImageCommand::List { store }
+            | ImageCommand::Rm { store, .. } => store.json,
         }
     }
 }
@@ -112,31 +123,51 @@ fn target(args: &StoreArgs) -> Result<Target, Failure> {
     }
 }
 
-/// Counts bytes read and, on a terminal, draws `done / total, rate` on stderr.
+/// The progress line of long image operations: `done / total  rate` on stderr, redrawn at
+/// most every 100 ms, drawn only when stderr is a terminal and neither `--json` nor `--quiet`
+/// was given.
+struct Bar {
+    started: Instant,
+    drawn: Instant,
+    visible: bool,
+}
+
+impl Bar {
+    fn new(quiet: bool, json: bool) -> Self {
+        let now = Instant::now();
+        Bar { started: now, drawn: now, visible: std::io::stderr().is_terminal() && !quiet && !json }
+    }
+
+    /// Redraws the line (at once when `last`, which also ends it).
+    fn draw(&mut self, done: u64, total: Option<u64>, last: bool) {
+        if !self.visible || !(last || self.drawn.elapsed() >= Duration::from_millis(100)) {
+            return;
+        }
+        self.drawn = Instant::now();
+        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+        let rate = mib(done) / self.started.elapsed().as_secs_f64().max(0.001);
+        let total = total.map_or(String::new(), |t| format!(" / {:.1} MiB", mib(t)));
+        eprint!("\r{:.1} MiB{total}  {rate:.1} MiB/s ", mib(done));
+        if last {
+            eprintln!();
+        }
+        let _ = std::io::stderr().flush();
+    }
+}
+
+/// Counts bytes read and draws them on a [`Bar`].
 struct Progress<R> {
     inner: R,
     done: u64,
     total: Option<u64>,
-    started: Instant,
-    drawn: Instant,
-    visible: bool,
+    bar: Bar,
 }
 
 impl<R: Read> Read for Progress<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.done += n as u64;
-        if self.visible && (n == 0 || self.drawn.elapsed() >= Duration::from_millis(100)) {
-            self.drawn = Instant::now();
-            let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-            let rate = mib(self.done) / self.started.elapsed().as_secs_f64().max(0.001);
-            let total = self.total.map_or(String::new(), |t| format!(" / {:.1} MiB", mib(t)));
-            eprint!("\r{:.1} MiB{total}  {rate:.1} MiB/s ", mib(self.done));
-            if n == 0 {
-                eprintln!();
-            }
-            let _ = std::io::stderr().flush();
-        }
+        self.bar.draw(self.done, self.total, n == 0);
         Ok(n)
     }
 }
@@ -179,9 +210,7 @@ pub fn run(command: ImageCommand) -> Result<(), Failure> {
                 let total = opened.metadata().ok().map(|m| m.len());
                 (Box::new(opened), total)
             };
-            let visible = std::io::stderr().is_terminal() && !quiet && !store.json;
-            let now = Instant::now();
-            let mut progress = Progress { inner: reader, done: 0, total, started: now, drawn: now, visible };
+            let mut progress = Progress { inner: reader, done: 0, total, bar: Bar::new(quiet, store.json) };
             let images = match target(&store)? {
                 Target::Live(live) => {
                     let path = match &reference {
@@ -199,6 +228,14 @@ pub fn run(command: ImageCommand) -> Result<(), Failure> {
                     .collect(),
             };
             print_images(&images, store.json, "images");
+        }
+        ImageCommand::Pull { reference, quiet, store } => {
+            let image = pull(&reference, Bar::new(quiet, store.json), &store)?;
+            if store.json {
+                println!("{image}");
+            } else {
+                print_images(&[image], false, "");
+            }
         }
         ImageCommand::List { store } => {
             let images = match target(&store)? {
@@ -239,6 +276,52 @@ pub fn run(command: ImageCommand) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// `pull`: through the server's streamed `POST /api/images/pull` (its progress events drawn on
+/// `bar`), else on the store itself; the stored image.
+fn pull(reference: &str, mut bar: Bar, store: &StoreArgs) -> Result<Value, Failure> {
+    let mut last = None;
+    let mut draw = |done: u64, total: u64| {
+        bar.draw(done, (total > 0).then_some(total), false);
+        last = Some((done, total));
+    };
+    let image = match target(store)? {
+        Target::Live(live) => {
+            let events = live.stream_json("POST", "/api/images/pull", &json!({ "reference": reference }))?;
+            let mut ending = None;
+            for line in events.lines() {
+                let line = line.map_err(|e| Failure::failed(format!("the pull's progress stream broke: {e}")))?;
+                let event: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+                match event["event"].as_str() {
+                    Some("progress") => {
+                        draw(event["bytes"].as_u64().unwrap_or(0), event["totalBytes"].as_u64().unwrap_or(0))
+                    }
+                    Some("done" | "error") => ending = Some(event),
+                    _ => {}
+                }
+            }
+            match ending {
+                Some(done) if done["event"] == "done" => done["image"].clone(),
+                Some(error) => return Err(client::envelope_failure(json!({ "error": error["error"] }))),
+                None => return Err(Failure::failed("the pull's progress stream ended without its outcome")),
+            }
+        }
+        Target::Offline { store: images, users, .. } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Failure::failed(format!("cannot start the pull: {e}")))?;
+            let image: ImageRecord = runtime
+                .block_on(images.ensure_reporting(reference, |p| draw(p.bytes, p.total_bytes)))
+                .map_err(|e| Failure::from(NimbusError::from(e)))?;
+            image_json(&image, users.get(&image.digest).copied().unwrap_or(0))
+        }
+    };
+    if let Some((done, total)) = last {
+        bar.draw(done, (total > 0).then_some(total), true);
+    }
+    Ok(image)
 }
 
 /// Percent-encodes a query value.

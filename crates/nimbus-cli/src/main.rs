@@ -1,5 +1,5 @@
 //! The `nimbus` binary: `start`, `auth token`, `token rotate`, `image`, `functions`, `sandbox`,
-//! `tenant`, `db`, `version`.
+//! `tenant`, `db`, `mcp`, `version`.
 //!
 //! **API boundary**: the commands, flags, environment variables and exit codes are the CLI
 //! contract (`docs/cli.md`).
@@ -8,6 +8,7 @@ mod client;
 mod db;
 mod functions;
 mod image;
+mod mcp;
 mod sandbox;
 mod start;
 mod supervise;
@@ -72,6 +73,8 @@ enum Command {
     Tenant(tenant::TenantArgs),
     /// A tenant's documents (through the running server).
     Db(db::DbArgs),
+    /// Serve MCP (Model Context Protocol) on stdio, over the running server.
+    Mcp(mcp::McpArgs),
     /// Internal: a sandbox's supervisor process.
     #[command(name = "__supervise", hide = true)]
     Supervise {
@@ -216,6 +219,7 @@ fn main() -> ExitCode {
             let json = args.server.json;
             (db::run(args), json)
         }
+        Command::Mcp(args) => (mcp::run(args), false),
         Command::Version { json } => {
             version(json);
             (Ok(()), json)

@@ -1,7 +1,11 @@
-//! `nimbus sandbox run|ls|get|stop|rm|logs|exec`: a tenant's sandboxes through the running
-//! server's `/api/tenants/{t}/sandboxes` routes (sandboxes.md) and, for `exec`, a session with
-//! the exec channel (sessions.md). The server validates every spec; this file only builds
-//! bodies, copies output and maps the workload's end to an exit code.
+//! `nimbus sandbox run|ls|get|stop|rm|logs|exec|cp`: a tenant's sandboxes through the running
+//! server's `/api/tenants/{t}/sandboxes` routes (sandboxes.md) and, for `exec` and `cp`, a
+//! session with the exec or files channel (sessions.md; `cp.rs`, and `interactive.rs` for
+//! `exec -i|-t`). The server validates every spec; this file only builds bodies, copies output
+//! and maps the workload's end to an exit code.
+
+mod cp;
+mod interactive;
 
 use std::io::{BufRead, Write};
 
@@ -83,6 +87,9 @@ enum SandboxCommand {
     },
     /// Run a command in a ready sandbox (through a session) and exit with its exit code.
     Exec(ExecArgs),
+    /// Copy files or directories between a sandbox and the local filesystem:
+    /// `cp SANDBOX:PATH LOCAL` or `cp LOCAL SANDBOX:PATH` (`-`: stdin or stdout, one file).
+    Cp(cp::CpArgs),
 }
 
 /// `nimbus sandbox run`.
@@ -142,6 +149,13 @@ struct ExecArgs {
     /// The working directory.
     #[arg(long, short = 'w')]
     workdir: Option<String>,
+    /// Keep stdin open and send it to the command (its end closes the command's stdin).
+    #[arg(long, short = 'i')]
+    interactive: bool,
+    /// Give the command a pty (stdout and stderr merged); with a terminal on stdin, raw mode
+    /// and window size changes forwarded.
+    #[arg(long, short = 't')]
+    tty: bool,
 }
 
 /// `KEY=VALUE`.
@@ -229,6 +243,7 @@ pub fn run(args: SandboxArgs) -> Result<(), Failure> {
             Ok(())
         }
         SandboxCommand::Exec(exec_args) => exec(&live, &tenant, exec_args, json),
+        SandboxCommand::Cp(cp_args) => cp::run(&live, &tenant, cp_args, json),
     }
 }
 
@@ -420,16 +435,37 @@ fn list(
     Ok(())
 }
 
+/// An open session on a sandbox, `/api/sessions/{id}` as `path`.
+struct Session {
+    path: String,
+}
+
+impl Session {
+    /// Opens a session on sandbox `id` with one `channel`, runs `work` in it and closes it; the
+    /// work's failure wins over a failed close.
+    fn with<T>(
+        live: &Live,
+        tenant: &str,
+        id: &str,
+        channel: &str,
+        work: impl FnOnce(&Session) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
+        let open = json!({ "tenantId": tenant, "target": { "sandbox": { "id": id } }, "channels": [channel] });
+        let opened = live.call_json("POST", "/api/sessions", &open)?;
+        let session = Session {
+            path: format!("/api/sessions/{}", segment(opened["metadata"]["id"].as_str().unwrap_or_default())),
+        };
+        let result = work(&session);
+        let closed = live.call_json("POST", &format!("{}/close", session.path), &json!({ "reason": "cli done" }));
+        let value = result?;
+        closed?;
+        Ok(value)
+    }
+}
+
 /// `exec`: open a session with the exec channel, run the command to completion, print its
-/// output, close the session, pass its exit code through.
+/// output (as it comes with `-i` or `-t`), close the session, pass its exit code through.
 fn exec(live: &Live, tenant: &str, args: ExecArgs, json: bool) -> Result<(), Failure> {
-    let open = json!({
-        "tenantId": tenant,
-        "target": { "sandbox": { "id": args.id } },
-        "channels": ["exec"],
-    });
-    let session = live.call_json("POST", "/api/sessions", &open)?;
-    let sid = segment(session["metadata"]["id"].as_str().unwrap_or_default());
     let mut body = json!({ "argv": args.cmd });
     if !args.env.is_empty() {
         body["env"] = json!(args.env);
@@ -440,10 +476,16 @@ fn exec(live: &Live, tenant: &str, args: ExecArgs, json: bool) -> Result<(), Fai
     if let Some(cwd) = args.workdir {
         body["cwd"] = cwd.into();
     }
-    let result = live.call_json("POST", &format!("/api/sessions/{sid}/exec?wait=true"), &body);
-    let closed = live.call_json("POST", &format!("/api/sessions/{sid}/close"), &json!({ "reason": "exec done" }));
-    let answer = result?;
-    closed?;
+    let attach = interactive::Attach { interactive: args.interactive, tty: args.tty };
+    if attach.interactive || attach.tty {
+        let ended = Session::with(live, tenant, &args.id, "exec", |session| {
+            interactive::run(live, session, body, &attach, json)
+        })?;
+        return exit_of(&ended);
+    }
+    let answer = Session::with(live, tenant, &args.id, "exec", |session| {
+        live.call_json("POST", &format!("{}/exec?wait=true", session.path), &body)
+    })?;
     if json {
         println!("{answer}");
     } else {
@@ -454,6 +496,12 @@ fn exec(live: &Live, tenant: &str, args: ExecArgs, json: bool) -> Result<(), Fai
             eprintln!("nimbus: the output was cut at 1 MiB per stream");
         }
     }
+    exit_of(&answer)
+}
+
+/// A process's end (`{"exitCode", "signal"}`) as the command's result: its exit code, or 128 +
+/// the signal's number.
+fn exit_of(answer: &Value) -> Result<(), Failure> {
     if let Some(code) = answer["exitCode"].as_i64() {
         return exit_with(code);
     }

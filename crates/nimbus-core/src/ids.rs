@@ -135,6 +135,19 @@ pub fn mint_request_id() -> String {
     format!("req_{}", mint_ulid())
 }
 
+/// Percent-encodes one URL path segment or query value: everything but RFC 3986's unreserved
+/// characters, the form in which the API's clients (the CLI, the MCP tools) send ids.
+pub fn path_segment(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(char::from(byte)),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,5 +176,12 @@ mod tests {
         assert!(DocumentId::parse("a\0b", "document_id").is_err());
         assert!(DocumentId::parse(&"x".repeat(1501), "document_id").is_err());
         assert!(DocumentId::parse("anything-else", "document_id").is_ok());
+    }
+
+    #[test]
+    fn path_segments_are_percent_encoded() {
+        assert_eq!(path_segment("acme-1_x.y~"), "acme-1_x.y~");
+        assert_eq!(path_segment("a b/c"), "a%20b%2Fc");
+        assert_eq!(path_segment("é"), "%C3%A9");
     }
 }

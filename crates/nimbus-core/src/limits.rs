@@ -540,6 +540,20 @@ limits! {
     pub const FUNCTION_STACK_BYTES: usize = 1024 * 1024, "1 MiB";
     /// How long an idle function worker thread waits for work before it exits, in ms.
     pub const FUNCTION_WORKER_IDLE_MS: u64 = 60_000, "60 s";
+    /// Text an MCP tool returns per output (a command's stdout or stderr, a file's content, a
+    /// sandbox's log records), in bytes; the rest is cut and the result says `truncated`: an
+    /// agent's context window is the scarce resource, and it can read on with `offset` or `tail`.
+    pub const MCP_OUTPUT_MAX_BYTES: usize = 64 * 1024, "64 KiB";
+    /// Largest server answer one MCP tool call reads (a query page, a listing), in bytes; a
+    /// larger one fails the call with `op.cap_exceeded` asking for a smaller `limit`, so one
+    /// call cannot flood the agent or the MCP server's memory.
+    pub const MCP_ANSWER_MAX_BYTES: usize = 4 * 1024 * 1024, "4 MiB";
+    /// Documents per page of the MCP `documents_query` tool when it names no `limit`: enough to
+    /// see a table's shape, small enough for an agent's context.
+    pub const MCP_QUERY_DEFAULT_LIMIT: usize = 100, "100";
+    /// Log records the MCP `sandboxes_logs` tool reads when it names no `tail`: the recent
+    /// output an agent usually wants, well inside `MCP_OUTPUT_MAX_BYTES` for ordinary lines.
+    pub const MCP_LOGS_DEFAULT_TAIL: usize = 200, "200";
 }
 
 /// Renders the limits table as Markdown (the body of `docs/limits.md`).

@@ -175,6 +175,7 @@ pub(crate) fn cap_exceeded(cap: &str, observed: u64, limit: u64) -> Remediation 
             " The cap counts one function call: split the work across several calls."
         }
         "nested_calls" => " Shorten the chain of functions that call functions.",
+        "mcp_answer_bytes" => " The cap counts one MCP tool call's answer: ask for less (a smaller `limit` or `tail`).",
         _ => "",
     };
     message.push_str(how);
@@ -359,6 +360,15 @@ pub fn image_pull_unreachable(registry: &str, reference: &str, refused: bool) ->
          `nimbus image import <file> --reference {reference}` or `POST /api/images/import?reference={reference}`, \
          then retry."
     ))
+}
+
+/// `service.unavailable` from an MCP tool whose server cannot be reached: start one, or point the
+/// MCP server at it.
+pub fn mcp_server_unreachable() -> Remediation {
+    Remediation::message(
+        "Start the server with `nimbus start`, or point `nimbus mcp` at a running one with `--endpoint` (or \
+         `NIMBUS_ENDPOINT`) and `--token` (or `NIMBUS_TOKEN`); then retry.",
+    )
 }
 
 /// `sandbox.image_not_found`: check the reference, or import the image.

@@ -8,6 +8,7 @@ use nimbus_core::limits::{
     EGRESS_CREDENTIAL_PREFIX_MAX_CHARS, EGRESS_MAX_ALLOW_RULES, EGRESS_MAX_CREDENTIAL_RULES, EGRESS_MAX_RULE_PORTS,
 };
 use nimbus_core::{ErrorCode, NimbusError};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -23,7 +24,7 @@ const FORBIDDEN_HEADERS: &[&str] =
     &["host", "connection", "content-length", "transfer-encoding", "upgrade", "te", "trailer", "keep-alive", "expect"];
 
 /// `spec.network`: everything about a sandbox's network that its spec says.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NetworkSpec {
     /// `egress`.
@@ -33,7 +34,7 @@ pub struct NetworkSpec {
 
 /// `spec.network.egress`: which hosts the sandbox may reach through the proxy, and which
 /// credentials the proxy adds on the way. Empty means deny-all.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EgressRules {
     /// `allow`.
@@ -45,7 +46,7 @@ pub struct EgressRules {
 }
 
 /// One `allow` rule: a host pattern and its ports.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AllowRule {
     /// An exact name, a `*.` suffix wildcard, or an IP literal.
@@ -56,7 +57,7 @@ pub struct AllowRule {
 }
 
 /// One `credentials` rule: the header the proxy adds to requests to `host`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CredentialRule {
     /// A host pattern, as in `allow`.

@@ -18,6 +18,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use nimbus_core::{ErrorCode, NimbusError};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Number, Value, json};
 
@@ -28,7 +29,7 @@ pub const FUNCTION_FAILED_STATUS: u16 = 560;
 const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
 /// The request body. Unknown fields are ignored, as newer clients may add some.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct ApiCall {
     /// The function path: `dir/file:export`, also `dir/file.js:export` or `dir/file` (the
     /// default export); see [`candidate_names`].

@@ -1,7 +1,7 @@
 //! The files generated from code stay equal to what is committed: `docs/errors.md` (the error
 //! catalog), `docs/limits.md` (the limits module), `docs/current-capabilities.md` (the
-//! capabilities table) and `packages/nimbus/src/errors.generated.ts` (the SDK's error classes,
-//! from the catalog). `scripts/gen-docs` rewrites them (`NIMBUS_UPDATE_DOCS=1`).
+//! capabilities table), `packages/nimbus/src/errors.generated.ts` (the SDK's error classes,
+//! from the catalog) and `docs/openapi.json` (the route table). `scripts/gen-docs` rewrites them (`NIMBUS_UPDATE_DOCS=1`).
 
 #[test]
 fn committed_generated_docs_are_fresh() {
@@ -11,6 +11,7 @@ fn committed_generated_docs_are_fresh() {
         ("docs/limits.md", nimbus_core::limits::render_markdown()),
         ("docs/current-capabilities.md", crate::capabilities::render_markdown()),
         ("packages/nimbus/src/errors.generated.ts", nimbus_core::catalog::render_typescript()),
+        ("docs/openapi.json", crate::openapi::document_text(&crate::routes::operations())),
     ];
     for (name, text) in generated {
         let path = format!("{root}{name}");

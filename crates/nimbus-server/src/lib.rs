@@ -20,6 +20,7 @@
 //! - [`convex_wire`]: Convex's HTTP protocol on the deployment URL `/convex/{t}` (the request
 //!   body, `convex_encoded_json` arguments, answer bodies).
 //! - [`capabilities`]: what this build offers; [`discovery`]: `server.json`.
+//! - [`mcp`]: `/mcp`, the MCP server on streamable HTTP, its tools answered in process.
 //!
 //! Only this crate knows HTTP and JSON wire shapes; the engine below it knows neither.
 
@@ -35,6 +36,8 @@ pub mod functions;
 mod generated_docs;
 pub mod health_check;
 pub mod keep_alive;
+pub mod mcp;
+pub(crate) mod openapi;
 pub mod params;
 pub mod realtime_wire;
 pub mod request_id;

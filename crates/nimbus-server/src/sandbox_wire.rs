@@ -8,11 +8,12 @@ use nimbus_compute::sandbox::{BackendKind, CreateSandbox, Profile, SandboxPage, 
 use nimbus_core::NimbusError;
 use nimbus_core::time::rfc3339_ms;
 use nimbus_egress::rules::{EgressRules, NetworkSpec};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// `POST /api/tenants/{t}/sandboxes`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateSandboxBody {
     profile: Option<String>,
@@ -21,7 +22,7 @@ pub struct CreateSandboxBody {
 }
 
 /// A sandbox spec (sandboxes.md §2 `spec`); services embed one as `spec.backend.sandbox`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SpecBody {
     tenant_id: Option<String>,
@@ -33,7 +34,7 @@ pub struct SpecBody {
     network: Option<NetworkSpec>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct OwnerBody {
     kind: String,
@@ -41,7 +42,7 @@ struct OwnerBody {
     service_name: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RootBody {
     kind: String,
@@ -49,7 +50,7 @@ struct RootBody {
     path: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct SourceBody {
     kind: String,
@@ -57,7 +58,7 @@ struct SourceBody {
     context: Option<Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ProcessBody {
     argv: Option<Vec<String>>,
@@ -70,7 +71,7 @@ struct ProcessBody {
     terminal: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ResourcesBody {
     cpu_count: Option<u64>,
@@ -314,7 +315,7 @@ pub fn endpoints_json(tenant: &str, sandbox: &str, ports: &[u16]) -> Value {
 }
 
 /// `PUT /api/tenants/{t}/sandboxes/{id}/network`: the new egress rules, generation-checked.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NetworkUpdateBody {
     metadata: Option<GenerationBody>,
@@ -323,7 +324,7 @@ pub struct NetworkUpdateBody {
     pub egress: EgressRules,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct GenerationBody {
     generation: Option<u64>,

@@ -8,11 +8,12 @@ use nimbus_core::limits::{MAX_CRON_NAME_CHARS, MAX_RUN_AFTER_MS};
 use nimbus_engine::document::{Fields, validate_user_fields};
 use nimbus_engine::tenant::{Cron, CronRun, Job, Target};
 use nimbus_scheduler::{CronChange, Schedule};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 /// `POST /api/tenants/{t}/schedule`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct CreateJob {
     /// Delay before the job is due, ms.
     pub run_after_ms: u64,
@@ -34,7 +35,7 @@ impl CreateJob {
 }
 
 /// `POST /api/tenants/{t}/crons`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct CreateCron {
     /// The cron's name.
     pub name: String,
@@ -45,7 +46,7 @@ pub struct CreateCron {
 }
 
 /// `PATCH /api/tenants/{t}/crons/{name}`: any subset.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct PatchCron {
     /// Enable or disable.
     pub enabled: Option<bool>,

@@ -14,20 +14,21 @@ use nimbus_core::NimbusError;
 use nimbus_core::ids::TenantId;
 use nimbus_core::time::rfc3339_ms;
 use nimbus_sandbox::backend::Probe;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::sandbox_wire::{SpecBody, owner_json, redacted};
 
 /// `POST /services` and `PUT /services/{name}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ServiceBody {
     metadata: MetadataBody,
     spec: ServiceSpecBody,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct MetadataBody {
     name: Option<String>,
@@ -36,7 +37,7 @@ struct MetadataBody {
     generation: Option<u64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ServiceSpecBody {
     backend: BackendBody,
@@ -44,7 +45,7 @@ struct ServiceSpecBody {
 
 /// `spec.backend`, one flat shape for every `kind` so that unknown fields are named precisely;
 /// which fields a kind allows is checked on conversion.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct BackendBody {
     kind: String,
@@ -59,7 +60,7 @@ struct BackendBody {
     health: Option<HealthBody>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ReadinessBody {
     kind: String,
@@ -71,19 +72,19 @@ struct ReadinessBody {
     failure_threshold: Option<u64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct EndpointBody {
     url: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct AuthBody {
     kind: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct HealthBody {
     kind: String,
@@ -281,7 +282,7 @@ pub fn parse_catalog(bytes: &[u8]) -> Result<Vec<(String, DefinitionRequest)>, N
 
 /// The body of `POST /{name}/restart`: empty (or `{}`) restarts synchronously; with both
 /// fields the restart is fenced.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RestartBody {
     source_generation: Option<u64>,
@@ -314,7 +315,7 @@ impl RestartBody {
 }
 
 /// The optional body of `POST /{name}/start` and `/{name}/stop`: no fields.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmptyBody {}
 

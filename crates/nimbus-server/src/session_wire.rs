@@ -11,11 +11,12 @@ use nimbus_compute::session::{
 use nimbus_core::NimbusError;
 use nimbus_core::time::{now_ms, rfc3339_ms};
 use nimbus_sandbox::backend::{Frame, OutputStream, ProcessInfo};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// `POST /api/sessions`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct OpenSessionBody {
     /// Owning tenant (required; checked first).
@@ -29,7 +30,7 @@ pub struct OpenSessionBody {
 }
 
 /// `target` of an open request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TargetBody {
     /// `{"name"}`.
@@ -39,7 +40,7 @@ pub struct TargetBody {
 }
 
 /// `target.service`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ServiceTargetBody {
     /// Service name.
@@ -47,7 +48,7 @@ pub struct ServiceTargetBody {
 }
 
 /// `target.sandbox`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SandboxTargetBody {
     /// Sandbox id.
@@ -76,7 +77,7 @@ impl TargetBody {
 }
 
 /// `POST …/close`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CloseBody {
     /// Caller's reason.
@@ -84,7 +85,7 @@ pub struct CloseBody {
 }
 
 /// `POST …/renew`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RenewBody {
     /// Requested lease from now.
@@ -92,7 +93,7 @@ pub struct RenewBody {
 }
 
 /// `POST …/input` (channels and processes).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct InputBody {
     /// Text, or base64 with `encoding`.
@@ -123,7 +124,7 @@ fn decode_data(data: String, encoding: Option<&str>) -> Result<Vec<u8>, NimbusEr
 }
 
 /// `POST …/resize`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ResizeBody {
     /// Columns, 1..1000.
@@ -133,7 +134,7 @@ pub struct ResizeBody {
 }
 
 /// `POST …/processes/{pid}/signal`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SignalBody {
     /// `SIGINT`, `INT`, ...
@@ -141,7 +142,7 @@ pub struct SignalBody {
 }
 
 /// `POST …/exec`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ExecBody {
     argv: Vec<String>,

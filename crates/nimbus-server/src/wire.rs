@@ -6,7 +6,8 @@
 use nimbus_core::NimbusError;
 use nimbus_core::time::rfc3339_ms;
 use nimbus_sandbox::image::ImageRecord;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 /// An image in its wire form. `used_by` counts the sandboxes not yet removed that run it.
@@ -32,15 +33,63 @@ pub fn image_in_use(reference: &str, users: usize) -> NimbusError {
     )
 }
 
+/// `GET /health`.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    /// Always `true`: the server answers.
+    pub ok: bool,
+}
+
+/// `GET /api/tenants`.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantList {
+    /// Every tenant id, sorted.
+    pub tenants: Vec<String>,
+}
+
+/// The answer of a create that mints or names one id (a tenant, a document).
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Created {
+    /// The new resource's id.
+    pub id: String,
+}
+
+/// The answer of scheduling a job.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobCreated {
+    /// The job's id.
+    pub job_id: String,
+}
+
+/// `POST /api/system/token/rotate`.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rotated {
+    /// The new token's generation.
+    pub generation: u64,
+}
+
+/// `POST /api/system/shutdown`.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Accepted {
+    /// Always `true`: the server is stopping.
+    pub accepted: bool,
+}
+
 /// `POST /api/tenants`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct CreateTenant {
     /// The tenant id.
     pub id: String,
 }
 
 /// `POST /api/tenants/{t}/documents`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct InsertDocument {
     /// Target table.
     pub table: String,
@@ -50,14 +99,14 @@ pub struct InsertDocument {
 }
 
 /// `PATCH /api/tenants/{t}/documents/{table}/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct PatchDocument {
     /// Top-level keys to replace.
     pub patch: Map<String, Value>,
 }
 
 /// One filter of a query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct FilterBody {
     /// Field path.
     pub field: String,
@@ -68,7 +117,7 @@ pub struct FilterBody {
 }
 
 /// A query's order.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct OrderBody {
     /// Field path.
     pub field: String,
@@ -77,7 +126,7 @@ pub struct OrderBody {
 }
 
 /// `POST /api/tenants/{t}/query`, and the `query` of a paginated query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct QueryBody {
     /// Table to read.
     pub table: String,
@@ -92,7 +141,7 @@ pub struct QueryBody {
 }
 
 /// `POST /api/tenants/{t}/query/paginated`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct PaginatedQueryBody {
     /// The query (its `limit` is ignored).
     pub query: QueryBody,
@@ -104,7 +153,7 @@ pub struct PaginatedQueryBody {
 }
 
 /// `POST /ui/auth/session`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CookieSessionBody {
     /// The admin token.

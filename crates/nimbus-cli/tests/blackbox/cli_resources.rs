@@ -9,13 +9,13 @@ use crate::harness::{CliOutput, Dirs};
 use crate::sandboxes::{Fixture, TENANT, assert_nothing_left};
 
 /// Asserts success and returns stdout's JSON document.
-fn ok(out: &CliOutput) -> Value {
+pub(crate) fn ok(out: &CliOutput) -> Value {
     assert_eq!(out.code, Some(0), "{out:?}");
     out.json()
 }
 
 /// `nimbus sandbox --tenant agents ARGS…` (the flag first: after `--` it would be the command's).
-fn sandbox(fx: &Fixture, args: &[&str]) -> CliOutput {
+pub(crate) fn sandbox(fx: &Fixture, args: &[&str]) -> CliOutput {
     let mut all = vec!["sandbox", "--tenant", TENANT];
     all.extend_from_slice(args);
     fx.dirs.cli(&all)

@@ -5,6 +5,7 @@ mod harness;
 
 mod auth;
 mod cli_resources;
+mod cli_transfer;
 mod convex;
 mod coverage;
 mod crash;
@@ -18,6 +19,7 @@ mod functions_cli;
 mod images;
 mod journal;
 mod keepalive;
+mod openapi;
 mod permissions;
 mod ports;
 mod powercut;

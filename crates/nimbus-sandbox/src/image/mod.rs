@@ -231,8 +231,30 @@ pub struct ImageRecord {
     pub stored_at_ms: i64,
 }
 
-/// One in-flight pull that concurrent callers share: its manifest digest or its error.
-type SharedPull = Arc<tokio::sync::OnceCell<Result<String, Arc<ImageError>>>>;
+/// How far a pull has come, as every caller sharing it sees it (the `progress` events of
+/// `POST /api/images/pull`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PullProgress {
+    /// The blob being fetched (the config's or a layer's digest); `None` until the first one.
+    pub blob: Option<String>,
+    /// Bytes of that blob received so far.
+    pub blob_bytes: u64,
+    /// That blob's declared size.
+    pub blob_total_bytes: u64,
+    /// Bytes of the image's config and layers in the store so far (blobs already stored count
+    /// at once).
+    pub bytes: u64,
+    /// The declared size of the config and layers; 0 until the manifest has been read.
+    pub total_bytes: u64,
+}
+
+/// One in-flight pull that concurrent callers share: its manifest digest or its error, and its
+/// progress.
+#[derive(Default)]
+struct SharedPull {
+    outcome: tokio::sync::OnceCell<Result<String, Arc<ImageError>>>,
+    progress: tokio::sync::watch::Sender<PullProgress>,
+}
 
 /// The store. Operations other than [`ImageStore::ensure`] are blocking file I/O; callers in
 /// async code run them on blocking threads. One mutex serializes changes to `index.json`.
@@ -246,7 +268,7 @@ pub struct ImageStore {
     /// The operator's registry credentials.
     credentials: Arc<Credentials>,
     /// Pulls in flight, by normalized reference (single-flight).
-    pulls: Arc<Mutex<HashMap<String, SharedPull>>>,
+    pulls: Arc<Mutex<HashMap<String, Arc<SharedPull>>>>,
     /// Bounds on what unpacking a layer or an imported archive may expand to.
     limits: UnpackLimits,
 }
@@ -352,6 +374,17 @@ impl ImageStore {
     /// registry. Concurrent calls needing the same image share one pull (single-flight), and a
     /// failed pull is reported to every caller that shared it. Returns the stored image.
     pub async fn ensure(&self, reference: &str) -> Result<ImageRecord, ImageError> {
+        self.ensure_reporting(reference, |_| {}).await
+    }
+
+    /// [`ImageStore::ensure`], calling `report` as the pull (this caller's or the one it shares)
+    /// makes progress; progress reported meanwhile is coalesced, so `report` sees the latest.
+    /// An image already stored is returned without any report.
+    pub async fn ensure_reporting(
+        &self,
+        reference: &str,
+        mut report: impl FnMut(&PullProgress),
+    ) -> Result<ImageRecord, ImageError> {
         match self.resolve(reference) {
             Err(ImageError::NotFound { .. }) if digest_hex(reference).is_none() => {}
             found => return found,
@@ -362,17 +395,22 @@ impl ImageStore {
             let mut pulls = self.pulls.lock().unwrap_or_else(PoisonError::into_inner);
             Arc::clone(pulls.entry(key.clone()).or_default())
         };
-        let outcome = shared
-            .get_or_init(|| async {
-                // A pull that finished just before this one started already stored the image.
-                match self.resolve(&key) {
-                    Ok(record) => Ok(record.digest),
-                    Err(ImageError::NotFound { .. }) => self.pull(&parsed).await.map_err(Arc::new),
-                    Err(e) => Err(Arc::new(e)),
-                }
-            })
-            .await
-            .clone();
+        let mut progress = shared.progress.subscribe();
+        let init = shared.outcome.get_or_init(|| async {
+            // A pull that finished just before this one started already stored the image.
+            match self.resolve(&key) {
+                Ok(record) => Ok(record.digest),
+                Err(ImageError::NotFound { .. }) => self.pull(&parsed, &shared.progress).await.map_err(Arc::new),
+                Err(e) => Err(Arc::new(e)),
+            }
+        });
+        tokio::pin!(init);
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut init => break outcome.clone(),
+                Ok(()) = progress.changed() => report(&progress.borrow_and_update()),
+            }
+        };
         {
             let mut pulls = self.pulls.lock().unwrap_or_else(PoisonError::into_inner);
             if pulls.get(&key).is_some_and(|current| Arc::ptr_eq(current, &shared)) {

@@ -20,12 +20,13 @@ use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
 use serde_json::Value;
 use tokio::io::AsyncWrite;
+use tokio::sync::watch;
 
 use super::blobs::{Blobs, digest_hex};
 use super::import::host_architecture;
 use super::reference::Reference;
 use super::registries::is_loopback;
-use super::{ImageError, ImageSource, ImageStore, Unreachable};
+use super::{ImageError, ImageSource, ImageStore, PullProgress, Unreachable};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -46,6 +47,8 @@ struct Pull<'a> {
     client: Client,
     image: oci_client::Reference,
     auth: RegistryAuth,
+    /// Where the pull reports its progress to the callers sharing it.
+    progress: &'a watch::Sender<PullProgress>,
 }
 
 impl Pull<'_> {
@@ -185,14 +188,16 @@ fn is_index(manifest: &Value) -> bool {
         || (manifest["mediaType"].is_null() && manifest["manifests"].is_array())
 }
 
-/// A file writer that refuses to grow past the size the descriptor declared.
-struct Bounded {
+/// A file writer that refuses to grow past the size the descriptor declared, and reports what
+/// it wrote as the pull's progress.
+struct Bounded<'a> {
     file: tokio::fs::File,
     written: u64,
     limit: u64,
+    progress: &'a watch::Sender<PullProgress>,
 }
 
-impl AsyncWrite for Bounded {
+impl AsyncWrite for Bounded<'_> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         if self.written + buf.len() as u64 > self.limit {
             return Poll::Ready(Err(io::Error::other(format!(
@@ -203,6 +208,11 @@ impl AsyncWrite for Bounded {
         let result = Pin::new(&mut self.file).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = &result {
             self.written += *n as u64;
+            let (n, written) = (*n as u64, self.written);
+            self.progress.send_modify(|progress| {
+                progress.blob_bytes = written;
+                progress.bytes += n;
+            });
         }
         result
     }
@@ -235,8 +245,13 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl ImageStore {
-    /// Pulls `reference` from its registry into the store; returns the manifest digest.
-    pub(crate) async fn pull(&self, reference: &Reference) -> Result<String, ImageError> {
+    /// Pulls `reference` from its registry into the store, reporting to `progress`; returns the
+    /// manifest digest.
+    pub(crate) async fn pull(
+        &self,
+        reference: &Reference,
+        progress: &watch::Sender<PullProgress>,
+    ) -> Result<String, ImageError> {
         let protocol = if is_loopback(&reference.registry) {
             ClientProtocol::HttpsExcept(vec![reference.registry.clone()])
         } else {
@@ -263,6 +278,7 @@ impl ImageStore {
             client: Client::new(config),
             image,
             auth: self.credentials.for_registry(&reference.registry),
+            progress,
         };
         tracing::info!(reference = %reference, "pulling an image");
 
@@ -308,9 +324,15 @@ impl ImageStore {
             return Err(pull.failed(format!("layer media type {} is not supported", layer.media_type), None));
         }
 
+        progress.send_modify(|p| p.total_bytes = config.size as u64 + total);
+        let stored = |size: i64| progress.send_modify(|p| p.bytes += size.max(0) as u64);
+
         // The config first: an image for another platform is "not found" before any layer moves.
         let config_bytes = match self.blobs.read(&config.digest) {
-            Ok(bytes) => bytes,
+            Ok(bytes) => {
+                stored(config.size);
+                bytes
+            }
             Err(_) => {
                 let staged = self.fetch(&pull, &config).await?;
                 let bytes = tokio::fs::read(&staged.0).await.map_err(ImageError::io("reading a pulled config"))?;
@@ -325,7 +347,9 @@ impl ImageStore {
             return Err(pull.not_found(format!("the image is for {os}/{arch}, not linux/{}", host_architecture())));
         }
         for layer in &layers {
-            if !self.blobs.contains(&layer.digest) {
+            if self.blobs.contains(&layer.digest) {
+                stored(layer.size);
+            } else {
                 let staged = self.fetch(&pull, layer).await?;
                 self.adopt(&pull, staged, layer).await?;
             }
@@ -355,7 +379,13 @@ impl ImageStore {
         }
         let staged = Staged(self.staging_path("pull"));
         let file = tokio::fs::File::create(&staged.0).await.map_err(ImageError::io("staging a pulled blob"))?;
-        let writer = Bounded { file, written: 0, limit: descriptor.size.max(0) as u64 };
+        let limit = descriptor.size.max(0) as u64;
+        pull.progress.send_modify(|p| {
+            p.blob = Some(descriptor.digest.clone());
+            p.blob_bytes = 0;
+            p.blob_total_bytes = limit;
+        });
+        let writer = Bounded { file, written: 0, limit, progress: pull.progress };
         pull.client.pull_blob(&pull.image, descriptor, writer).await.map_err(|e| pull.classify(e, Phase::Blob))?;
         Ok(staged)
     }

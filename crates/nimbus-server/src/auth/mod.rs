@@ -63,6 +63,12 @@ impl AuthState {
         &self.token_path
     }
 
+    /// The current admin token, for the requests the server sends to itself (the `/mcp`
+    /// endpoint's tools, answered in process by the route table).
+    pub(crate) fn current_token(&self) -> String {
+        self.current.read().unwrap_or_else(PoisonError::into_inner).token.clone()
+    }
+
     fn token_matches(&self, candidate: &str) -> bool {
         let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
         bool::from(current.token.as_bytes().ct_eq(candidate.as_bytes()))
@@ -182,7 +188,8 @@ fn defers_credential(request: &Request) -> bool {
 /// Routes that need neither the token nor the origin check.
 fn is_open(method: &Method, path: &str) -> bool {
     method == Method::GET
-        && (matches!(path, "/health" | "/llms.txt" | "/llms-full.txt" | "/errors") || path.starts_with("/docs/"))
+        && (matches!(path, "/health" | "/llms.txt" | "/llms-full.txt" | "/errors" | "/openapi.json")
+            || path.starts_with("/docs/"))
 }
 
 fn cors_headers(headers: &mut HeaderMap, origin: &HeaderValue) {

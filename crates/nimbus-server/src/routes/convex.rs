@@ -23,6 +23,7 @@ use nimbus_core::limits::{MAX_PAGE_SIZE, MAX_RUN_AFTER_MS};
 use nimbus_engine::Tenant;
 use nimbus_engine::tenant::Target;
 use nimbus_functions::{CallRequest, Caller, Kind};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -34,11 +35,12 @@ use crate::functions::{NimbusFunctions, check_target};
 use crate::params::PathParams;
 use crate::realtime_wire::Dialect;
 use crate::state::AppState;
+use crate::wire::JobCreated;
 
 /// `POST /query/paginated` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct PaginatedBody {
+pub(super) struct PaginatedBody {
     name: String,
     #[serde(default)]
     args: Option<Value>,
@@ -48,9 +50,9 @@ struct PaginatedBody {
 }
 
 /// `POST /schedule/run_after` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RunAfterBody {
+pub(super) struct RunAfterBody {
     name: String,
     #[serde(default)]
     args: Option<Value>,
@@ -58,9 +60,9 @@ struct RunAfterBody {
 }
 
 /// `POST /schedule/run_at` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RunAtBody {
+pub(super) struct RunAtBody {
     name: String,
     #[serde(default)]
     args: Option<Value>,
@@ -152,7 +154,7 @@ async fn schedule(
     name: String,
     args: Option<Value>,
     run_after_ms: u64,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<JobCreated>)> {
     let args = match args {
         None | Some(Value::Null) => json!({}),
         Some(args @ Value::Object(_)) => args,
@@ -161,7 +163,7 @@ async fn schedule(
     let target = Target::Function { name, args };
     check_target(&state.functions, tenant, &target).await?;
     let id = state.scheduler.schedule_job(tenant, target, run_after_ms).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "job_id": id }))))
+    Ok((StatusCode::CREATED, Json(JobCreated { job_id: id })))
 }
 
 /// The delay's bound, as for `POST /api/tenants/{t}/schedule`.
@@ -177,7 +179,7 @@ pub async fn run_after(
     State(state): State<AppState>,
     params: PathParams,
     body: RawBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<JobCreated>)> {
     let tenant = state.tenant(&params)?;
     let RunAfterBody { name, args, run_after_ms } = body.json()?;
     check_delay(run_after_ms, "run_after_ms")?;
@@ -189,7 +191,7 @@ pub async fn run_at(
     State(state): State<AppState>,
     params: PathParams,
     body: RawBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<JobCreated>)> {
     let tenant = state.tenant(&params)?;
     let RunAtBody { name, args, run_at_ms } = body.json()?;
     let run_after_ms = u64::try_from(run_at_ms.saturating_sub(state.scheduler.now_ms())).unwrap_or(0);

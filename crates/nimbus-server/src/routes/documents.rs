@@ -12,7 +12,7 @@ use crate::body::RawBody;
 use crate::envelope::ApiResult;
 use crate::params::{PathParams, QueryParams};
 use crate::state::AppState;
-use crate::wire::{InsertDocument, PatchDocument};
+use crate::wire::{Created, InsertDocument, PatchDocument};
 
 /// Renders documents in their wire form.
 pub fn documents_json(documents: &[Document]) -> Vec<Value> {
@@ -24,12 +24,12 @@ pub async fn insert(
     State(state): State<AppState>,
     params: PathParams,
     body: RawBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Created>)> {
     let tenant = state.tenant(&params)?;
     let request: InsertDocument = body.json()?;
     let table = TableName::parse(&request.table, "table")?;
     let id = tenant.insert_document(table, request.fields).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "id": id.as_str() }))))
+    Ok((StatusCode::CREATED, Json(Created { id: id.as_str().to_owned() })))
 }
 
 /// `GET /api/tenants/{t}/documents/{table}?limit=&cursor=`.

@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use nimbus_core::time::rfc3339_ms;
 use nimbus_functions::{CallRequest, Caller, Deployment};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -16,14 +17,14 @@ use crate::params::{PathParams, QueryParams};
 use crate::state::AppState;
 
 /// `PUT /functions` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct DeployBody {
+pub(super) struct DeployBody {
     modules: BTreeMap<String, String>,
 }
 
 /// `POST /functions/call` body (also the deployment URL's `/query`, `/mutation`, `/action`).
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CallBody {
     /// The function.

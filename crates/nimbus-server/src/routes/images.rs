@@ -1,21 +1,27 @@
 //! `/api/images`: the operator image routes (server-wide, not tenant-scoped): import an archive,
-//! list, remove.
+//! pull from a registry (JSON, or NDJSON progress events), list, remove.
 
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
+use nimbus_compute::sandbox::Sandboxes;
 use nimbus_core::NimbusError;
 use nimbus_core::limits::MAX_IMAGE_ARCHIVE_BYTES;
-use nimbus_sandbox::image::ImageStore;
+use nimbus_sandbox::image::{ImageError, ImageRecord, ImageStore, PullProgress, Reference};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
+use tokio::sync::watch;
 
-use crate::envelope::{ApiResult, unsupported_media_type};
+use crate::body::RawBody;
+use crate::envelope::{ApiResult, envelope_json, unsupported_media_type};
 use crate::params::QueryParams;
+use crate::request_id;
 use crate::state::AppState;
 use crate::wire::{image_in_use, image_json};
 
@@ -83,6 +89,105 @@ pub async fn import(
     let _ = tokio::fs::remove_file(&upload).await;
     let images: Vec<Value> = imported?.iter().map(|i| image_json(i, state.sandboxes.image_users(&i.digest))).collect();
     Ok((StatusCode::CREATED, Json(json!({ "images": images }))))
+}
+
+/// `POST /api/images/pull`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PullImage {
+    /// The image reference (`registry/name:tag`, `name@sha256:…`).
+    reference: String,
+}
+
+/// `POST /api/images/pull` `{"reference"}`: the stored image (pulled unless the store already
+/// has it), through the same single-flight pull as sandbox creates. With
+/// `Accept: application/x-ndjson`, a stream of `progress` events ending with `done` (the image)
+/// or `error` (the envelope).
+pub async fn pull(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> ApiResult<Response> {
+    let reference = body.json::<PullImage>()?.reference;
+    Reference::parse(&reference).map_err(|e| NimbusError::from(ImageError::from(e)))?;
+    let streamed = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.split(',').any(|t| t.split(';').next().unwrap_or("").trim() == NDJSON));
+    if !streamed {
+        let image = state.images.ensure(&reference).await.map_err(NimbusError::from)?;
+        return Ok(Json(image_json(&image, state.sandboxes.image_users(&image.digest))).into_response());
+    }
+    let (progress, updates) = watch::channel(PullProgress::default());
+    let images = state.images.clone();
+    let pulling = Box::pin(async move {
+        images
+            .ensure_reporting(&reference, |p| {
+                progress.send_replace(p.clone());
+            })
+            .await
+    });
+    let ending = Ending { sandboxes: state.sandboxes.clone(), request_id: request_id::current() };
+    let stream = futures_util::stream::unfold(Some((pulling, updates)), move |pull| {
+        let ending = ending.clone();
+        async move {
+            let (mut pulling, mut updates) = pull?;
+            tokio::select! {
+                // Progress first: the sender goes with the finished pull, so this branch ends.
+                biased;
+                Ok(()) = updates.changed() => {
+                    let line = ndjson_line(&progress_event(&updates.borrow_and_update()));
+                    Some((Ok::<_, std::io::Error>(line), Some((pulling, updates))))
+                }
+                outcome = &mut pulling => Some((Ok(ndjson_line(&ending.event(outcome))), None)),
+            }
+        }
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, NDJSON),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::HeaderName::from_static("x-accel-buffering"), "no"),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// The media type of the streamed pull.
+const NDJSON: &str = "application/x-ndjson";
+
+fn ndjson_line(value: &Value) -> Bytes {
+    let mut text = value.to_string();
+    text.push('\n');
+    Bytes::from(text)
+}
+
+/// `{"event": "progress", "layer", "layerBytes", "layerTotalBytes", "bytes", "totalBytes"}`.
+fn progress_event(progress: &PullProgress) -> Value {
+    json!({
+        "event": "progress",
+        "layer": progress.blob,
+        "layerBytes": progress.blob_bytes,
+        "layerTotalBytes": progress.blob_total_bytes,
+        "bytes": progress.bytes,
+        "totalBytes": progress.total_bytes,
+    })
+}
+
+/// What the last event of a streamed pull needs: the image's users, the request id of an error.
+#[derive(Clone)]
+struct Ending {
+    sandboxes: Arc<Sandboxes>,
+    request_id: String,
+}
+
+impl Ending {
+    /// `{"event": "done", "image"}` or `{"event": "error", "error": envelope}`.
+    fn event(&self, outcome: Result<ImageRecord, ImageError>) -> Value {
+        match outcome {
+            Ok(image) => {
+                json!({ "event": "done", "image": image_json(&image, self.sandboxes.image_users(&image.digest)) })
+            }
+            Err(e) => json!({ "event": "error", "error": envelope_json(&NimbusError::from(e), &self.request_id) }),
+        }
+    }
 }
 
 /// `GET /api/images`.

@@ -16,6 +16,7 @@ use nimbus_core::limits::{
     WAIT_DEFAULT_TIMEOUT_MS, WAIT_MAX_TIMEOUT_MS,
 };
 use nimbus_core::time::{now_ms, rfc3339_ms};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -91,9 +92,9 @@ pub async fn get(State(state): State<AppState>, params: PathParams, query: Query
 }
 
 /// The optional body of `POST /{id}/stop`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct StopBody {
+pub(super) struct StopBody {
     grace_period_ms: Option<u64>,
 }
 

@@ -10,19 +10,20 @@ use crate::envelope::ApiResult;
 use crate::params::PathParams;
 use crate::schedule_wire::{CreateJob, job_result_json, job_status_json, scheduled_job_json};
 use crate::state::AppState;
+use crate::wire::JobCreated;
 
 /// `POST /api/tenants/{t}/schedule`.
 pub async fn create(
     State(state): State<AppState>,
     params: PathParams,
     body: RawBody,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<JobCreated>)> {
     let tenant = state.tenant(&params)?;
     let request: CreateJob = body.json()?;
     let (run_after_ms, target) = request.validate()?;
     crate::functions::check_target(&state.functions, &tenant, &target).await?;
     let id = state.scheduler.schedule_job(&tenant, target, run_after_ms).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "job_id": id }))))
+    Ok((StatusCode::CREATED, Json(JobCreated { job_id: id })))
 }
 
 /// `GET /api/tenants/{t}/schedule`: pending jobs by `run_at` then id.

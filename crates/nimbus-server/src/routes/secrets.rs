@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use nimbus_compute::secrets::{SecretMeta, validate_name};
 use nimbus_core::NimbusError;
 use nimbus_core::time::rfc3339_ms;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -16,9 +17,9 @@ use crate::params::{PathParams, QueryParams};
 use crate::state::AppState;
 
 /// `PUT /{name}`'s body.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct PutSecretBody {
+pub(super) struct PutSecretBody {
     value: String,
 }
 

@@ -4,28 +4,27 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use nimbus_core::ids::TenantId;
-use serde_json::{Value, json};
 
 use crate::body::RawBody;
 use crate::envelope::ApiResult;
 use crate::params::PathParams;
 use crate::state::AppState;
-use crate::wire::CreateTenant;
+use crate::wire::{CreateTenant, Created, TenantList};
 
 /// `POST /api/tenants`.
-pub async fn create(State(state): State<AppState>, body: RawBody) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn create(State(state): State<AppState>, body: RawBody) -> ApiResult<(StatusCode, Json<Created>)> {
     let request: CreateTenant = body.json()?;
     let id = TenantId::parse(&request.id, "id")?;
     state.engine.create_tenant(id.clone()).await?;
     // A new tenant with an old id starts with no functions, whatever a straggling call of the
     // deleted one cached.
     state.functions.forget(id.as_str());
-    Ok((StatusCode::CREATED, Json(json!({ "id": id.as_str() }))))
+    Ok((StatusCode::CREATED, Json(Created { id: id.as_str().to_owned() })))
 }
 
 /// `GET /api/tenants`.
-pub async fn list(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({ "tenants": state.engine.tenant_ids() }))
+pub async fn list(State(state): State<AppState>) -> Json<TenantList> {
+    Json(TenantList { tenants: state.engine.tenant_ids() })
 }
 
 /// `DELETE /api/tenants/{tenant_id}`.
