@@ -263,7 +263,7 @@ pub const CAPABILITIES: &[Capability] = &[
         area: "api",
         capability: "OpenAPI 3.1 document generated from the route table: `GET /openapi.json`, `docs/openapi.json`",
         status: Status::AvailableWithCaveats,
-        notes: "the router and the document are built from one table, so every route is in it; request bodies are the wire types' JSON Schemas (schemars), every error answer the catalog envelope with its codes enumerated; most success answers are described as JSON of any shape (their shape is in the docs pages); the committed copy is checked fresh and passes `openapi-spec-validator` in the test suite",
+        notes: "the router and the document are built from one table, so every route is in it; request bodies are the wire types' JSON Schemas (schemars), every error answer the catalog envelope with its codes enumerated; typed success answers (health, tenants, documents, queries, created ids, job ids, token rotation, shutdown) carry their schemas, the others (sandboxes, services, sessions, functions, schedules, images) are described as JSON of any shape, their fields in the docs pages; the committed copy is checked fresh and passes `openapi-spec-validator` in the test suite",
         tests: &["blackbox/openapi.rs::the_document_is_served_committed_and_lists_every_route", "scripts/test"],
     },
     Capability {

@@ -7,6 +7,10 @@ use nimbus_core::NimbusError;
 use nimbus_core::time::rfc3339_ms;
 use nimbus_sandbox::image::ImageRecord;
 use schemars::JsonSchema;
+use std::borrow::Cow;
+
+use nimbus_engine::document::Document;
+use schemars::{Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -49,12 +53,72 @@ pub struct TenantList {
     pub tenants: Vec<String>,
 }
 
-/// The answer of a create that mints or names one id (a tenant, a document).
+/// An answer naming one resource by its id: a created tenant or document, a patched document.
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Created {
-    /// The new resource's id.
+pub struct IdAnswer {
+    /// The resource's id.
     pub id: String,
+}
+
+/// A document as the data routes answer it: its fields beside the system fields `_id`,
+/// `_creationTime` and `_updateTime` (Unix ms).
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct DocumentJson(pub Value);
+
+impl JsonSchema for DocumentJson {
+    fn schema_name() -> Cow<'static, str> {
+        "Document".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "object",
+            "description": "The document's fields beside its system fields.",
+            "required": ["_id", "_creationTime", "_updateTime"],
+            "properties": {
+                "_id": { "type": "string" },
+                "_creationTime": { "type": "integer" },
+                "_updateTime": { "type": "integer" },
+            },
+        })
+    }
+}
+
+impl DocumentJson {
+    /// The wire forms of `documents`.
+    pub fn all(documents: &[Document]) -> Vec<DocumentJson> {
+        documents.iter().map(|document| DocumentJson(document.to_json())).collect()
+    }
+}
+
+/// `GET /api/tenants/{t}/documents/{table}/{id}`.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentAnswer {
+    /// The document.
+    pub document: DocumentJson,
+}
+
+/// `POST /api/tenants/{t}/query`.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueryAnswer {
+    /// The matching documents, in the query's order.
+    pub data: Vec<DocumentJson>,
+}
+
+/// A keyset page of documents: a table's list, a paginated query.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentPage {
+    /// This page's documents.
+    pub data: Vec<DocumentJson>,
+    /// The cursor of the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+    /// Whether more pages follow.
+    pub has_more: bool,
 }
 
 /// The answer of scheduling a job.

@@ -6,13 +6,13 @@ use axum::http::StatusCode;
 use nimbus_core::ids::TableName;
 use nimbus_core::limits::MAX_PAGE_SIZE;
 use nimbus_engine::document::Document;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::body::RawBody;
 use crate::envelope::ApiResult;
 use crate::params::{PathParams, QueryParams};
 use crate::state::AppState;
-use crate::wire::{Created, InsertDocument, PatchDocument};
+use crate::wire::{DocumentAnswer, DocumentJson, DocumentPage, IdAnswer, InsertDocument, PatchDocument};
 
 /// Renders documents in their wire form.
 pub fn documents_json(documents: &[Document]) -> Vec<Value> {
@@ -24,43 +24,47 @@ pub async fn insert(
     State(state): State<AppState>,
     params: PathParams,
     body: RawBody,
-) -> ApiResult<(StatusCode, Json<Created>)> {
+) -> ApiResult<(StatusCode, Json<IdAnswer>)> {
     let tenant = state.tenant(&params)?;
     let request: InsertDocument = body.json()?;
     let table = TableName::parse(&request.table, "table")?;
     let id = tenant.insert_document(table, request.fields).await?;
-    Ok((StatusCode::CREATED, Json(Created { id: id.as_str().to_owned() })))
+    Ok((StatusCode::CREATED, Json(IdAnswer { id: id.as_str().to_owned() })))
 }
 
 /// `GET /api/tenants/{t}/documents/{table}?limit=&cursor=`.
-pub async fn list(State(state): State<AppState>, params: PathParams, query: QueryParams) -> ApiResult<Json<Value>> {
+pub async fn list(
+    State(state): State<AppState>,
+    params: PathParams,
+    query: QueryParams,
+) -> ApiResult<Json<DocumentPage>> {
     let table = params.table()?;
     let tenant = state.tenant(&params)?;
     let limit = query.integer("limit", 1..=MAX_PAGE_SIZE as u64)?.map(|l| l as usize);
     let cursor = query.get("cursor").map(str::to_owned);
     let page = tenant.list_documents(table, limit, cursor).await?;
-    Ok(Json(json!({
-        "data": documents_json(&page.documents),
-        "next_cursor": page.next_cursor,
-        "has_more": page.has_more,
-    })))
+    Ok(Json(DocumentPage {
+        data: DocumentJson::all(&page.documents),
+        next_cursor: page.next_cursor,
+        has_more: page.has_more,
+    }))
 }
 
 /// `GET /api/tenants/{t}/documents/{table}/{document_id}`.
-pub async fn get(State(state): State<AppState>, params: PathParams) -> ApiResult<Json<Value>> {
+pub async fn get(State(state): State<AppState>, params: PathParams) -> ApiResult<Json<DocumentAnswer>> {
     let (table, id) = (params.table()?, params.document()?);
     let tenant = state.tenant(&params)?;
     let doc = tenant.get_document(table, id).await?;
-    Ok(Json(json!({ "document": doc.to_json() })))
+    Ok(Json(DocumentAnswer { document: DocumentJson(doc.to_json()) }))
 }
 
 /// `PATCH /api/tenants/{t}/documents/{table}/{document_id}`.
-pub async fn patch(State(state): State<AppState>, params: PathParams, body: RawBody) -> ApiResult<Json<Value>> {
+pub async fn patch(State(state): State<AppState>, params: PathParams, body: RawBody) -> ApiResult<Json<IdAnswer>> {
     let (table, id) = (params.table()?, params.document()?);
     let tenant = state.tenant(&params)?;
     let request: PatchDocument = body.json()?;
     let doc = tenant.patch_document(table, id, request.patch).await?;
-    Ok(Json(json!({ "id": doc.id.as_str() })))
+    Ok(Json(IdAnswer { id: doc.id.as_str().to_owned() }))
 }
 
 /// `DELETE /api/tenants/{t}/documents/{table}/{document_id}`.

@@ -41,8 +41,8 @@ use crate::service_wire::{EmptyBody, RestartBody, ServiceBody};
 use crate::session_wire::{CloseBody, ExecBody, InputBody, OpenSessionBody, RenewBody, ResizeBody, SignalBody};
 use crate::state::AppState;
 use crate::wire::{
-    Accepted, CookieSessionBody, CreateTenant, Created, Health, InsertDocument, JobCreated, PaginatedQueryBody,
-    PatchDocument, QueryBody, Rotated, TenantList,
+    Accepted, CookieSessionBody, CreateTenant, DocumentAnswer, DocumentPage, Health, IdAnswer, InsertDocument,
+    JobCreated, PaginatedQueryBody, PatchDocument, QueryAnswer, QueryBody, Rotated, TenantList,
 };
 
 /// Builds the router with its middleware: outermost, what is left of the request body once the
@@ -238,7 +238,7 @@ fn table() -> Table {
             "/api/tenants",
             get(tenants::list, doc("listTenants", "Tenant ids.").answers::<TenantList>(200, "The ids.")).post(
                 tenants::create,
-                doc("createTenant", "Creates a tenant.").json::<CreateTenant>().answers::<Created>(201, "Its id."),
+                doc("createTenant", "Creates a tenant.").json::<CreateTenant>().answers::<IdAnswer>(201, "Its id."),
             ),
         )
         .at(tenant, delete(tenants::delete, gone("deleteTenant", "Deletes a tenant and everything in it.")))
@@ -248,32 +248,44 @@ fn table() -> Table {
                 documents::insert,
                 doc("insertDocument", "Inserts a document.")
                     .json::<InsertDocument>()
-                    .answers::<Created>(201, "Its id."),
+                    .answers::<IdAnswer>(201, "Its id."),
             ),
         )
         .at(
             &format!("{tenant}/documents/{{table}}"),
             get(
                 documents::list,
-                doc("listDocuments", "A table's documents by id.").query("limit", Integer, "Page size.").query(
-                    "cursor",
-                    Text,
-                    "The previous page's cursor.",
-                ),
+                doc("listDocuments", "A table's documents by id.")
+                    .answers::<DocumentPage>(200, "A page.")
+                    .query("limit", Integer, "Page size.")
+                    .query("cursor", Text, "The previous page's cursor."),
             ),
         )
         .at(
             &format!("{tenant}/documents/{{table}}/{{document_id}}"),
-            get(documents::get, doc("getDocument", "One document."))
-                .patch(documents::patch, doc("patchDocument", "Replaces top-level fields.").json::<PatchDocument>())
+            get(documents::get, doc("getDocument", "One document.").answers::<DocumentAnswer>(200, "The document."))
+                .patch(
+                    documents::patch,
+                    doc("patchDocument", "Replaces top-level fields.")
+                        .json::<PatchDocument>()
+                        .answers::<IdAnswer>(200, "Its id."),
+                )
                 .delete(documents::delete, gone("deleteDocument", "Deletes a document.")),
         )
-        .at(&format!("{tenant}/query"), post(query::run, doc("query", "Runs a query.").json::<QueryBody>()))
+        .at(
+            &format!("{tenant}/query"),
+            post(
+                query::run,
+                doc("query", "Runs a query.").json::<QueryBody>().answers::<QueryAnswer>(200, "The documents."),
+            ),
+        )
         .at(
             &format!("{tenant}/query/paginated"),
             post(
                 query::paginated,
-                doc("paginatedQuery", "Runs a query one page at a time.").json::<PaginatedQueryBody>(),
+                doc("paginatedQuery", "Runs a query one page at a time.")
+                    .json::<PaginatedQueryBody>()
+                    .answers::<DocumentPage>(200, "A page."),
             ),
         )
         .at(

@@ -8,14 +8,12 @@ use nimbus_core::limits::MAX_PAGE_SIZE;
 use nimbus_engine::query::Query;
 use nimbus_engine::query::filter::Filter;
 use nimbus_engine::query::order::Order;
-use serde_json::{Value, json};
 
-use super::documents::documents_json;
 use crate::body::RawBody;
 use crate::envelope::ApiResult;
 use crate::params::PathParams;
 use crate::state::AppState;
-use crate::wire::{PaginatedQueryBody, QueryBody};
+use crate::wire::{DocumentJson, DocumentPage, PaginatedQueryBody, QueryAnswer, QueryBody};
 
 /// Converts a wire query into the engine's, naming bad fields by their path in the body.
 pub(crate) fn to_query(body: QueryBody, prefix: &str) -> Result<Query, NimbusError> {
@@ -40,15 +38,19 @@ pub(crate) fn to_query(body: QueryBody, prefix: &str) -> Result<Query, NimbusErr
 }
 
 /// `POST /api/tenants/{t}/query`.
-pub async fn run(State(state): State<AppState>, params: PathParams, body: RawBody) -> ApiResult<Json<Value>> {
+pub async fn run(State(state): State<AppState>, params: PathParams, body: RawBody) -> ApiResult<Json<QueryAnswer>> {
     let tenant = state.tenant(&params)?;
     let query = to_query(body.json()?, "")?;
     let documents = tenant.query(query).await?;
-    Ok(Json(json!({ "data": documents_json(&documents) })))
+    Ok(Json(QueryAnswer { data: DocumentJson::all(&documents) }))
 }
 
 /// `POST /api/tenants/{t}/query/paginated`.
-pub async fn paginated(State(state): State<AppState>, params: PathParams, body: RawBody) -> ApiResult<Json<Value>> {
+pub async fn paginated(
+    State(state): State<AppState>,
+    params: PathParams,
+    body: RawBody,
+) -> ApiResult<Json<DocumentPage>> {
     let tenant = state.tenant(&params)?;
     let request: PaginatedQueryBody = body.json()?;
     let mut query = to_query(request.query, "query")?;
@@ -58,9 +60,9 @@ pub async fn paginated(State(state): State<AppState>, params: PathParams, body: 
     }
     let page_size = usize::try_from(request.page_size).unwrap_or(usize::MAX).min(MAX_PAGE_SIZE);
     let page = tenant.query_page(query, page_size, request.after).await?;
-    Ok(Json(json!({
-        "data": documents_json(&page.documents),
-        "next_cursor": page.next_cursor,
-        "has_more": page.has_more,
-    })))
+    Ok(Json(DocumentPage {
+        data: DocumentJson::all(&page.documents),
+        next_cursor: page.next_cursor,
+        has_more: page.has_more,
+    }))
 }

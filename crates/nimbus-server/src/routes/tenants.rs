@@ -9,17 +9,17 @@ use crate::body::RawBody;
 use crate::envelope::ApiResult;
 use crate::params::PathParams;
 use crate::state::AppState;
-use crate::wire::{CreateTenant, Created, TenantList};
+use crate::wire::{CreateTenant, IdAnswer, TenantList};
 
 /// `POST /api/tenants`.
-pub async fn create(State(state): State<AppState>, body: RawBody) -> ApiResult<(StatusCode, Json<Created>)> {
+pub async fn create(State(state): State<AppState>, body: RawBody) -> ApiResult<(StatusCode, Json<IdAnswer>)> {
     let request: CreateTenant = body.json()?;
     let id = TenantId::parse(&request.id, "id")?;
     state.engine.create_tenant(id.clone()).await?;
     // A new tenant with an old id starts with no functions, whatever a straggling call of the
     // deleted one cached.
     state.functions.forget(id.as_str());
-    Ok((StatusCode::CREATED, Json(Created { id: id.as_str().to_owned() })))
+    Ok((StatusCode::CREATED, Json(IdAnswer { id: id.as_str().to_owned() })))
 }
 
 /// `GET /api/tenants`.
