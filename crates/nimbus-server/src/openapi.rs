@@ -8,6 +8,7 @@ use schemars::SchemaGenerator;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
+use crate::auth::access::Access;
 use crate::routes::table::{Content, Doc, Operation, ParamType};
 
 /// The name of the envelope's schema in `components.schemas`.
@@ -112,7 +113,7 @@ fn render(operation: &Operation, generator: &mut SchemaGenerator) -> Value {
     if let Some(content) = doc.body {
         rendered["requestBody"] = json!({ "required": !doc.body_optional, "content": media(content, generator) });
     }
-    if doc.open {
+    if doc.access != Access::Token {
         rendered["security"] = json!([]);
     }
     rendered

@@ -1,10 +1,13 @@
 //! Local security: the admin token, browser session cookies, and the origin policy with CORS.
 //!
 //! Order on every request: open routes pass; then the origin policy (403 for a foreign
-//! `Origin`, answering CORS preflights); then the credential (401 when missing or wrong). One
-//! exception to the last step: a WebSocket upgrade of `GET /ws` without any credential passes,
-//! and the socket's first frame must carry the token instead (realtime.md §1, [`defers_credential`]).
+//! `Origin`, answering CORS preflights); then the credential (401 when missing or wrong). Which
+//! routes are open, and which take the token in their body, the route table says ([`access`]).
+//! One more exception to the last step: a WebSocket upgrade of `GET /ws` without any credential
+//! passes, and the socket's first frame must carry the token instead (realtime.md §1,
+//! [`defers_credential`]).
 
+pub mod access;
 pub mod token_file;
 
 use std::collections::HashMap;
@@ -22,6 +25,7 @@ use nimbus_core::NimbusError;
 use subtle::ConstantTimeEq;
 
 use crate::envelope::ApiError;
+use access::{Access, Exemptions};
 use token_file::TokenRecord;
 
 /// How long a browser session cookie lives.
@@ -185,13 +189,6 @@ fn defers_credential(request: &Request) -> bool {
         && !carries_credential(headers)
 }
 
-/// Routes that need neither the token nor the origin check.
-fn is_open(method: &Method, path: &str) -> bool {
-    method == Method::GET
-        && (matches!(path, "/health" | "/llms.txt" | "/llms-full.txt" | "/errors" | "/openapi.json")
-            || path.starts_with("/docs/"))
-}
-
 fn cors_headers(headers: &mut HeaderMap, origin: &HeaderValue) {
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
     headers.insert(header::VARY, HeaderValue::from_static("origin"));
@@ -199,11 +196,22 @@ fn cors_headers(headers: &mut HeaderMap, origin: &HeaderValue) {
     headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("x-request-id"));
 }
 
+/// The guard's state: the credentials, and the routes the table exempts.
+#[derive(Clone)]
+pub struct Guard {
+    /// The credentials.
+    pub auth: Arc<AuthState>,
+    /// The open routes and those that take the token in their body.
+    pub exemptions: Arc<Exemptions>,
+}
+
 /// Middleware enforcing the origin policy and the admin credential.
-pub async fn guard(State(auth): State<Arc<AuthState>>, request: Request, next: Next) -> Response {
-    if is_open(request.method(), request.uri().path()) {
+pub async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+    let access = guard.exemptions.access(request.method(), request.uri().path());
+    if access == Access::Open {
         return next.run(request).await;
     }
+    let auth = guard.auth;
     let origin = request.headers().get(header::ORIGIN).cloned();
     if let Some(origin) = &origin {
         let allowed = origin.to_str().is_ok_and(|o| auth.origin_allowed(o));
@@ -231,8 +239,7 @@ pub async fn guard(State(auth): State<Arc<AuthState>>, request: Request, next: N
     }
     // The cookie exchange carries the token in its body instead of a header; a header-less
     // `/ws` upgrade, in its first frame.
-    let exempt =
-        (request.method() == Method::POST && request.uri().path() == "/ui/auth/session") || defers_credential(&request);
+    let exempt = access == Access::TokenInBody || defers_credential(&request);
     if !exempt && let Err(error) = auth.check(credential(request.headers())) {
         let mut response = ApiError(error).into_response();
         if let Some(origin) = &origin {

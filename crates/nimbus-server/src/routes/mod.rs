@@ -58,12 +58,14 @@ pub fn router(state: AppState) -> Router {
 }
 
 fn routes(state: AppState) -> Router {
-    table()
+    let table = table();
+    let guard = auth::Guard { auth: state.auth.clone(), exemptions: std::sync::Arc::new(table.exemptions()) };
+    table
         .into_router(&state)
         .fallback(envelope::fallback)
         // Bodies are bounded by `RawBody` itself, which reports the limit in the envelope.
         .layer(DefaultBodyLimit::disable())
-        .layer(middleware::from_fn_with_state(state.auth.clone(), auth::guard))
+        .layer(middleware::from_fn_with_state(guard, auth::guard))
         .with_state(state)
 }
 
@@ -162,6 +164,7 @@ fn table() -> Table {
             post(
                 system::cookie_session,
                 doc("cookieSession", "Trades the admin token for a session cookie.")
+                    .token_in_body()
                     .json::<CookieSessionBody>()
                     .answers::<Health>(200, "The cookie is set."),
             ),

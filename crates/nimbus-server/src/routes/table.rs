@@ -10,6 +10,7 @@ use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 
+use crate::auth::access::{Access, Exemptions};
 use crate::state::AppState;
 
 /// Renders a type's JSON Schema into a generator (which collects its named definitions).
@@ -81,8 +82,8 @@ pub struct Doc {
     pub query: Vec<QueryParam>,
     /// Its success answers (errors are always the catalog envelope).
     pub answers: Vec<Success>,
-    /// Whether it needs no credential.
-    pub open: bool,
+    /// How it takes the admin token (the auth guard reads this).
+    pub access: Access,
 }
 
 /// Starts a [`Doc`]; without further calls the operation answers 200 with JSON.
@@ -94,7 +95,7 @@ pub fn doc(id: impl Into<Cow<'static, str>>, summary: &'static str) -> Doc {
         body_optional: false,
         query: Vec::new(),
         answers: Vec::new(),
-        open: false,
+        access: Access::Token,
     }
 }
 
@@ -146,9 +147,15 @@ impl Doc {
         self
     }
 
-    /// Needs no credential.
+    /// Needs neither a credential nor the origin policy.
     pub fn open(mut self) -> Self {
-        self.open = true;
+        self.access = Access::Open;
+        self
+    }
+
+    /// Takes the token in its body, not in a header.
+    pub fn token_in_body(mut self) -> Self {
+        self.access = Access::TokenInBody;
         self
     }
 
@@ -285,5 +292,11 @@ impl Table {
     /// The operations.
     pub fn into_operations(self) -> Vec<Operation> {
         self.operations
+    }
+
+    /// What the auth guard needs of the operations: the open ones and those that take the
+    /// token in their body.
+    pub fn exemptions(&self) -> Exemptions {
+        Exemptions::new(self.operations.iter().map(|op| (&op.method, op.path.as_str(), op.doc.access)))
     }
 }
