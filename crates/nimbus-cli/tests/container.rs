@@ -539,7 +539,7 @@ fn attach_to_main_replays_then_streams_then_exits() {
     let mut replayed = (String::new(), String::new());
     while replayed.0 != "first\n" || replayed.1 != "warn\n" {
         match frames.next() {
-            Some(Frame::Output { stream, data, replay: true }) => match stream {
+            Some(Frame::Output { stream, data, replay: true, .. }) => match stream {
                 OutputStream::Stdout => replayed.0.push_str(&String::from_utf8_lossy(&data)),
                 OutputStream::Stderr => replayed.1.push_str(&String::from_utf8_lossy(&data)),
             },
@@ -550,7 +550,9 @@ fn attach_to_main_replays_then_streams_then_exits() {
     assert_eq!(conflict_reason(&err), "not_a_tty");
     f.backend.input(&id, &ProcessRef::Main, b"go\n", false).expect("input");
     match frames.next() {
-        Some(Frame::Output { stream: OutputStream::Stdout, data, replay: false }) => assert_eq!(data, b"second go\n"),
+        Some(Frame::Output { stream: OutputStream::Stdout, data, replay: false, .. }) => {
+            assert_eq!(data, b"second go\n")
+        }
         other => panic!("expected live output, got {other:?}"),
     }
     // A second attachment replays everything so far, and sees the same live output.

@@ -342,6 +342,9 @@ pub enum Frame {
         data: Vec<u8>,
         /// Whether this is retained output sent on attach.
         replay: bool,
+        /// On the first frame of a replay: bytes of older output the replay buffer no longer
+        /// held, so this attachment never receives them (0 when nothing was lost).
+        lost_bytes: u64,
     },
     /// The process ended (the last frame).
     Exit {

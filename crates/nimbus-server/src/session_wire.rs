@@ -337,7 +337,7 @@ pub fn opened_json(opened: &Opened) -> Value {
 /// A stream item as its frame. Process streams carry `signal` and `timedOut` in `exit`.
 pub fn item_json(item: &StreamItem, process: bool) -> Value {
     match item {
-        StreamItem::Frame(Frame::Output { stream, data, replay }) => {
+        StreamItem::Frame(Frame::Output { stream, data, replay, .. }) => {
             let kind = match stream {
                 OutputStream::Stdout => "stdout",
                 OutputStream::Stderr => "stderr",

@@ -296,6 +296,14 @@ fn session_exec_runs_commands_with_exit_codes_ttys_signals_and_timeouts() {
     assert_eq!(env["stdout"], "hi\n/tmp\n");
     let stdin = sx.run(&id, json!({ "argv": ["cat"], "stdin": "piped" }));
     assert_eq!(stdin["stdout"], "piped");
+    // A burst larger than the replay buffer, written before the wait attaches: the answer holds
+    // all of it, or says it does not; never a cut answer that claims to be whole.
+    for _ in 0..5 {
+        let burst = sx.run(&id, json!({ "argv": ["sh", "-c", "yes | head -c 100000"] }));
+        let length = burst["stdout"].as_str().map_or(0, str::len);
+        assert!(length == 100_000 || burst["truncated"] == true, "{length} of 100000 bytes, not marked truncated");
+        assert_eq!(burst["exitCode"], 0, "stderr: {}", burst["stderr"]);
+    }
     let tty = sx.run(&id, json!({ "argv": ["busybox", "tty"], "tty": true }));
     assert!(tty["stdout"].as_str().is_some_and(|s| s.starts_with("/dev/pts/")), "{tty}");
     let missing = sx.run(&id, json!({ "argv": ["/no/such/binary"] }));

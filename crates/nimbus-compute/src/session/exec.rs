@@ -323,9 +323,14 @@ fn collect(
 ) -> Result<ExecResult, NimbusError> {
     let started = Instant::now();
     let (mut stdout, mut stderr) = (Capture::default(), Capture::default());
+    // Output the process wrote before the attachment, beyond what the replay kept.
+    let mut lost_before_attach = false;
     let mut exit = None;
     let mut attachment = backend.attach(sandbox_id, &ProcessRef::Exec(process.process_id.clone()))?;
     while let Some(frame) = attachment.next_frame() {
+        if let Frame::Output { lost_bytes, .. } = frame {
+            lost_before_attach |= lost_bytes > 0;
+        }
         match frame {
             Frame::Output { stream: OutputStream::Stdout, data, .. } => stdout.push(&data),
             Frame::Output { stream: OutputStream::Stderr, data, .. } => stderr.push(&data),
@@ -363,7 +368,7 @@ fn collect(
         signal,
         timed_out,
         duration_ms: finished.saturating_sub(process.started_at_ms),
-        truncated: stdout.truncated || stderr.truncated,
+        truncated: stdout.truncated || stderr.truncated || lost_before_attach,
         stdout: stdout.bytes,
         stderr: stderr.bytes,
     })

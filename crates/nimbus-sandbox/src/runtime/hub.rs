@@ -38,6 +38,8 @@ pub struct Hub {
 struct Inner {
     ring: VecDeque<(OutputStream, Vec<u8>)>,
     ring_bytes: usize,
+    /// Bytes of output the ring no longer holds (a replay cannot carry them).
+    lost_bytes: u64,
     subscribers: Vec<Arc<Subscriber>>,
     ending: Option<Ending>,
 }
@@ -63,6 +65,7 @@ impl Hub {
             return;
         }
         let kept = &data[data.len().saturating_sub(SESSION_REPLAY_BYTES)..];
+        inner.lost_bytes += (data.len() - kept.len()) as u64;
         match inner.ring.back_mut() {
             Some((last, bytes)) if *last == stream && bytes.len() + kept.len() <= LOG_RECORD_MAX_BYTES => {
                 bytes.extend_from_slice(kept)
@@ -74,13 +77,14 @@ impl Hub {
             let excess = inner.ring_bytes - SESSION_REPLAY_BYTES;
             // Retained chunks are merged up to a log record's size, so trimming copies little.
             let Some((_, front)) = inner.ring.front_mut() else { break };
+            let dropped = front.len().min(excess);
             if front.len() <= excess {
-                inner.ring_bytes -= front.len();
                 inner.ring.pop_front();
             } else {
                 front.drain(..excess);
-                inner.ring_bytes -= excess;
             }
+            inner.ring_bytes -= dropped;
+            inner.lost_bytes += dropped as u64;
         }
         inner.subscribers.retain(|sub| sub.push(WireFrame::output(stream, data, false)));
     }
@@ -106,8 +110,9 @@ impl Hub {
     pub fn subscribe(&self, stream: UnixStream) -> Arc<Subscriber> {
         let mut inner = lock(&self.inner);
         let sub = Arc::new(Subscriber { queue: Mutex::new(Queue::default()), ready: Condvar::new(), stream });
-        for (kind, bytes) in &inner.ring {
-            sub.push(WireFrame::output(*kind, bytes, true));
+        for (i, (kind, bytes)) in inner.ring.iter().enumerate() {
+            let lost = if i == 0 { inner.lost_bytes } else { 0 };
+            sub.push(WireFrame::replayed(*kind, bytes, lost));
         }
         match inner.ending {
             Some(ending) => sub.push_last(WireFrame::exit(ending)),
@@ -226,24 +231,26 @@ mod tests {
 
     use super::*;
 
-    fn replay_of(hub: &Hub) -> (Vec<u8>, Option<WireFrame>) {
+    fn replay_of(hub: &Hub) -> (Vec<u8>, u64, Option<WireFrame>) {
         let (ours, theirs) = UnixStream::pair().expect("pair");
         let sub = hub.subscribe(ours);
         hub.finish(Ending { code: Some(0), signal: None, timed_out: false });
         std::thread::spawn(move || sub.run());
         let mut bytes = Vec::new();
-        let mut last = None;
+        let (mut lost, mut last) = (0, None);
         for line in BufReader::new(theirs).lines() {
             match serde_json::from_str::<WireFrame>(&line.expect("line")).expect("frame") {
-                WireFrame::Output { data, replay, .. } => {
+                WireFrame::Output { data, replay, lost_bytes, .. } => {
                     assert!(replay);
+                    assert!(lost_bytes == 0 || bytes.is_empty(), "only the first replayed frame counts the loss");
+                    lost += lost_bytes;
                     bytes
                         .extend(base64::Engine::decode(&base64::engine::general_purpose::STANDARD, data).expect("b64"));
                 }
                 exit => last = Some(exit),
             }
         }
-        (bytes, last)
+        (bytes, lost, last)
     }
 
     #[test]
@@ -259,8 +266,23 @@ mod tests {
         }
         assert!(lock(&stalled.queue).gone, "an attachment that never drains is cut off");
         assert!(lock(&hub.inner).subscribers.is_empty());
-        let (replayed, exit) = replay_of(&hub);
+        let (replayed, lost, exit) = replay_of(&hub);
         assert_eq!(replayed, all[all.len() - SESSION_REPLAY_BYTES..]);
+        assert_eq!(lost, (all.len() - SESSION_REPLAY_BYTES) as u64, "the replay says how much it lost");
         assert!(matches!(exit, Some(WireFrame::Exit { code: Some(0), .. })));
+    }
+
+    #[test]
+    fn a_replay_counts_what_it_lost() {
+        let hub = Hub::new();
+        hub.output(OutputStream::Stdout, b"kept whole");
+        assert_eq!(replay_of(&hub).1, 0, "nothing lost while the ring holds everything");
+        let hub = Hub::new();
+        let big = vec![b'x'; SESSION_REPLAY_BYTES + 100];
+        hub.output(OutputStream::Stderr, &big);
+        hub.output(OutputStream::Stdout, b"tail");
+        let (replayed, lost, _) = replay_of(&hub);
+        assert_eq!(replayed.len(), SESSION_REPLAY_BYTES);
+        assert_eq!(lost, 104, "one chunk larger than the ring, then trimming for the next");
     }
 }

@@ -191,6 +191,10 @@ pub enum WireFrame {
         data: String,
         /// Retained output sent on attach.
         replay: bool,
+        /// On the first frame of a replay: bytes of output older than the replay buffer, which
+        /// no attachment made now can receive (absent when none, and from older supervisors).
+        #[serde(default, rename = "lostBytes", skip_serializing_if = "is_zero")]
+        lost_bytes: u64,
     },
     /// The process ended (last frame).
     Exit {
@@ -207,7 +211,13 @@ pub enum WireFrame {
 impl WireFrame {
     /// An output frame.
     pub fn output(stream: OutputStream, data: &[u8], replay: bool) -> Self {
-        Self::Output { stream, data: base64::engine::general_purpose::STANDARD.encode(data), replay }
+        Self::Output { stream, data: base64::engine::general_purpose::STANDARD.encode(data), replay, lost_bytes: 0 }
+    }
+
+    /// A replayed output frame; the first of a replay says how many older bytes it lost.
+    pub fn replayed(stream: OutputStream, data: &[u8], lost_bytes: u64) -> Self {
+        let data = base64::engine::general_purpose::STANDARD.encode(data);
+        Self::Output { stream, data, replay: true, lost_bytes }
     }
 
     /// The exit frame.
@@ -225,14 +235,19 @@ impl WireFrame {
 
     fn into_frame(self) -> Option<Frame> {
         Some(match self {
-            Self::Output { stream, data, replay } => Frame::Output {
+            Self::Output { stream, data, replay, lost_bytes } => Frame::Output {
                 stream,
                 data: base64::engine::general_purpose::STANDARD.decode(data.as_bytes()).ok()?,
                 replay,
+                lost_bytes,
             },
             Self::Exit { code, signal, timed_out } => Frame::Exit { code, signal, timed_out },
         })
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Longest socket path passed to `connect` directly; longer ones go through `/proc/self/fd`.
