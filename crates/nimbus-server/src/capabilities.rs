@@ -191,7 +191,7 @@ pub const CAPABILITIES: &[Capability] = &[
         area: "realtime",
         capability: "sockets without headers",
         status: Status::Available,
-        notes: "for browsers and built-in WebSocket clients (Node >= 22, Deno): an upgrade without any credential authenticates with a first `Authenticate` frame (Convex's shape, admin token only; anything else, a wrong token or none within 10 s is `auth.unauthorized` with Close 1008, the origin policy applies at the upgrade, the tenant's existence is checked only after the token); the tenant may be named by `?tenant=`",
+        notes: "for browsers and built-in WebSocket clients (Node >= 22, Deno): an upgrade of `/ws` or `/convex/{t}/ws` without any credential authenticates with a first `Authenticate` frame (Convex's shape, admin token only; anything else, a wrong token or none within 10 s is `auth.unauthorized` with Close 1008, the origin policy applies at the upgrade, the tenant's existence is checked only after the token); the tenant may be named by `?tenant=`",
         tests: &[
             "blackbox/realtime.rs::a_socket_without_headers_authenticates_with_its_first_frame",
             "blackbox/realtime.rs::a_socket_without_headers_is_closed_unless_its_first_frame_authenticates",

@@ -113,8 +113,11 @@ fn render(operation: &Operation, generator: &mut SchemaGenerator) -> Value {
     if let Some(content) = doc.body {
         rendered["requestBody"] = json!({ "required": !doc.body_optional, "content": media(content, generator) });
     }
-    if doc.access != Access::Token {
-        rendered["security"] = json!([]);
+    match doc.access {
+        Access::Token => {}
+        Access::Open | Access::TokenInBody => rendered["security"] = json!([]),
+        // The bearer token, or none at the upgrade (the socket's first frame carries it).
+        Access::TokenInFirstFrame => rendered["security"] = json!([{ "bearer": [] }, {}]),
     }
     rendered
 }

@@ -252,6 +252,28 @@ fn a_socket_without_headers_authenticates_with_its_first_frame() {
     assert_eq!(next(&mut socket)["type"], "hello");
     let first = next(&mut socket);
     assert_eq!(first["data"].as_array().map(Vec::len), Some(2), "{first}");
+
+    // The deployment URL's socket too, its tenant from the path; a wrong token is refused there
+    // as here.
+    let mut socket = upgrade_without_headers(&server, "/convex/rt/ws");
+    send(&mut socket, authenticate_frame(&server.token()));
+    assert_eq!(next(&mut socket)["type"], "hello");
+    let mut socket = upgrade_without_headers(&server, "/convex/rt/ws");
+    send(&mut socket, authenticate_frame("nimbus_at_wrong"));
+    refused(&mut socket, "auth.unauthorized", &json!({ "reason": "invalid_token" }), 1008);
+    // Other sockets (a session's channels) still need the credential at the upgrade.
+    let channel = server.request(
+        "GET",
+        "/api/sessions/session-x/channels/stdio/ws",
+        &[
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Version", "13"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ],
+        None,
+    );
+    channel.expect_error(401, "auth.unauthorized");
 }
 
 #[test]

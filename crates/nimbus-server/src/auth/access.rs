@@ -12,6 +12,10 @@ pub enum Access {
     Token,
     /// The token in the request body (the cookie exchange), after the origin policy.
     TokenInBody,
+    /// A WebSocket upgrade: as [`Access::Token`], except that an upgrade carrying no credential
+    /// at all passes and its socket authenticates with its first frame (browsers and built-in
+    /// WebSocket clients cannot set headers).
+    TokenInFirstFrame,
     /// Neither a credential nor the origin policy: health, the docs, the catalog, the OpenAPI
     /// document.
     Open,
@@ -80,5 +84,8 @@ mod tests {
         assert_eq!(exemptions.access(&Method::GET, "/x/1/y"), Access::Open);
         assert_eq!(exemptions.access(&Method::GET, "/x//y"), Access::Token);
         assert_eq!(exemptions.access(&Method::GET, "/x/1/y/z"), Access::Token);
+        let sockets = Exemptions::new([(&Method::GET, "/convex/{tenant_id}/ws", Access::TokenInFirstFrame)]);
+        assert_eq!(sockets.access(&Method::GET, "/convex/acme/ws"), Access::TokenInFirstFrame);
+        assert_eq!(sockets.access(&Method::GET, "/convex/acme/ws/x"), Access::Token);
     }
 }

@@ -2,10 +2,9 @@
 //!
 //! Order on every request: open routes pass; then the origin policy (403 for a foreign
 //! `Origin`, answering CORS preflights); then the credential (401 when missing or wrong). Which
-//! routes are open, and which take the token in their body, the route table says ([`access`]).
-//! One more exception to the last step: a WebSocket upgrade of `GET /ws` without any credential
-//! passes, and the socket's first frame must carry the token instead (realtime.md §1,
-//! [`defers_credential`]).
+//! routes are open, which take the token in their body, and which WebSocket upgrades may leave
+//! it to their socket's first frame (`/ws`, `/convex/{t}/ws`; realtime.md §1,
+//! [`defers_credential`]), the route table says ([`access`]).
 
 pub mod access;
 pub mod token_file;
@@ -174,14 +173,14 @@ pub fn carries_credential(headers: &HeaderMap) -> bool {
     credential(headers).is_some()
 }
 
-/// Whether the credential check is deferred: a WebSocket upgrade of `GET /ws` carrying no
-/// credential at all, which browsers and built-in WebSocket clients cannot set. The socket then
-/// authenticates with its first frame (`routes/ws.rs`); the origin policy still applies first, and
-/// a credential that is present is checked here as on every route.
+/// Whether the credential check is deferred, on a route marked [`Access::TokenInFirstFrame`]: a
+/// WebSocket upgrade carrying no credential at all, which browsers and built-in WebSocket clients
+/// cannot set. The socket then authenticates with its first frame (`routes/ws.rs`); the origin
+/// policy still applies first, and a credential that is present is checked here as on every
+/// route.
 fn defers_credential(request: &Request) -> bool {
     let headers = request.headers();
     request.method() == Method::GET
-        && request.uri().path() == "/ws"
         && headers
             .get(header::UPGRADE)
             .and_then(|v| v.to_str().ok())
@@ -239,7 +238,11 @@ pub async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> 
     }
     // The cookie exchange carries the token in its body instead of a header; a header-less
     // `/ws` upgrade, in its first frame.
-    let exempt = access == Access::TokenInBody || defers_credential(&request);
+    let exempt = match access {
+        Access::TokenInBody => true,
+        Access::TokenInFirstFrame => defers_credential(&request),
+        Access::Token | Access::Open => false,
+    };
     if !exempt && let Err(error) = auth.check(credential(request.headers())) {
         let mut response = ApiError(error).into_response();
         if let Some(origin) = &origin {

@@ -230,11 +230,9 @@ fn table() -> Table {
             "/ws",
             get(
                 ws::upgrade,
-                upgrade("realtime", "The realtime WebSocket (`nimbus.v2`, `functions.v1`).").query(
-                    "tenant",
-                    Text,
-                    "The tenant.",
-                ),
+                upgrade("realtime", "The realtime WebSocket (`nimbus.v2`, `functions.v1`).")
+                    .token_in_first_frame()
+                    .query("tenant", Text, "The tenant."),
             ),
         )
         .at(
@@ -646,7 +644,7 @@ fn table() -> Table {
         )
         .at(
             &format!("{deployment}/ws"),
-            get(convex::ws, upgrade("deploymentWs", "The realtime WebSocket (deployment URL).")),
+            get(convex::ws, upgrade("deploymentWs", "The realtime WebSocket (deployment URL).").token_in_first_frame()),
         )
         .at(
             &format!("{deployment}/api/query"),

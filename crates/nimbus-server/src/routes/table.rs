@@ -159,6 +159,12 @@ impl Doc {
         self
     }
 
+    /// A WebSocket upgrade whose socket may authenticate with its first frame instead.
+    pub fn token_in_first_frame(mut self) -> Self {
+        self.access = Access::TokenInFirstFrame;
+        self
+    }
+
     /// The declared answers, or the default: 200 with JSON.
     pub fn successes(&self) -> Vec<Success> {
         if self.answers.is_empty() {

@@ -150,7 +150,8 @@ pub async fn upgrade(
 /// field a bad one is reported as: from `/ws`'s header or query string, or `/convex/{t}/ws`'s
 /// path), speaking `dialect`.
 ///
-/// A request without any credential got here only as a `/ws` upgrade the guard let through: its
+/// A request without any credential got here only as an upgrade the guard let through (`/ws`,
+/// `/convex/{t}/ws`: the routes marked `token_in_first_frame`): its
 /// socket must authenticate with its first frame. Whether the tenant exists is then checked
 /// only after that, so that no unauthenticated caller learns which tenants exist.
 pub(super) fn accept(
