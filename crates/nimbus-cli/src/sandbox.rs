@@ -13,6 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use clap::{Args, Subcommand};
 use nimbus_core::NimbusError;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 use serde_json::{Map, Value, json};
 
 use crate::client::{Live, ServerArgs, TenantArg, connect, segment};
@@ -299,6 +300,7 @@ fn run_sandbox(live: &Live, base: &str, args: RunArgs, json: bool) -> Result<(),
         return Ok(());
     }
     let path = format!("{base}/{}", segment(&id));
+    stop_on_interrupt(live, &path, &id, json);
     let outcome = attach(live, &path, json);
     if args.rm {
         let deleted = live.call("DELETE", &format!("{path}?gracePeriodMs=0"), None);
@@ -308,6 +310,32 @@ fn run_sandbox(live: &Live, base: &str, args: RunArgs, json: bool) -> Result<(),
         }
     }
     outcome
+}
+
+/// While attached, Ctrl-C (or SIGTERM) stops the sandbox at `path` the way `docker run` passes
+/// the signal on: the log stream then ends with its exit (and `--rm` removes it); a second one
+/// leaves at once (exit 130) with the sandbox still stopping. The signals are blocked in every
+/// thread and taken by one, so this runs before any other thread starts.
+fn stop_on_interrupt(live: &Live, path: &str, id: &str, json: bool) {
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGINT);
+    signals.add(Signal::SIGTERM);
+    if pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&signals), None).is_err() {
+        return;
+    }
+    let (live, path, id) = (live.clone(), path.to_owned(), id.to_owned());
+    std::thread::spawn(move || {
+        if signals.wait().is_err() {
+            return;
+        }
+        eprintln!("stopping {id} (again to leave it stopping and exit)");
+        if let Err(failure) = live.call_json("POST", &format!("{path}/stop"), &json!({})) {
+            failure.report(json);
+        }
+        if signals.wait().is_ok() {
+            std::process::exit(130);
+        }
+    });
 }
 
 /// Follows the logs of the sandbox at `path` until it ends; its exit code as the result.

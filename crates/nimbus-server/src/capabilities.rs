@@ -247,11 +247,12 @@ pub const CAPABILITIES: &[Capability] = &[
         area: "cli",
         capability: "CLI over the HTTP API: `nimbus sandbox`, `tenant`, `db`, `image pull`",
         status: Status::Available,
-        notes: "through the server `server.json` names (or `--url`); `sandbox run IMAGE -- CMD` streams the output and exits with the workload's code (`--rm`, `-d`, `--label`, `--env`, `--cpus`, `--memory 512m`, `--name`), `ls`, `get`, `stop`, `rm`, `logs [-f]`, `exec ID -- CMD` through a session (`-i` sends stdin, `-t` a pty with raw mode and window size forwarded), `cp ID:PATH LOCAL` and `cp LOCAL ID:PATH` through the files channel (directories recursively, `-` for stdin or stdout); `image pull REF` through `POST /api/images/pull` (NDJSON progress drawn as a bar); `tenant ls`, `create`, `rm`; `db insert`, `get`, `query`, `rm`; `--json` prints the server's answer; errors as `error[code]: message` with the server's remediation, or its envelope with `--json`",
+        notes: "through the server `server.json` names (or `--url`); `sandbox run IMAGE -- CMD` streams the output and exits with the workload's code (`--rm`, `-d`, `--label`, `--env`, `--cpus`, `--memory 512m`, `--name`; Ctrl-C stops the sandbox, and `--rm` removes it), `ls`, `get`, `stop`, `rm`, `logs [-f]`, `exec ID -- CMD` through a session (`-i` sends stdin, `-t` a pty with raw mode and window size forwarded), `cp ID:PATH LOCAL` and `cp LOCAL ID:PATH` through the files channel (directories recursively, `-` for stdin or stdout); `image pull REF` through `POST /api/images/pull` (NDJSON progress drawn as a bar); `tenant ls`, `create`, `rm`; `db insert`, `get`, `query`, `rm`; `--json` prints the server's answer; errors as `error[code]: message` with the server's remediation, or its envelope with `--json`",
         tests: &[
             "blackbox/cli_resources.rs::sandbox_run_passes_the_exit_code_through_and_rm_leaves_nothing",
             "blackbox/cli_resources.rs::sandbox_lifecycle_exec_logs_and_errors",
             "blackbox/cli_resources.rs::tenants_and_documents_through_the_cli",
+            "blackbox/cli_resources.rs::ctrl_c_on_an_attached_run_stops_the_sandbox_and_rm_removes_it",
             "blackbox/cli_transfer.rs::sandbox_cp_copies_files_and_directories_both_ways",
             "blackbox/cli_transfer.rs::sandbox_exec_sends_stdin_and_allocates_a_tty",
             "blackbox/cli_transfer.rs::sandbox_exec_it_from_a_terminal_restores_it",

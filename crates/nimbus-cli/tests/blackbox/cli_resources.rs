@@ -233,3 +233,35 @@ fn tenants_and_documents_through_the_cli() {
     assert!(out.stdout.is_empty(), "{out:?}");
     assert_eq!(server.list_all("clidb", "tasks").len(), 1);
 }
+
+#[test]
+#[allow(unsafe_code)]
+fn ctrl_c_on_an_attached_run_stops_the_sandbox_and_rm_removes_it() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+
+    let fx = Fixture::start();
+    let args =
+        ["sandbox", "--tenant", TENANT, "run", "--rm", fx.image.as_str(), "--", "sh", "-c", "echo up; exec sleep 1000"];
+    let mut child = fx.dirs.command().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    // Attached and running once the workload's first line came through.
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("read");
+    assert_eq!(line, "up\n");
+    let running = listed(&fx);
+    assert_eq!(running.len(), 1, "{running:?}");
+
+    let pid = i32::try_from(child.id()).expect("pid");
+    // SAFETY: `kill(2)` has no memory-safety preconditions.
+    let rc = unsafe { libc::kill(pid, libc::SIGINT) };
+    assert_eq!(rc, 0, "kill -INT {pid}");
+    let status = child.wait().expect("wait");
+    let mut stderr = String::new();
+    child.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("stderr");
+    // The CLI was not killed by the signal: it stopped the sandbox, saw it end, and removed it.
+    assert!(status.code().is_some_and(|code| code != 0), "{status:?} {stderr}");
+    assert!(stderr.contains("stopping sandbox-"), "{stderr}");
+    assert!(listed(&fx).is_empty(), "--rm removed it after the stop: {:?}", listed(&fx));
+    assert_nothing_left(&running[0]);
+}
