@@ -75,11 +75,17 @@ fn token() -> Result<String, Failure> {
     {
         return Ok(token);
     }
-    let path = token_file::default_path().map_err(|e| Failure::failed(e.to_string()))?;
-    Ok(token_file::load(&path)
-        .map_err(|e| Failure::failed(e.to_string()))?
-        .ok_or_else(|| Failure::failed(format!("no token file at {}", path.display())))?
-        .token)
+    local_token().map_err(Failure::failed)
+}
+
+/// The admin token in this user's token file (where `nimbus start` writes it), or why there is
+/// none.
+pub fn local_token() -> Result<String, String> {
+    let path = token_file::default_path().map_err(|e| e.to_string())?;
+    let record = token_file::load(&path).map_err(|e| e.to_string())?;
+    record.map(|r| r.token).ok_or_else(|| {
+        format!("no admin token file at {}: start the server here, or pass the token (NIMBUS_TOKEN)", path.display())
+    })
 }
 
 /// The server's error, rebuilt from its envelope so the CLI reports the same code (and, with

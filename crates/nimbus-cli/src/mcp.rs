@@ -11,11 +11,10 @@
 use std::sync::Arc;
 
 use nimbus_mcp::{Answer, Backend, BackendError, Collector, NimbusMcp, Request};
-use nimbus_server::auth::token_file;
 use rmcp::ServiceExt;
 
 use crate::Failure;
-use crate::client::discover;
+use crate::client::{discover, local_token};
 
 /// `nimbus mcp`'s flags.
 #[derive(clap::Args)]
@@ -69,14 +68,7 @@ impl Remote {
         if let Some(token) = &self.token {
             return Ok(token.clone());
         }
-        let path = token_file::default_path().map_err(|e| BackendError(e.to_string()))?;
-        let record = token_file::load(&path).map_err(|e| BackendError(e.to_string()))?;
-        record.map(|r| r.token).ok_or_else(|| {
-            BackendError(format!(
-                "no admin token: pass --token, set NIMBUS_TOKEN, or start the server here ({})",
-                path.display()
-            ))
-        })
+        local_token().map_err(|e| BackendError(format!("{e}, or pass --token")))
     }
 }
 
