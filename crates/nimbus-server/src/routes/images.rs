@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 
+use super::ndjson;
 use crate::body::RawBody;
 use crate::envelope::{ApiResult, envelope_json, unsupported_media_type};
 use crate::params::QueryParams;
@@ -106,10 +107,9 @@ pub struct PullImage {
 pub async fn pull(State(state): State<AppState>, headers: HeaderMap, body: RawBody) -> ApiResult<Response> {
     let reference = body.json::<PullImage>()?.reference;
     Reference::parse(&reference).map_err(|e| NimbusError::from(ImageError::from(e)))?;
-    let streamed = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.split(',').any(|t| t.split(';').next().unwrap_or("").trim() == NDJSON));
+    let streamed = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|accept| {
+        accept.split(',').any(|t| t.split(';').next().unwrap_or("").trim() == ndjson::MEDIA_TYPE)
+    });
     if !streamed {
         let image = state.images.ensure(&reference).await.map_err(NimbusError::from)?;
         return Ok(Json(image_json(&image, state.sandboxes.image_users(&image.digest))).into_response());
@@ -132,31 +132,14 @@ pub async fn pull(State(state): State<AppState>, headers: HeaderMap, body: RawBo
                 // Progress first: the sender goes with the finished pull, so this branch ends.
                 biased;
                 Ok(()) = updates.changed() => {
-                    let line = ndjson_line(&progress_event(&updates.borrow_and_update()));
+                    let line = ndjson::line(&progress_event(&updates.borrow_and_update()));
                     Some((Ok::<_, std::io::Error>(line), Some((pulling, updates))))
                 }
-                outcome = &mut pulling => Some((Ok(ndjson_line(&ending.event(outcome))), None)),
+                outcome = &mut pulling => Some((Ok(ndjson::line(&ending.event(outcome))), None)),
             }
         }
     });
-    Ok((
-        [
-            (header::CONTENT_TYPE, NDJSON),
-            (header::CACHE_CONTROL, "no-store"),
-            (header::HeaderName::from_static("x-accel-buffering"), "no"),
-        ],
-        Body::from_stream(stream),
-    )
-        .into_response())
-}
-
-/// The media type of the streamed pull.
-const NDJSON: &str = "application/x-ndjson";
-
-fn ndjson_line(value: &Value) -> Bytes {
-    let mut text = value.to_string();
-    text.push('\n');
-    Bytes::from(text)
+    Ok(ndjson::response(Body::from_stream(stream)))
 }
 
 /// `{"event": "progress", "layer", "layerBytes", "layerTotalBytes", "bytes", "totalBytes"}`.

@@ -7,6 +7,7 @@ mod documents;
 mod functions;
 mod images;
 mod journal;
+mod ndjson;
 mod network;
 mod ports;
 pub(crate) mod query;
@@ -89,7 +90,7 @@ fn table() -> Table {
     let session = "/api/sessions/{session_id}";
     let process = &format!("{session}/processes/{{process_id}}");
     let deployment = "/convex/{tenant_id}";
-    let ndjson = Content::Bytes("application/x-ndjson");
+    let ndjson = Content::Bytes(ndjson::MEDIA_TYPE);
     let upgrade = |id, summary| doc(id, summary).answer(101, "Switched to the WebSocket protocol.", Content::Empty);
     let created = |id, summary, what| doc(id, summary).answer(201, what, Content::AnyJson);
     let gone = |id, summary| doc(id, summary).answer(204, "Done.", Content::Empty);

@@ -15,7 +15,8 @@ use nimbus_core::time::{now_ms, rfc3339_ms};
 use nimbus_egress::log::{DecisionLogs, Entry};
 use serde_json::{Value, json};
 
-use super::sandboxes::{ndjson_response, tail, target};
+use super::ndjson;
+use super::sandboxes::{tail, target};
 use crate::body::RawBody;
 use crate::envelope::ApiResult;
 use crate::params::{PathParams, QueryParams};
@@ -48,7 +49,7 @@ pub async fn log(State(state): State<AppState>, params: PathParams, query: Query
     } else {
         Body::from(first)
     };
-    Ok(ndjson_response(body))
+    Ok(ndjson::response(body))
 }
 
 fn ndjson(entries: &[Arc<Entry>]) -> String {

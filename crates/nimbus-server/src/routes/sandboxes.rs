@@ -7,8 +7,8 @@ use std::time::Duration;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use nimbus_compute::sandbox::{LifecycleState, ListFilter, LogCursor, LogRead, Sandboxes, WaitFor};
 use nimbus_core::NimbusError;
 use nimbus_core::limits::{
@@ -140,17 +140,12 @@ pub async fn logs(State(state): State<AppState>, params: PathParams, query: Quer
     } else {
         Body::from(ndjson(&first.frames))
     };
-    Ok(ndjson_response(body))
+    Ok(super::ndjson::response(body))
 }
 
 /// `tail=N` of the NDJSON log routes: keep the last N lines.
 pub(super) fn tail(query: &QueryParams) -> Result<Option<usize>, NimbusError> {
     Ok(query.integer("tail", 0..=u64::MAX)?.map(|t| usize::try_from(t).unwrap_or(usize::MAX)))
-}
-
-/// An NDJSON answer, never cached (a log read changes as it grows).
-pub(super) fn ndjson_response(body: Body) -> Response {
-    ([(header::CONTENT_TYPE, "application/x-ndjson"), (header::CACHE_CONTROL, "no-store")], body).into_response()
 }
 
 fn ndjson(frames: &[String]) -> String {

@@ -7,8 +7,8 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use nimbus_compute::session::{AttachKey, Attached, Channel, Opened, Sessions, StreamItem, pty_size};
 use nimbus_core::NimbusError;
 use nimbus_core::limits::{SESSION_HEARTBEAT_MS, WS_MAX_INBOUND_BYTES};
@@ -20,6 +20,7 @@ use crate::body::{RawBody, parse};
 use crate::envelope::{ApiResult, envelope_json};
 use crate::params::{PathParams, QueryParams};
 use crate::request_id;
+use crate::routes::ndjson::{self, line};
 use crate::session_wire::{ClientMessage, InputBody, ResizeBody, channel, heartbeat_json, item_json, opened_json};
 use crate::state::AppState;
 
@@ -29,12 +30,6 @@ const WS_PING: Duration = Duration::from_secs(15);
 const WS_DEAD_PEER: Duration = Duration::from_secs(45);
 /// Close code of a dead peer (realtime.md §8).
 const WS_CLOSE_HEARTBEAT: u16 = 4408;
-
-fn line(value: &Value) -> Bytes {
-    let mut text = value.to_string();
-    text.push('\n');
-    Bytes::from(text)
-}
 
 /// An attachment as an NDJSON response: `opened`, the frames, `closed`; a heartbeat after
 /// [`SESSION_HEARTBEAT_MS`] of silence.
@@ -65,15 +60,7 @@ fn ndjson(opened: &Opened, attached: Attached) -> Response {
             Err(_) => Some((Ok(line(&heartbeat_json())), follow)),
         }
     });
-    (
-        [
-            (header::CONTENT_TYPE, "application/x-ndjson"),
-            (header::CACHE_CONTROL, "no-store"),
-            (header::HeaderName::from_static("x-accel-buffering"), "no"),
-        ],
-        Body::from_stream(stream),
-    )
-        .into_response()
+    ndjson::response(Body::from_stream(stream))
 }
 
 /// `GET /api/sessions/{id}/channels/{channel}/stream` and `GET …/processes/{pid}/stream`.
