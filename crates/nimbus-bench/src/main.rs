@@ -23,7 +23,13 @@
 //! through the server) against the same requests made from inside the sandbox's network
 //! namespace, and the egress proxy (a sandbox's plain-HTTP requests to a server on the host)
 //! against the same requests made from the host: latency p50/p99 and throughput (`network.rs`).
+//!
+//! `nimbus-bench browser <path to nimbus> <cache dir>` measures a browser service: session open →
+//! first screenshot, a DevTools round trip through the `cdp` channel against the same call made
+//! directly inside the sandbox's network namespace, and the service's memory at rest
+//! (`browser.rs`).
 
+mod browser;
 mod client;
 mod functions;
 mod network;
@@ -46,7 +52,8 @@ fn main() -> ExitCode {
             ["sandbox", nimbus, runc] => sandbox::run(nimbus, runc),
             ["functions", nimbus] => functions::run(nimbus),
             ["network", nimbus] => network::run(nimbus),
-            _ => Err("usage: nimbus-bench store <nimbus binary> | nimbus-bench realtime <nimbus binary> | nimbus-bench realtime-fanout <nimbus binary> <subscribers> | nimbus-bench sandbox <nimbus binary> <runc binary> | nimbus-bench functions <nimbus binary> | nimbus-bench network <nimbus binary>"
+            ["browser", nimbus, cache_dir] => browser::run(nimbus, cache_dir),
+            _ => Err("usage: nimbus-bench store <nimbus binary> | nimbus-bench realtime <nimbus binary> | nimbus-bench realtime-fanout <nimbus binary> <subscribers> | nimbus-bench sandbox <nimbus binary> <runc binary> | nimbus-bench functions <nimbus binary> | nimbus-bench network <nimbus binary> | nimbus-bench browser <nimbus binary> <browser image cache dir>"
                 .to_owned()),
         };
     match result {

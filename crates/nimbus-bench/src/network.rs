@@ -72,7 +72,7 @@ fn get(address: &str, path: &str, authorization: Option<&str>) -> Result<(), Str
 
 /// Moves the calling thread into the network namespace of process `pid`.
 #[allow(unsafe_code)]
-fn join_netns(pid: u32) -> Result<(), String> {
+pub(crate) fn join_netns(pid: u32) -> Result<(), String> {
     let ns = std::fs::File::open(format!("/proc/{pid}/ns/net")).map_err(|e| e.to_string())?;
     // SAFETY: setns takes a descriptor this thread holds open for the call and a flag; it changes
     // only the calling thread's network namespace.
@@ -84,7 +84,7 @@ fn join_netns(pid: u32) -> Result<(), String> {
 
 /// A process of the sandbox named `<tenant>/sandboxes/<id>` (as `Live::create` returns it), whose
 /// network namespace is the sandbox's.
-fn sandbox_pid(sandbox: &str) -> Result<u32, String> {
+pub(crate) fn sandbox_pid(sandbox: &str) -> Result<u32, String> {
     let id = sandbox.rsplit('/').next().unwrap_or_default();
     let procs = std::fs::read_to_string(format!("/sys/fs/cgroup/pids/nimbus/{id}/cgroup.procs"))
         .map_err(|e| format!("the sandbox's processes: {e}"))?;

@@ -1,6 +1,6 @@
-//! `nimbus image import|pull|list|rm`. When a running server holds the data directory's lock,
-//! the commands go through its `/api/images` routes; otherwise they take the lock themselves and
-//! work on the store directly.
+//! `nimbus image import|pull|list|rm|build-browser`. When a running server holds the data
+//! directory's lock, the commands go through its `/api/images` routes; otherwise they take the
+//! lock themselves and work on the store directly. `build-browser` is in `browser_image.rs`.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -31,7 +31,7 @@ pub struct StoreArgs {
     url: Option<String>,
     /// Print JSON.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 /// The image subcommands.
@@ -72,6 +72,9 @@ pub enum ImageCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Build the browser image (Debian's Chromium, with mmdebstrap) and import it; print its
+    /// reference. Kept as it is when already stored; a cached build is imported.
+    BuildBrowser(crate::browser_image::BuildBrowserArgs),
 }
 
 impl ImageCommand {
@@ -82,6 +85,7 @@ impl ImageCommand {
             | ImageCommand::Pull { store, .. }
             | ImageCommand::List { store }
             | ImageCommand::Rm { store, .. } => store.json,
+            ImageCommand::BuildBrowser(args) => args.store.json,
         }
     }
 }
@@ -156,11 +160,18 @@ impl Bar {
 }
 
 /// Counts bytes read and draws them on a [`Bar`].
-struct Progress<R> {
+pub(crate) struct Progress<R> {
     inner: R,
     done: u64,
     total: Option<u64>,
     bar: Bar,
+}
+
+impl<R> Progress<R> {
+    /// Reads `inner` (of `total` bytes, when known), drawing a bar unless `quiet` or `json`.
+    pub(crate) fn new(inner: R, total: Option<u64>, quiet: bool, json: bool) -> Self {
+        Progress { inner, done: 0, total, bar: Bar::new(quiet, json) }
+    }
 }
 
 impl<R: Read> Read for Progress<R> {
@@ -210,23 +221,8 @@ pub fn run(command: ImageCommand) -> Result<(), Failure> {
                 let total = opened.metadata().ok().map(|m| m.len());
                 (Box::new(opened), total)
             };
-            let mut progress = Progress { inner: reader, done: 0, total, bar: Bar::new(quiet, store.json) };
-            let images = match target(&store)? {
-                Target::Live(live) => {
-                    let path = match &reference {
-                        Some(r) => format!("/api/images/import?reference={}", encode(r)),
-                        None => "/api/images/import".to_owned(),
-                    };
-                    let answer = live.call("POST", &path, Some(("application/x-tar", &mut progress)))?;
-                    answer["images"].as_array().cloned().unwrap_or_default()
-                }
-                Target::Offline { store: images, users, .. } => images
-                    .import(&mut progress, reference.as_deref())
-                    .map_err(|e| Failure::from(NimbusError::from(e)))?
-                    .iter()
-                    .map(|i| image_json(i, users.get(&i.digest).copied().unwrap_or(0)))
-                    .collect(),
-            };
+            let mut progress = Progress::new(reader, total, quiet, store.json);
+            let images = import(&store, &mut progress, reference.as_deref())?;
             print_images(&images, store.json, "images");
         }
         ImageCommand::Pull { reference, quiet, store } => {
@@ -238,17 +234,7 @@ pub fn run(command: ImageCommand) -> Result<(), Failure> {
             }
         }
         ImageCommand::List { store } => {
-            let images = match target(&store)? {
-                Target::Live(live) => {
-                    live.call("GET", "/api/images", None)?["items"].as_array().cloned().unwrap_or_default()
-                }
-                Target::Offline { store: images, users, .. } => images
-                    .list()
-                    .map_err(|e| Failure::from(NimbusError::from(e)))?
-                    .iter()
-                    .map(|i| image_json(i, users.get(&i.digest).copied().unwrap_or(0)))
-                    .collect(),
-            };
+            let images = list(&store)?;
             if store.json {
                 print_images(&images, true, "items");
             } else {
@@ -274,8 +260,43 @@ pub fn run(command: ImageCommand) -> Result<(), Failure> {
                 println!("removed {reference}");
             }
         }
+        ImageCommand::BuildBrowser(args) => crate::browser_image::run(args)?,
     }
     Ok(())
+}
+
+/// Imports the archive `reader` reads (through the server, else on the store); the imported
+/// images as the API renders them.
+pub(crate) fn import(store: &StoreArgs, reader: &mut dyn Read, reference: Option<&str>) -> Result<Vec<Value>, Failure> {
+    Ok(match target(store)? {
+        Target::Live(live) => {
+            let path = match reference {
+                Some(r) => format!("/api/images/import?reference={}", encode(r)),
+                None => "/api/images/import".to_owned(),
+            };
+            let answer = live.call("POST", &path, Some(("application/x-tar", reader)))?;
+            answer["images"].as_array().cloned().unwrap_or_default()
+        }
+        Target::Offline { store: images, users, .. } => images
+            .import(reader, reference)
+            .map_err(|e| Failure::from(NimbusError::from(e)))?
+            .iter()
+            .map(|i| image_json(i, users.get(&i.digest).copied().unwrap_or(0)))
+            .collect(),
+    })
+}
+
+/// Every stored image (through the server, else on the store), as the API renders them.
+pub(crate) fn list(store: &StoreArgs) -> Result<Vec<Value>, Failure> {
+    Ok(match target(store)? {
+        Target::Live(live) => live.call("GET", "/api/images", None)?["items"].as_array().cloned().unwrap_or_default(),
+        Target::Offline { store: images, users, .. } => images
+            .list()
+            .map_err(|e| Failure::from(NimbusError::from(e)))?
+            .iter()
+            .map(|i| image_json(i, users.get(&i.digest).copied().unwrap_or(0)))
+            .collect(),
+    })
 }
 
 /// `pull`: through the server's streamed `POST /api/images/pull` (its progress events drawn on

@@ -4,6 +4,7 @@
 //! **API boundary**: the commands, flags, environment variables and exit codes are the CLI
 //! contract (`docs/cli.md`).
 
+mod browser_image;
 mod client;
 mod db;
 mod functions;

@@ -196,6 +196,10 @@ limits! {
     /// Port of the egress proxy listener on every sandbox's loopback (127.0.0.1 and ::1): the
     /// conventional HTTP proxy port, so it reads as what it is in `HTTP_PROXY`.
     pub const EGRESS_PROXY_PORT: u16 = 3128, "3128";
+    /// The egress proxy's name in the RFC 9209 `Proxy-Status` header of its own answers (a
+    /// refused or failed request), so a client, a browser service's navigation among them, can
+    /// tell them from the upstream's.
+    pub const EGRESS_PROXY_STATUS_NAME: &str = "nimbus-egress", "nimbus-egress";
     /// Most `allow` rules in one sandbox's egress rules (and in the operator's policy): a rule
     /// list is scanned per connection, and real allow-lists are a handful of registries and APIs.
     pub const EGRESS_MAX_ALLOW_RULES: usize = 64, "64";
@@ -554,6 +558,55 @@ limits! {
     /// Log records the MCP `sandboxes_logs` tool reads when it names no `tail`: the recent
     /// output an agent usually wants, well inside `MCP_OUTPUT_MAX_BYTES` for ordinary lines.
     pub const MCP_LOGS_DEFAULT_TAIL: usize = 200, "200";
+    /// Port Chromium's DevTools endpoint listens on inside a browser service's sandbox (its own
+    /// loopback only): the conventional remote-debugging port.
+    pub const BROWSER_DEVTOOLS_PORT: u16 = 9222, "9222";
+    /// The image a browser service runs when its spec names none, as `nimbus image
+    /// build-browser` stores it: the Debian suite, then the recipe revision (bumped whenever the
+    /// recipe changes, so an image built by an older Nimbus is never taken for the current one).
+    pub const BROWSER_IMAGE_REFERENCE: &str = "nimbus/browser:bookworm-1", "nimbus/browser:bookworm-1";
+    /// How often a starting browser service asks Chromium's DevTools endpoint whether it is up,
+    /// in ms: Chromium answers within a second or two of starting, and a session waits on it.
+    pub const BROWSER_PROBE_INTERVAL_MS: u64 = 200, "200 ms";
+    /// Memory of a browser service's sandbox when its spec names none: headless Chromium with a
+    /// few pages open fits, and one page cannot take the host down.
+    pub const BROWSER_DEFAULT_MEMORY_BYTES: u64 = 1024 * 1024 * 1024, "1 GiB";
+    /// Processes of a browser service's sandbox when its spec names none: Chromium runs a
+    /// browser, a GPU/utility set and one renderer per site, each with many threads.
+    pub const BROWSER_DEFAULT_PIDS: u32 = 1024, "1024";
+    /// Largest DevTools message the `cdp` channel relays either way, in bytes (a full-page
+    /// screenshot or PDF arrives as one base64 message); a larger one ends the socket.
+    pub const BROWSER_CDP_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024, "64 MiB";
+    /// `cdp` sockets one session may hold at once: each is its own DevTools connection.
+    pub const BROWSER_CDP_MAX_SOCKETS_PER_SESSION: usize = 4, "4";
+    /// Pages one browser session may hold at once (`page/open`, `Target.createTarget`): each is a
+    /// renderer's memory in the shared service.
+    pub const BROWSER_MAX_PAGES_PER_SESSION: usize = 32, "32";
+    /// How long a page operation waits when its body names no `timeoutMs`, in ms: a page that
+    /// loads slower than this is rarely one an agent should wait on.
+    pub const BROWSER_DEFAULT_TIMEOUT_MS: u64 = 30_000, "30 s";
+    /// Longest `timeoutMs` a page operation accepts, in ms.
+    pub const BROWSER_MAX_TIMEOUT_MS: u64 = 120_000, "120 s";
+    /// Longest page text, snapshot or evaluation result a page operation returns, in bytes; the
+    /// rest is cut and the answer says `truncated`.
+    pub const BROWSER_MAX_TEXT_BYTES: usize = 1024 * 1024, "1 MiB";
+    /// Largest screenshot or PDF a page operation returns, in bytes (decoded).
+    pub const BROWSER_MAX_CAPTURE_BYTES: usize = 32 * 1024 * 1024, "32 MiB";
+    /// Client commands one `cdp` socket may have in flight (sent to Chromium or held behind a
+    /// check) before further ones are refused: DevTools clients wait for few replies at once,
+    /// and every pending command holds an entry in the proxy's id map.
+    pub const BROWSER_CDP_MAX_PENDING: usize = 10_000, "10000";
+    /// Targets, sessions and windows one `cdp` socket tracks at most: beyond it the oldest target
+    /// or window is forgotten (a later command naming it asks Chromium again) and new sessions
+    /// are refused (a new auto-attachment is released as if foreign).
+    pub const BROWSER_CDP_MAX_TRACKED: usize = 10_000, "10000";
+    /// Width of a browser session's pages when its open names no viewport, in CSS pixels:
+    /// Playwright's default, a common laptop screen.
+    pub const BROWSER_DEFAULT_VIEWPORT_WIDTH: u32 = 1280, "1280";
+    /// Height of a browser session's pages when its open names no viewport, in CSS pixels.
+    pub const BROWSER_DEFAULT_VIEWPORT_HEIGHT: u32 = 720, "720";
+    /// Largest side of a page's viewport, in CSS pixels (`viewport.width`/`height`).
+    pub const BROWSER_MAX_VIEWPORT_PX: u32 = 8192, "8192";
 }
 
 /// Renders the limits table as Markdown (the body of `docs/limits.md`).

@@ -379,3 +379,25 @@ pub fn image_not_found(reference: &str) -> Remediation {
          saved elsewhere can be imported with `POST /api/images/import`."
     ))
 }
+
+/// `sandbox.image_not_found` for the browser image a browser service runs: it is built here,
+/// never pulled.
+pub fn browser_image_missing(reference: &str) -> Remediation {
+    Remediation::new(
+        Action::FixRequest,
+        format!(
+            "The browser image `{reference}` is not stored on this server, and it is never pulled from a registry. \
+             Build and import it with `nimbus image build-browser` (it needs `mmdebstrap`, the Debian archive and \
+             about a minute), then start the service again."
+        ),
+    )
+}
+
+/// `service.capability_unavailable` when `nimbus image build-browser` finds no `mmdebstrap`.
+pub fn mmdebstrap_missing() -> Remediation {
+    Remediation::new(
+        Action::FixRequest,
+        "Install mmdebstrap (`apt-get install mmdebstrap`) and run `nimbus image build-browser` again; or import a \
+         browser image built elsewhere with `nimbus image import <file> --reference nimbus/browser:bookworm-1`.",
+    )
+}

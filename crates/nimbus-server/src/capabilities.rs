@@ -575,10 +575,45 @@ pub const CAPABILITIES: &[Capability] = &[
     },
     Capability {
         area: "services",
-        capability: "builtIn providers (browser, loadBalancer, ...)",
+        capability: "builtIn providers loadBalancer, serviceDiscovery, modelGateway",
         status: Status::NotYet,
-        notes: "declared only: definitions validate and store; start/restart and the browser's cdp/page channels answer 501 `service.capability_unavailable`",
-        tests: &[],
+        notes: "declared only: definitions validate and store; start/restart answer 501 `service.capability_unavailable`",
+        tests: &["blackbox/services.rs::builtin_providers_other_than_the_browser_are_declared_only"],
+    },
+    Capability {
+        area: "browser",
+        capability: "browser image (`nimbus image build-browser`)",
+        status: Status::Available,
+        notes: "Debian's chromium and fonts with mmdebstrap (the Debian archive only), one uncompressed OCI layer, imported as `nimbus/browser:bookworm-1`; idempotent, cached archive; never pulled from a registry",
+        tests: &["blackbox/browser_image.rs::build_browser_stores_the_image_once_and_chromium_runs_from_it"],
+    },
+    Capability {
+        area: "browser",
+        capability: "builtIn `browser` service",
+        status: Status::Available,
+        notes: "headless Chromium in a sandbox (limits, deny-by-default egress through the proxy, `--no-sandbox` with the reason in security.md); ready when DevTools answers; restart policy (default on_failure); stop/delete like a sandbox-backed service",
+        tests: &["blackbox/browser.rs::browser_sessions_drive_pages_in_contexts_of_their_own"],
+    },
+    Capability {
+        area: "browser",
+        capability: "browser sessions: a context each, storage state",
+        status: Status::Available,
+        notes: "cookies, storage and pages never shared; the context is disposed on close/expiry; Playwright's `storageState` exported (`page/storageState`) and restored at the open",
+        tests: &["blackbox/browser.rs::browser_sessions_drive_pages_in_contexts_of_their_own"],
+    },
+    Capability {
+        area: "browser",
+        capability: "`cdp` channel (Playwright connectOverCDP, Puppeteer connect)",
+        status: Status::Available,
+        notes: "raw DevTools over a session WebSocket, confined to the session's context (targets, sessions, contexts and browser-wide commands filtered both ways); 64 MiB messages, 4 sockets per session",
+        tests: &["blackbox/browser.rs::a_cdp_socket_sees_only_its_sessions_context_and_a_runaway_page_is_contained"],
+    },
+    Capability {
+        area: "browser",
+        capability: "`page` channel (operations for agents)",
+        status: Status::Available,
+        notes: "open, goto, snapshot (accessibility text with refs), click, type, press, select, evaluate, text, screenshot, pdf, pages, close, storageState; catalogued `browser.*` errors; JavaScript dialogs are not handled (a page that opens one blocks until the timeout)",
+        tests: &["blackbox/browser.rs::browser_sessions_drive_pages_in_contexts_of_their_own"],
     },
 ];
 

@@ -84,7 +84,10 @@ impl Directory for Registries {
     }
 
     fn connect_inside(&self, tenant: &str, sandbox: &str, port: u16) -> Option<std::net::TcpStream> {
-        let (_, backend) = self.sandboxes.runtime(tenant, sandbox).ok()?;
+        let (record, backend) = self.sandboxes.runtime(tenant, sandbox).ok()?;
+        if record.private_ports.contains(&port) {
+            return None;
+        }
         backend.connect(sandbox, port).ok()
     }
 }

@@ -71,13 +71,26 @@ struct ProcessBody {
     terminal: Option<bool>,
 }
 
+/// `spec.resources` of a sandbox (and `browser.resources` of a browser service).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct ResourcesBody {
+pub struct ResourcesBody {
     cpu_count: Option<u64>,
     memory_limit_bytes: Option<u64>,
     pids_limit: Option<u64>,
     disk_limit_bytes: Option<u64>,
+}
+
+impl ResourcesBody {
+    /// The request (ranges are checked with the rest of the sandbox).
+    pub fn into_request(self) -> ResourcesRequest {
+        ResourcesRequest {
+            cpu_count: self.cpu_count,
+            memory_limit_bytes: self.memory_limit_bytes,
+            pids_limit: self.pids_limit,
+            disk_limit_bytes: self.disk_limit_bytes,
+        }
+    }
 }
 
 impl CreateSandboxBody {
@@ -150,17 +163,19 @@ impl SpecBody {
         };
         let reference = root_reference(spec.root)?;
         let process = spec.process.map(ProcessBody::into_request).unwrap_or_default();
-        let resources = spec
-            .resources
-            .map(|r| ResourcesRequest {
-                cpu_count: r.cpu_count,
-                memory_limit_bytes: r.memory_limit_bytes,
-                pids_limit: r.pids_limit,
-                disk_limit_bytes: r.disk_limit_bytes,
-            })
-            .unwrap_or_default();
+        let resources = spec.resources.map(ResourcesBody::into_request).unwrap_or_default();
         let network = spec.network.unwrap_or_default();
-        Ok(CreateSandbox { profile, owner, backend, reference, process, resources, network, labels })
+        Ok(CreateSandbox {
+            profile,
+            owner,
+            backend,
+            reference,
+            process,
+            resources,
+            network,
+            labels,
+            private_ports: Vec::new(),
+        })
     }
 }
 

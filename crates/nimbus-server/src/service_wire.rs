@@ -4,21 +4,22 @@
 
 use std::collections::BTreeMap;
 
-use nimbus_compute::sandbox::request::ProcessRequest;
+use nimbus_compute::sandbox::request::{ProcessRequest, ResourcesRequest};
 use nimbus_compute::service::definition::within_sandbox;
 use nimbus_compute::service::{
-    BackendRequest, DefinitionRequest, Disposition, ProbeRequest, Provider, ReadinessRequest, Receipt, RestartPolicy,
-    ServiceBackend, ServiceDefinition, ServicePage, ServiceView, Termination,
+    BackendRequest, BrowserRequest, DefinitionRequest, Disposition, ProbeRequest, Provider, ReadinessRequest, Receipt,
+    RestartPolicy, ServiceBackend, ServiceDefinition, ServicePage, ServiceView, Termination,
 };
 use nimbus_core::NimbusError;
 use nimbus_core::ids::TenantId;
 use nimbus_core::time::rfc3339_ms;
+use nimbus_egress::rules::NetworkSpec;
 use nimbus_sandbox::backend::Probe;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::sandbox_wire::{SpecBody, owner_json, redacted};
+use crate::sandbox_wire::{ResourcesBody, SpecBody, owner_json, redacted};
 
 /// `POST /services` and `PUT /services/{name}`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -55,9 +56,22 @@ struct BackendBody {
     restart_policy: Option<String>,
     max_restarts: Option<u64>,
     provider: Option<String>,
+    browser: Option<BrowserBody>,
     endpoint: Option<EndpointBody>,
     auth: Option<AuthBody>,
     health: Option<HealthBody>,
+}
+
+/// `spec.backend.browser` of a `browser` service (ours).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct BrowserBody {
+    /// The image Chromium runs from (default the one `nimbus image build-browser` stores).
+    image: Option<String>,
+    /// As a sandbox's `spec.resources` (browser defaults for what is left out).
+    resources: Option<ResourcesBody>,
+    /// As a sandbox's `spec.network`: the hosts pages may reach.
+    network: Option<NetworkSpec>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -143,8 +157,12 @@ impl BackendBody {
             ("restartPolicy", self.restart_policy.is_some()),
             ("maxRestarts", self.max_restarts.is_some()),
         ];
-        let external_fields =
-            [("endpoint", self.endpoint.is_some()), ("auth", self.auth.is_some()), ("health", self.health.is_some())];
+        let external_fields = [
+            ("endpoint", self.endpoint.is_some()),
+            ("auth", self.auth.is_some()),
+            ("health", self.health.is_some()),
+            ("browser", self.browser.is_some()),
+        ];
         let refuse = |fields: &[(&str, bool)]| match fields.iter().find(|(_, present)| *present) {
             Some((field, _)) => Err(not_for_kind(field, kind)),
             None => Ok(()),
@@ -156,17 +174,7 @@ impl BackendBody {
                 let sandbox =
                     self.sandbox.ok_or_else(|| NimbusError::invalid_input("spec.backend.sandbox", "is required"))?;
                 let sandbox = sandbox.into_service_request(tenant, name).map_err(within_sandbox)?;
-                let restart_policy = self
-                    .restart_policy
-                    .map(|raw| {
-                        RestartPolicy::parse(&raw).ok_or_else(|| {
-                            NimbusError::invalid_input(
-                                "spec.backend.restartPolicy",
-                                "must be one of never, on_failure, always",
-                            )
-                        })
-                    })
-                    .transpose()?;
+                let restart_policy = parse_restart_policy(self.restart_policy.as_deref())?;
                 Ok(BackendRequest::Sandbox {
                     sandbox: Box::new(sandbox),
                     readiness: self.readiness.map(ReadinessBody::into_request).transpose()?,
@@ -176,17 +184,38 @@ impl BackendBody {
                 })
             }
             "builtIn" => {
-                refuse(&sandbox_fields)?;
-                refuse(&external_fields)?;
-                let raw =
-                    self.provider.ok_or_else(|| NimbusError::invalid_input("spec.backend.provider", "is required"))?;
-                let provider = Provider::parse(&raw).ok_or_else(|| {
+                let raw = self
+                    .provider
+                    .as_deref()
+                    .ok_or_else(|| NimbusError::invalid_input("spec.backend.provider", "is required"))?;
+                let provider = Provider::parse(raw).ok_or_else(|| {
                     NimbusError::invalid_input(
                         "spec.backend.provider",
                         "must be one of loadBalancer, serviceDiscovery, browser, modelGateway",
                     )
                 })?;
-                Ok(BackendRequest::BuiltIn { provider })
+                if provider != Provider::Browser {
+                    refuse(&sandbox_fields)?;
+                    refuse(&external_fields)?;
+                    return Ok(BackendRequest::BuiltIn { provider, browser: None });
+                }
+                // A browser runs in a sandbox Nimbus describes: the lifecycle fields apply.
+                refuse(&sandbox_fields[..2])?;
+                refuse(&external_fields[..3])?;
+                let restart_policy = parse_restart_policy(self.restart_policy.as_deref())?;
+                let browser = self.browser.map(|b| (b.image, b.resources, b.network));
+                let (image, resources, network) = browser.unwrap_or_default();
+                Ok(BackendRequest::BuiltIn {
+                    provider,
+                    browser: Some(Box::new(BrowserRequest {
+                        image,
+                        resources: resources.map(ResourcesBody::into_request).unwrap_or_default(),
+                        network: network.unwrap_or_default(),
+                        start_timeout_ms: self.start_timeout_ms,
+                        restart_policy,
+                        max_restarts: self.max_restarts,
+                    })),
+                })
             }
             "external" => {
                 refuse(&sandbox_fields)?;
@@ -214,6 +243,16 @@ impl BackendBody {
             _ => Err(NimbusError::invalid_input("spec.backend.kind", "must be one of sandbox, builtIn, external")),
         }
     }
+}
+
+/// `spec.backend.restartPolicy`, when given.
+fn parse_restart_policy(raw: Option<&str>) -> Result<Option<RestartPolicy>, NimbusError> {
+    raw.map(|raw| {
+        RestartPolicy::parse(raw).ok_or_else(|| {
+            NimbusError::invalid_input("spec.backend.restartPolicy", "must be one of never, on_failure, always")
+        })
+    })
+    .transpose()
 }
 
 impl ReadinessBody {
@@ -354,6 +393,15 @@ fn probe_json(probe: &Probe) -> Value {
     }
 }
 
+fn resources_json(resources: &ResourcesRequest) -> Value {
+    json!({
+        "cpuCount": resources.cpu_count,
+        "memoryLimitBytes": resources.memory_limit_bytes,
+        "pidsLimit": resources.pids_limit,
+        "diskLimitBytes": resources.disk_limit_bytes,
+    })
+}
+
 fn backend_json(tenant: &str, backend: &ServiceBackend) -> Value {
     match backend {
         ServiceBackend::Sandbox(service) => {
@@ -366,12 +414,7 @@ fn backend_json(tenant: &str, backend: &ServiceBackend) -> Value {
                     "backend": sandbox.backend.as_str(),
                     "root": { "kind": "oci_image", "source": { "kind": "reference", "reference": sandbox.reference } },
                     "process": process_json(&sandbox.process),
-                    "resources": {
-                        "cpuCount": sandbox.resources.cpu_count,
-                        "memoryLimitBytes": sandbox.resources.memory_limit_bytes,
-                        "pidsLimit": sandbox.resources.pids_limit,
-                        "diskLimitBytes": sandbox.resources.disk_limit_bytes,
-                    },
+                    "resources": resources_json(&sandbox.resources),
                 },
                 "startTimeoutMs": service.start_timeout_ms,
                 "restartPolicy": service.restart_policy.as_str(),
@@ -388,7 +431,27 @@ fn backend_json(tenant: &str, backend: &ServiceBackend) -> Value {
             }
             out
         }
-        ServiceBackend::BuiltIn { provider } => json!({ "kind": "builtIn", "provider": provider.as_str() }),
+        ServiceBackend::BuiltIn { provider, runtime: None } => {
+            json!({ "kind": "builtIn", "provider": provider.as_str() })
+        }
+        ServiceBackend::BuiltIn { provider, runtime: Some(service) } => {
+            let sandbox = &service.sandbox;
+            let mut out = json!({
+                "kind": "builtIn",
+                "provider": provider.as_str(),
+                "browser": {
+                    "image": sandbox.reference,
+                    "resources": resources_json(&sandbox.resources),
+                    "network": sandbox.network,
+                },
+                "startTimeoutMs": service.start_timeout_ms,
+                "restartPolicy": service.restart_policy.as_str(),
+            });
+            if service.restart_policy != RestartPolicy::Never {
+                out["maxRestarts"] = service.max_restarts.into();
+            }
+            out
+        }
         ServiceBackend::External(external) => json!({
             "kind": "external",
             "endpoint": { "url": external.url },
@@ -408,7 +471,7 @@ fn backend_json(tenant: &str, backend: &ServiceBackend) -> Value {
 /// definition; the live state is in the runtime view.
 pub fn definition_json(def: &ServiceDefinition) -> Value {
     let kind = def.backend.kind();
-    let state = if kind == "sandbox" { "stopped" } else { "declared" };
+    let state = if def.backend.sandboxed().is_some() { "stopped" } else { "declared" };
     json!({
         "metadata": {
             "tenantId": def.tenant_id,

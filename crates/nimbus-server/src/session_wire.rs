@@ -4,6 +4,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use nimbus_browser::context::{StorageState, Viewport};
 use nimbus_compute::session::{
     Channel, EndReason, ExecRequest, ExecResult, Opened, SessionPage, SessionRecord, StreamItem, TargetRef,
     TargetSnapshot, signal_name,
@@ -27,6 +28,18 @@ pub struct OpenSessionBody {
     pub channels: Option<Vec<String>>,
     /// Requested lease.
     pub requested_ttl_ms: Option<i64>,
+    /// The browser context's defaults (ours; sessions on a browser service only).
+    pub browser: Option<BrowserSessionBody>,
+}
+
+/// `browser` of an open request (docs/browser.md).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BrowserSessionBody {
+    /// The default viewport of the session's pages (1280×720 when absent).
+    pub viewport: Option<Viewport>,
+    /// Cookies and local storage to restore (Playwright's `storageState` shape).
+    pub storage_state: Option<StorageState>,
 }
 
 /// `target` of an open request.

@@ -1,7 +1,7 @@
 /**
  * Wire types of the compute surface (docs/sandboxes.md, networking.md, services.md, sessions.md,
- * images.md): the resources exactly as the server renders them, and the request shapes the SDK
- * sends.
+ * browser.md, images.md): the resources exactly as the server renders them, and the request
+ * shapes the SDK sends.
  *
  * Command lines and environments are never echoed by the server: they come back as
  * {@link Redacted} counts.
@@ -293,13 +293,36 @@ export type ServiceBackendSpec =
       restartPolicy?: RestartPolicy;
       maxRestarts?: number;
     }
-  | { kind: "builtIn"; provider: "loadBalancer" | "serviceDiscovery" | "browser" | "modelGateway" }
+  | {
+      kind: "builtIn";
+      /** Headless Chromium in a sandbox (docs/browser.md). */
+      provider: "browser";
+      /** Every field has a default. */
+      browser?: BrowserBackendSpec;
+      /** Time for Chromium to first answer; default 120000. */
+      startTimeoutMs?: number;
+      /** Default `on_failure`. */
+      restartPolicy?: RestartPolicy;
+      /** Default 5. */
+      maxRestarts?: number;
+    }
+  | { kind: "builtIn"; provider: "loadBalancer" | "serviceDiscovery" | "modelGateway" }
   | {
       kind: "external";
       endpoint: { url: string };
       auth?: { kind: "none" };
       health: { kind: "http"; path: string; intervalMs?: number; timeoutMs?: number; failureThreshold?: number };
     };
+
+/** `spec.backend.browser` of a browser service (ours, docs/browser.md). */
+export interface BrowserBackendSpec {
+  /** The image Chromium runs from; default `nimbus/browser:bookworm-1` (`nimbus image build-browser`). */
+  image?: string;
+  /** As a sandbox's `spec.resources`; default 1 CPU, 1 GiB memory, 1024 processes. */
+  resources?: SandboxResources;
+  /** As a sandbox's `spec.network`: pages reach only the hosts it allows. Default: no egress. */
+  network?: SandboxNetwork;
+}
 
 /**
  * The `ServiceDefinition` resource (services.md §3). `spec.backend` is the stored backend with
@@ -452,6 +475,133 @@ export interface FileList {
   /** Sorted by name; at most 10 000. */
   entries: FileEntry[];
   truncated: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Browser sessions (docs/browser.md)
+
+/** A page's viewport in CSS pixels, each side 1..8192. */
+export interface BrowserViewport {
+  width: number;
+  height: number;
+}
+
+/**
+ * One cookie of a {@link StorageState}: Playwright's shape, which is DevTools'
+ * `Network.CookieParam` (`expires` in seconds since the epoch, `-1` for a session cookie).
+ */
+export interface StorageCookie {
+  name: string;
+  value: string;
+  domain?: string;
+  path?: string;
+  /** Instead of `domain` and `path` when restoring: the cookie is set as for this URL. */
+  url?: string;
+  expires?: number;
+  httpOnly?: boolean;
+  secure?: boolean;
+  sameSite?: "Strict" | "Lax" | "None";
+}
+
+/** One origin's `localStorage` in a {@link StorageState}. */
+export interface StorageOrigin {
+  /** E.g. `https://example.com`. */
+  origin: string;
+  localStorage: Array<{ name: string; value: string }>;
+}
+
+/**
+ * A browser context's cookies and local storage, in Playwright's `storageState` shape: what
+ * {@link SessionPage.storageState} returns and what a new session's `browser.storageState`
+ * restores (Playwright's own `context.storageState()` is accepted as it is).
+ */
+export interface StorageState {
+  cookies: StorageCookie[];
+  origins: StorageOrigin[];
+}
+
+/** `browser` of a session open request: the session's browser context's defaults. */
+export interface BrowserSessionOptions {
+  /** The default viewport of the session's pages; 1280×720 when absent. */
+  viewport?: BrowserViewport;
+  /** Cookies and local storage restored into the new context. */
+  storageState?: StorageState;
+}
+
+/**
+ * Where a `cdp` channel socket is: the WebSocket URL and the headers that authenticate its
+ * upgrade, in the form Playwright's `chromium.connectOverCDP(url, { headers })` and Puppeteer's
+ * `connect({ browserWSEndpoint: url, headers })` take.
+ */
+export interface CdpEndpoint {
+  /** `ws://…/api/sessions/{id}/channels/cdp/ws` (`wss:` behind an `https:` endpoint). */
+  url: string;
+  /** `Authorization: Bearer <admin token>`, plus the client's extra headers. */
+  headers: Record<string, string>;
+}
+
+/** When a navigation counts as done: the `load` event (default) or `DOMContentLoaded`. */
+export type PageWaitUntil = "load" | "domcontentloaded";
+
+/**
+ * The element a page operation acts on: a `ref` from a snapshot (`e12`), or a CSS `selector`
+ * (matched with `document.querySelector`). Exactly one of them.
+ */
+export type PageElement = { ref: string; selector?: undefined } | { selector: string; ref?: undefined };
+
+/** A page of a session: its id (Chromium's target id), URL and title. */
+export interface PageInfo {
+  pageId: string;
+  url: string;
+  title: string;
+}
+
+/** The answer of `page.goto`. */
+export interface PageNavigation extends PageInfo {
+  /** The main response's HTTP status, when the document came over HTTP (none for `file:`, `data:`, `about:`). */
+  status?: number;
+}
+
+/** The answer of `page.snapshot`: the accessibility tree as indented text, elements with refs. */
+export interface PageSnapshot extends PageInfo {
+  /** One element per line: `- heading "Welcome" [level=1] [ref=e12]`. */
+  snapshot: string;
+  /** The snapshot was cut at 1 MiB (`BROWSER_MAX_TEXT_BYTES`): elements are missing from the end. */
+  truncated: boolean;
+}
+
+/** The answer of `page.click`, `page.type` and `page.press`: the page and its URL afterwards. */
+export interface PageActionResult {
+  pageId: string;
+  url: string;
+}
+
+/** The answer of `page.select`. */
+export interface PageSelection {
+  pageId: string;
+  /** The values of the options now selected. */
+  selected: string[];
+}
+
+/** The answer of `page.evaluate`: the expression's value, as JSON. */
+export interface PageEvaluation<T = unknown> {
+  pageId: string;
+  result: T;
+}
+
+/** The answer of `page.text`. */
+export interface PageText {
+  pageId: string;
+  /** The element's (or the page's) rendered text, `innerText`. */
+  text: string;
+  /** The text was cut at 1 MiB (`BROWSER_MAX_TEXT_BYTES`). */
+  truncated: boolean;
+}
+
+/** The answer of `page.close`. */
+export interface PageClosed {
+  pageId: string;
+  closed: true;
 }
 
 // ---------------------------------------------------------------------------------------------

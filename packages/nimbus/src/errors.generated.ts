@@ -76,7 +76,14 @@ export type ErrorCode =
   | "sandbox.egress_refused"
   | "sandbox.egress_upstream_failed"
   | "sandbox.image_not_found"
-  | "sandbox.image_pull_failed";
+  | "sandbox.image_pull_failed"
+  | "browser.unavailable"
+  | "browser.page_not_found"
+  | "browser.element_not_found"
+  | "browser.navigation_failed"
+  | "browser.timeout"
+  | "browser.evaluation_failed"
+  | "browser.page_crashed";
 
 /** What the catalog says about one code; the same fields as `GET /errors` serves. */
 export interface ErrorCodeSpec {
@@ -483,6 +490,48 @@ export const ERROR_CATALOG: { readonly [C in ErrorCode]: ErrorCodeSpec } = {
     meaning: "The registry was unreachable, refused, or sent bad data.",
     surface: "http", reserved: false, className: "NimbusSandboxImagePullFailedError",
   },
+  "browser.unavailable": {
+    httpStatus: 503, severity: "error", retryable: true, action: "wait_and_retry",
+    detail: { "service": "string", "reason": "string" },
+    meaning: "The browser service's Chromium did not answer on its DevTools endpoint (it is starting, restarting or crashed); wait for the service to be `ready` and retry.",
+    surface: "http", reserved: false, className: "NimbusBrowserUnavailableError",
+  },
+  "browser.page_not_found": {
+    httpStatus: 404, severity: "error", retryable: false, action: "fix_request",
+    detail: { "pageId": "string?" },
+    meaning: "No page of this session has that `pageId` (it was closed, or belongs to another session), or the session has no page left; list them with `page/pages` or open one with `page/open`.",
+    surface: "http", reserved: false, className: "NimbusBrowserPageNotFoundError",
+  },
+  "browser.element_not_found": {
+    httpStatus: 404, severity: "error", retryable: false, action: "fix_request",
+    detail: { "ref": "string?", "selector": "string?", "reason": "string" },
+    meaning: "No element matches the `ref` or `selector` on the page (a ref is valid until its element leaves the page); take a new `page/snapshot` and use one of its refs.",
+    surface: "http", reserved: false, className: "NimbusBrowserElementNotFoundError",
+  },
+  "browser.navigation_failed": {
+    httpStatus: 502, severity: "error", retryable: false, action: "fix_request",
+    detail: { "url": "string", "reason": "string" },
+    meaning: "The page could not be loaded: the name did not resolve, the connection failed, or the egress proxy refused the host; check the URL and the service's `network` rules.",
+    surface: "http", reserved: false, className: "NimbusBrowserNavigationFailedError",
+  },
+  "browser.timeout": {
+    httpStatus: 504, severity: "error", retryable: true, action: "retry",
+    detail: { "operation": "string", "timeoutMs": "integer" },
+    meaning: "A page operation did not finish within its `timeoutMs` (a page still loading, an element never actionable); retry with a larger `timeoutMs` or wait for less.",
+    surface: "http", reserved: false, className: "NimbusBrowserTimeoutError",
+  },
+  "browser.evaluation_failed": {
+    httpStatus: 422, severity: "error", retryable: false, action: "fix_request",
+    detail: { "exception": "string" },
+    meaning: "The expression threw in the page, or its result cannot be returned as JSON; `detail.exception` holds the page's error text.",
+    surface: "http", reserved: false, className: "NimbusBrowserEvaluationFailedError",
+  },
+  "browser.page_crashed": {
+    httpStatus: 502, severity: "error", retryable: false, action: "fix_request",
+    detail: { "pageId": "string" },
+    meaning: "The page's renderer died (it ran out of the service's memory, or crashed); close it and open a new page.",
+    surface: "http", reserved: false, className: "NimbusBrowserPageCrashedError",
+  },
 };
 
 /** `auth.unauthorized` (HTTP 401): Credential missing, invalid, revoked, or session cookie expired; also the WS `authenticate` frame. */
@@ -780,6 +829,41 @@ export class NimbusSandboxImagePullFailedError extends NimbusError {
   declare readonly detail: { reference: string; registry: string; reason: string; httpStatus?: number };
 }
 
+/** `browser.unavailable` (HTTP 503): The browser service's Chromium did not answer on its DevTools endpoint (it is starting, restarting or crashed); wait for the service to be `ready` and retry. */
+export class NimbusBrowserUnavailableError extends NimbusError {
+  declare readonly detail: { service: string; reason: string };
+}
+
+/** `browser.page_not_found` (HTTP 404): No page of this session has that `pageId` (it was closed, or belongs to another session), or the session has no page left; list them with `page/pages` or open one with `page/open`. */
+export class NimbusBrowserPageNotFoundError extends NimbusError {
+  declare readonly detail: { pageId?: string };
+}
+
+/** `browser.element_not_found` (HTTP 404): No element matches the `ref` or `selector` on the page (a ref is valid until its element leaves the page); take a new `page/snapshot` and use one of its refs. */
+export class NimbusBrowserElementNotFoundError extends NimbusError {
+  declare readonly detail: { ref?: string; selector?: string; reason: string };
+}
+
+/** `browser.navigation_failed` (HTTP 502): The page could not be loaded: the name did not resolve, the connection failed, or the egress proxy refused the host; check the URL and the service's `network` rules. */
+export class NimbusBrowserNavigationFailedError extends NimbusError {
+  declare readonly detail: { url: string; reason: string };
+}
+
+/** `browser.timeout` (HTTP 504): A page operation did not finish within its `timeoutMs` (a page still loading, an element never actionable); retry with a larger `timeoutMs` or wait for less. */
+export class NimbusBrowserTimeoutError extends NimbusError {
+  declare readonly detail: { operation: string; timeoutMs: number };
+}
+
+/** `browser.evaluation_failed` (HTTP 422): The expression threw in the page, or its result cannot be returned as JSON; `detail.exception` holds the page's error text. */
+export class NimbusBrowserEvaluationFailedError extends NimbusError {
+  declare readonly detail: { exception: string };
+}
+
+/** `browser.page_crashed` (HTTP 502): The page's renderer died (it ran out of the service's memory, or crashed); close it and open a new page. */
+export class NimbusBrowserPageCrashedError extends NimbusError {
+  declare readonly detail: { pageId: string };
+}
+
 /** Any `rate.*` code (`rate.resource_exhausted`, `rate.overloaded`, `rate.committer_full`, `rate.rejected_before_execution`, `rate.limited`): a queue, quota or limit is full; wait, then retry. */
 export class NimbusRateLimitedError extends NimbusError {
   declare readonly detail: { resource: string; limit: number; current?: number; retryAfterMs?: number } | null | { capacity: number } | { retryAfterMs: number };
@@ -850,4 +934,11 @@ registerErrorClasses({
   "sandbox.egress_upstream_failed": NimbusSandboxEgressUpstreamFailedError,
   "sandbox.image_not_found": NimbusSandboxImageNotFoundError,
   "sandbox.image_pull_failed": NimbusSandboxImagePullFailedError,
+  "browser.unavailable": NimbusBrowserUnavailableError,
+  "browser.page_not_found": NimbusBrowserPageNotFoundError,
+  "browser.element_not_found": NimbusBrowserElementNotFoundError,
+  "browser.navigation_failed": NimbusBrowserNavigationFailedError,
+  "browser.timeout": NimbusBrowserTimeoutError,
+  "browser.evaluation_failed": NimbusBrowserEvaluationFailedError,
+  "browser.page_crashed": NimbusBrowserPageCrashedError,
 });

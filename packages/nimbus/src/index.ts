@@ -14,6 +14,7 @@ export * from "./functions.js";
 export * from "./sandboxes.js";
 export * from "./services.js";
 export * from "./sessions.js";
+export * from "./browser.js";
 export * from "./images.js";
 export * from "./secrets.js";
 export * from "./stream.js";

@@ -1,7 +1,8 @@
 /**
  * `nimbus.sessions`: expiring leases on a running sandbox or sandbox-backed service, and what
  * they carry: the main process's stdio, exec'd processes and confined file access
- * (docs/sessions.md), under `/api/sessions`.
+ * (docs/sessions.md), and on a browser service a browser context of their own, reached through
+ * the `cdp` and `page` channels (docs/browser.md), under `/api/sessions`.
  *
  * Routes under `/api/sessions/{id}` take an optional `?tenantId=`: the call's `tenantId`, else
  * the client's default, is sent when there is one (the server then answers 404 for another
@@ -11,7 +12,10 @@
 import { NimbusClientError, NimbusError } from "./errors.js";
 import type { Query, Transport } from "./transport.js";
 import { Attachment, type AttachmentOptions, type AttachmentWire } from "./stream.js";
+import { SessionPage } from "./browser.js";
 import type {
+  BrowserSessionOptions,
+  CdpEndpoint,
   ExecResult,
   ExitFrame,
   FileInfo,
@@ -258,27 +262,34 @@ export class SessionFiles {
 export class Sessions {
   /** File access through a session's `files` channel. */
   readonly files: SessionFiles;
+  /** Page operations through a browser session's `page` channel. */
+  readonly page: SessionPage;
   private readonly routes: SessionRoutes;
 
   constructor(private readonly transport: Transport) {
     this.routes = new SessionRoutes(transport);
     this.files = new SessionFiles(transport);
+    this.page = new SessionPage(transport);
   }
 
   /**
    * Opens a session on a `ready` sandbox (`{ sandbox: { id } }`) or sandbox-backed service
    * (`{ service: { name } }`). The lease lasts `requestedTtlMs` (default 15 min, at most 1 h).
+   * On a browser service (channels `cdp`, `page`, `files`) the session gets a browser context
+   * of its own with one blank page; `browser` sets its default viewport and restores a
+   * `storageState`.
    */
   async open(options: {
     tenantId?: string;
     target: SessionTarget;
     channels: SessionChannel[];
     requestedTtlMs?: number;
+    browser?: BrowserSessionOptions;
   }): Promise<Session> {
     const tenantId = requireTenant(this.transport, options.tenantId, "sessions.open");
-    const { target, channels, requestedTtlMs } = options;
+    const { target, channels, requestedTtlMs, browser } = options;
     return this.transport.json<Session>("POST", this.transport.path("api", "sessions"), {
-      body: { tenantId, target, channels, requestedTtlMs },
+      body: { tenantId, target, channels, requestedTtlMs, browser },
     });
   }
 
@@ -305,6 +316,19 @@ export class Sessions {
       query: this.routes.tenant(options.tenantId),
       body: options.reason === undefined ? undefined : { reason: options.reason },
     });
+  }
+
+  /**
+   * Where the session's `cdp` channel socket is, for Playwright
+   * (`chromium.connectOverCDP(url, { headers })`) or Puppeteer
+   * (`connect({ browserWSEndpoint: url, headers })`): the client's endpoint as a WebSocket URL
+   * and the headers with its admin token. Makes no request: a session that is not open (or has
+   * no `cdp` channel) shows when the client connects, as a refused upgrade (409 `op.conflict`).
+   * The socket sees only the session's browser context: to the client, it is the browser.
+   */
+  async cdpEndpoint(options: { id: string; tenantId?: string }): Promise<CdpEndpoint> {
+    const path = this.routes.path(options.id, "channels", "cdp", "ws");
+    return this.transport.socketEndpoint(path, this.routes.tenant(options.tenantId));
   }
 
   /** Moves `expiresAt` to `max(current, now + requestedTtlMs)`: a renew never shortens the lease. */

@@ -320,6 +320,23 @@ export class Transport {
     }
   }
 
+  /**
+   * The `ws:` (or `wss:`) URL of `path` and the headers that authenticate its upgrade (the
+   * client's extra headers and `Authorization: Bearer` with the admin token), for a WebSocket
+   * client the SDK does not open itself (Playwright, Puppeteer). The token is the one resolved
+   * now: after a rotation, ask again.
+   */
+  async socketEndpoint(path: string, query?: Query): Promise<{ url: string; headers: Record<string, string> }> {
+    const connection = await this.connection();
+    const url = this.url(connection.endpoint, path, query).replace(/^http/, "ws");
+    const headers: Record<string, string> = {};
+    for (const [key, value] of Object.entries(this.options.headers ?? {})) {
+      if (key.toLowerCase() !== "authorization") headers[key] = value;
+    }
+    headers.Authorization = `Bearer ${connection.token}`;
+    return { url, headers };
+  }
+
   private async openSocket(connection: Connection, path: string, opts: { query?: Query; protocols?: string[] }): Promise<WebSocket> {
     const httpUrl = this.url(connection.endpoint, path, opts.query);
     const wsUrl = httpUrl.replace(/^http/, "ws");

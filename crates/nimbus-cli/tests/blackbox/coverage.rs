@@ -56,11 +56,17 @@ const EMITTED: &[&str] = &[
     "protocol.unsupported_version",
     "protocol.unsupported_binary",
     "session.subscription_error",
+    "browser.page_not_found",
+    "browser.element_not_found",
+    "browser.navigation_failed",
+    "browser.timeout",
+    "browser.evaluation_failed",
+    "browser.page_crashed",
 ];
 
 /// Codes emitted by the engine but only reachable deterministically from a unit test (the
 /// writer's queue can be held full there), with the file whose tests assert them.
-const UNIT_TESTED: &[(&str, &str)] = &[];
+const UNIT_TESTED: &[(&str, &str)] = &[("browser.unavailable", "nimbus-browser/src/cdp/socket.rs")];
 
 /// Failures with no safe way
 /// to cause them here (`op.failed`, `service.unavailable`, storage I/O and transient errors,

@@ -4,6 +4,8 @@
 mod harness;
 
 mod auth;
+mod browser;
+mod browser_image;
 mod cli_resources;
 mod cli_transfer;
 mod convex;

@@ -119,7 +119,8 @@ pub fn image_root(reference: &str) -> Value {
     json!({ "kind": "oci_image", "source": { "kind": "reference", "reference": reference } })
 }
 
-fn merge(target: &mut Value, extra: Value) {
+/// Merges `extra` into `target`, objects key by key.
+pub fn merge(target: &mut Value, extra: Value) {
     if let (Value::Object(target), Value::Object(extra)) = (target, extra) {
         for (key, value) in extra {
             match target.get_mut(&key) {

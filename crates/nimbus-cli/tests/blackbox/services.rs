@@ -216,26 +216,33 @@ fn service_definitions_are_generation_checked() {
 }
 
 #[test]
-fn builtin_services_are_declared_only() {
+fn builtin_providers_other_than_the_browser_are_declared_only() {
     let server = Server::start();
     server.create_tenant(TENANT);
     let created = create(
         &server,
-        &json!({ "metadata": { "name": "browser" }, "spec": { "backend": { "kind": "builtIn", "provider": "browser" } } }),
+        &json!({ "metadata": { "name": "gateway" }, "spec": { "backend": { "kind": "builtIn", "provider": "modelGateway" } } }),
     );
     assert_eq!(created["status"]["lifecycleState"], "declared");
-    assert_eq!(created["spec"]["backend"], json!({ "kind": "builtIn", "provider": "browser" }));
+    assert_eq!(created["spec"]["backend"], json!({ "kind": "builtIn", "provider": "modelGateway" }));
     for verb in ["start", "restart"] {
-        let resp = server.post_empty(&path(&format!("/browser/{verb}")));
+        let resp = server.post_empty(&path(&format!("/gateway/{verb}")));
         resp.expect_error(501, "service.capability_unavailable");
-        assert_eq!(resp.detail()["capability"], "builtIn.browser");
+        assert_eq!(resp.detail()["capability"], "builtIn.modelGateway");
         assert!(resp.detail()["reason"].is_string());
     }
-    let stopped = server.post_empty(&path("/browser/stop"));
+    let stopped = server.post_empty(&path("/gateway/stop"));
     stopped.expect_status(200);
     assert_eq!(stopped.json["state"], "stopped");
-    server.get(&path("/browser?waitFor=healthy")).expect_error(409, "op.wait_unsatisfiable");
-    server.post_json(&path("/browser/start"), &json!({ "x": 1 })).expect_error(400, "op.invalid_input");
+    server.get(&path("/gateway?waitFor=healthy")).expect_error(409, "op.wait_unsatisfiable");
+    server.post_json(&path("/gateway/start"), &json!({ "x": 1 })).expect_error(400, "op.invalid_input");
+    // Only the browser provider takes a `browser` block and the lifecycle fields.
+    let block = json!({ "metadata": { "name": "g2" }, "spec": { "backend": { "kind": "builtIn",
+        "provider": "loadBalancer", "browser": {} } } });
+    server.post_json(&path(""), &block).expect_field(400, "op.invalid_input", "spec.backend.browser");
+    let policy = json!({ "metadata": { "name": "g2" }, "spec": { "backend": { "kind": "builtIn",
+        "provider": "serviceDiscovery", "restartPolicy": "always" } } });
+    server.post_json(&path(""), &policy).expect_field(400, "op.invalid_input", "spec.backend.restartPolicy");
 }
 
 /// A tiny HTTP server on 127.0.0.1 that answers every request with 200 or 500 (switchable) and

@@ -89,6 +89,7 @@ impl Sandboxes {
             },
             resources: asked,
             network: request.network.clone(),
+            private_ports: request.private_ports.clone(),
             state: LifecycleState::Starting,
             image: None,
             started_at_ms: None,

@@ -155,6 +155,15 @@ impl Sandboxes {
         Ok((record, backend))
     }
 
+    /// Checks that the browser image a browser service runs is in the local store: it is built
+    /// with `nimbus image build-browser`, never pulled (its name is no registry's).
+    pub fn require_browser_image(&self, reference: &str) -> Result<(), NimbusError> {
+        match self.images.resolve(reference) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(NimbusError::from(e).remedy(nimbus_core::remediation::browser_image_missing(reference))),
+        }
+    }
+
     /// How many sandboxes not yet removed run an image (an image in use cannot be removed).
     pub fn image_users(&self, digest: &str) -> usize {
         let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);

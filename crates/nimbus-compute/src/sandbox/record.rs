@@ -137,6 +137,9 @@ pub struct SandboxRecord {
     /// `spec.network`, normalized (records from before egress rules: deny-all).
     #[serde(default)]
     pub network: NetworkSpec,
+    /// Ports of its own loopback the egress proxy never connects it to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub private_ports: Vec<u16>,
     /// Lifecycle state.
     pub state: LifecycleState,
     /// The image, once resolved.

@@ -144,6 +144,10 @@ pub struct CreateSandbox {
     pub network: NetworkSpec,
     /// `labels`.
     pub labels: Labels,
+    /// Ports of the sandbox's own loopback its egress proxy never connects it to (never on the
+    /// wire: Nimbus sets them for its own workloads, a browser's DevTools port).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub private_ports: Vec<u16>,
 }
 
 /// A request that passed every check that does not need the image.
@@ -394,6 +398,7 @@ mod tests {
             process: ProcessRequest::default(),
             resources: ResourcesRequest::default(),
             network: NetworkSpec::default(),
+            private_ports: Vec::new(),
             labels: Labels::new(),
         }
     }

@@ -3,18 +3,20 @@
 
 use nimbus_core::NimbusError;
 use nimbus_core::limits::{
-    EXTERNAL_HEALTH_DEFAULT_INTERVAL_MS, EXTERNAL_HEALTH_DEFAULT_TIMEOUT_MS, EXTERNAL_MAX_URL_BYTES,
-    PROBE_DEFAULT_FAILURE_THRESHOLD, PROBE_DEFAULT_INTERVAL_MS, PROBE_DEFAULT_TIMEOUT_MS, PROBE_MAX_FAILURE_THRESHOLD,
-    PROBE_MAX_INTERVAL_MS, PROBE_MAX_TIMEOUT_MS, PROBE_MIN_INTERVAL_MS, PROBE_MIN_TIMEOUT_MS,
-    SERVICE_DEFAULT_MAX_RESTARTS, SERVICE_DEFAULT_START_TIMEOUT_MS, SERVICE_MAX_NAME_CHARS, SERVICE_MAX_RESTARTS,
-    SERVICE_MAX_START_TIMEOUT_MS, SERVICE_MIN_START_TIMEOUT_MS,
+    BROWSER_DEFAULT_MEMORY_BYTES, BROWSER_DEFAULT_PIDS, BROWSER_DEVTOOLS_PORT, BROWSER_IMAGE_REFERENCE,
+    BROWSER_PROBE_INTERVAL_MS, EXTERNAL_HEALTH_DEFAULT_INTERVAL_MS, EXTERNAL_HEALTH_DEFAULT_TIMEOUT_MS,
+    EXTERNAL_MAX_URL_BYTES, PROBE_DEFAULT_FAILURE_THRESHOLD, PROBE_DEFAULT_INTERVAL_MS, PROBE_DEFAULT_TIMEOUT_MS,
+    PROBE_MAX_FAILURE_THRESHOLD, PROBE_MAX_INTERVAL_MS, PROBE_MAX_TIMEOUT_MS, PROBE_MIN_INTERVAL_MS,
+    PROBE_MIN_TIMEOUT_MS, SERVICE_DEFAULT_MAX_RESTARTS, SERVICE_DEFAULT_START_TIMEOUT_MS, SERVICE_MAX_NAME_CHARS,
+    SERVICE_MAX_RESTARTS, SERVICE_MAX_START_TIMEOUT_MS, SERVICE_MIN_START_TIMEOUT_MS,
 };
+use nimbus_egress::rules::NetworkSpec;
 use nimbus_sandbox::backend::Probe;
 use serde::{Deserialize, Serialize};
 
 use crate::labels::{self, Labels};
 use crate::sandbox::CreateSandbox;
-use crate::sandbox::request::{Owner, ResourcesRequest};
+use crate::sandbox::request::{BackendKind, Owner, ProcessRequest, Profile, ResourcesRequest};
 
 /// Where a definition comes from (`metadata.source`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,10 +160,12 @@ pub enum BackendRequest {
         /// `maxRestarts`.
         max_restarts: Option<u64>,
     },
-    /// A provider built into Nimbus (declared only).
+    /// A provider built into Nimbus (`browser` runs; the others are declared only).
     BuiltIn {
         /// `provider`.
         provider: Provider,
+        /// `browser` (ours), with the lifecycle fields; only for the `browser` provider.
+        browser: Option<Box<BrowserRequest>>,
     },
     /// An endpoint elsewhere, watched by a health loop.
     External {
@@ -176,6 +180,23 @@ pub enum BackendRequest {
         /// `health.failureThreshold`.
         failure_threshold: Option<u64>,
     },
+}
+
+/// `spec.backend.browser` (ours) and the lifecycle fields of a `browser` service, as asked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BrowserRequest {
+    /// `browser.image`: the image Chromium runs from.
+    pub image: Option<String>,
+    /// `browser.resources`.
+    pub resources: ResourcesRequest,
+    /// `browser.network`.
+    pub network: NetworkSpec,
+    /// `startTimeoutMs`.
+    pub start_timeout_ms: Option<u64>,
+    /// `restartPolicy`.
+    pub restart_policy: Option<RestartPolicy>,
+    /// `maxRestarts`.
+    pub max_restarts: Option<u64>,
 }
 
 /// A create or update request whose shape the HTTP layer (or the catalog loader) has checked.
@@ -249,10 +270,14 @@ impl ExternalService {
 pub enum ServiceBackend {
     /// A sandbox runs the service.
     Sandbox(Box<SandboxService>),
-    /// A provider built into Nimbus (declared only).
+    /// A provider built into Nimbus.
     BuiltIn {
         /// The provider.
         provider: Provider,
+        /// The sandbox that runs it (`browser`: Chromium); `None` for the providers that are
+        /// declared only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        runtime: Option<Box<SandboxService>>,
     },
     /// An endpoint elsewhere.
     External(ExternalService),
@@ -265,6 +290,24 @@ impl ServiceBackend {
             Self::Sandbox(_) => "sandbox",
             Self::BuiltIn { .. } => "builtIn",
             Self::External(_) => "external",
+        }
+    }
+
+    /// The sandbox service that runs this backend: a sandbox-backed service's, or a runnable
+    /// `builtIn` provider's (`browser`).
+    pub fn sandboxed(&self) -> Option<&SandboxService> {
+        match self {
+            Self::Sandbox(service) => Some(service),
+            Self::BuiltIn { runtime, .. } => runtime.as_deref(),
+            Self::External(_) => None,
+        }
+    }
+
+    /// The `builtIn` provider that cannot run in this version (declared only), if this is one.
+    pub fn declared_only(&self) -> Option<Provider> {
+        match self {
+            Self::BuiltIn { provider, runtime: None } => Some(*provider),
+            _ => None,
         }
     }
 }
@@ -334,36 +377,34 @@ impl DefinitionRequest {
             BackendRequest::Sandbox { sandbox, readiness, start_timeout_ms, restart_policy, max_restarts } => {
                 let sandbox = validate_sandbox(*sandbox, &self.name)?;
                 let readiness = readiness.map(validate_readiness).transpose()?;
-                let start_timeout_ms = ranged(
-                    "spec.backend.startTimeoutMs",
+                let lifecycle = Lifecycle {
                     start_timeout_ms,
-                    SERVICE_DEFAULT_START_TIMEOUT_MS,
-                    SERVICE_MIN_START_TIMEOUT_MS,
-                    SERVICE_MAX_START_TIMEOUT_MS,
-                )?;
-                let restart_policy = restart_policy.unwrap_or(RestartPolicy::Never);
-                if restart_policy == RestartPolicy::Never && max_restarts.is_some() {
+                    restart_policy: restart_policy.unwrap_or(RestartPolicy::Never),
+                    max_restarts,
+                };
+                ServiceBackend::Sandbox(Box::new(lifecycle.service(sandbox, readiness)?))
+            }
+            BackendRequest::BuiltIn { provider: Provider::Browser, browser } => {
+                let browser = browser.map(|b| *b).unwrap_or_default();
+                let lifecycle = Lifecycle {
+                    start_timeout_ms: browser.start_timeout_ms,
+                    restart_policy: browser.restart_policy.unwrap_or(RestartPolicy::OnFailure),
+                    max_restarts: browser.max_restarts,
+                };
+                let sandbox =
+                    validate_sandbox(browser_sandbox(&self.name, browser), &self.name).map_err(within_browser)?;
+                let service = lifecycle.service(sandbox, Some(browser_readiness()))?;
+                ServiceBackend::BuiltIn { provider: Provider::Browser, runtime: Some(Box::new(service)) }
+            }
+            BackendRequest::BuiltIn { provider, browser } => {
+                if browser.is_some() {
                     return Err(NimbusError::invalid_input(
-                        "spec.backend.maxRestarts",
-                        "is only allowed with restartPolicy on_failure or always",
+                        "spec.backend.browser",
+                        "is only allowed for the browser provider",
                     ));
                 }
-                let max_restarts = ranged(
-                    "spec.backend.maxRestarts",
-                    max_restarts,
-                    SERVICE_DEFAULT_MAX_RESTARTS.into(),
-                    0,
-                    SERVICE_MAX_RESTARTS.into(),
-                )?;
-                ServiceBackend::Sandbox(Box::new(SandboxService {
-                    sandbox,
-                    readiness,
-                    start_timeout_ms,
-                    restart_policy,
-                    max_restarts: u32::try_from(max_restarts).unwrap_or(SERVICE_MAX_RESTARTS),
-                }))
+                ServiceBackend::BuiltIn { provider, runtime: None }
             }
-            BackendRequest::BuiltIn { provider } => ServiceBackend::BuiltIn { provider },
             BackendRequest::External { url, health_path, interval_ms, timeout_ms, failure_threshold } => {
                 validate_url(&url)?;
                 validate_path(&health_path, "spec.backend.health.path")?;
@@ -390,6 +431,92 @@ impl DefinitionRequest {
         };
         Ok(ValidDefinition { name: self.name, labels: self.labels, backend })
     }
+}
+
+/// The lifecycle fields of a sandbox-run service, as asked.
+struct Lifecycle {
+    start_timeout_ms: Option<u64>,
+    restart_policy: RestartPolicy,
+    max_restarts: Option<u64>,
+}
+
+impl Lifecycle {
+    /// The service with its checked sandbox and readiness, the lifecycle's defaults filled in.
+    fn service(self, sandbox: CreateSandbox, readiness: Option<Readiness>) -> Result<SandboxService, NimbusError> {
+        let start_timeout_ms = ranged(
+            "spec.backend.startTimeoutMs",
+            self.start_timeout_ms,
+            SERVICE_DEFAULT_START_TIMEOUT_MS,
+            SERVICE_MIN_START_TIMEOUT_MS,
+            SERVICE_MAX_START_TIMEOUT_MS,
+        )?;
+        if self.restart_policy == RestartPolicy::Never && self.max_restarts.is_some() {
+            return Err(NimbusError::invalid_input(
+                "spec.backend.maxRestarts",
+                "is only allowed with restartPolicy on_failure or always",
+            ));
+        }
+        let max_restarts = ranged(
+            "spec.backend.maxRestarts",
+            self.max_restarts,
+            SERVICE_DEFAULT_MAX_RESTARTS.into(),
+            0,
+            SERVICE_MAX_RESTARTS.into(),
+        )?;
+        Ok(SandboxService {
+            sandbox,
+            readiness,
+            start_timeout_ms,
+            restart_policy: self.restart_policy,
+            max_restarts: u32::try_from(max_restarts).unwrap_or(SERVICE_MAX_RESTARTS),
+        })
+    }
+}
+
+/// The sandbox a `browser` service runs: headless Chromium from the browser image, with the
+/// browser defaults for what the request leaves out.
+fn browser_sandbox(name: &str, browser: BrowserRequest) -> CreateSandbox {
+    let resources = ResourcesRequest {
+        memory_limit_bytes: browser.resources.memory_limit_bytes.or(Some(BROWSER_DEFAULT_MEMORY_BYTES)),
+        pids_limit: browser.resources.pids_limit.or(Some(BROWSER_DEFAULT_PIDS.into())),
+        ..browser.resources
+    };
+    CreateSandbox {
+        profile: Profile::Worker,
+        owner: Owner::Service { service_name: name.to_owned() },
+        backend: BackendKind::Container,
+        reference: browser.image.unwrap_or_else(|| BROWSER_IMAGE_REFERENCE.to_owned()),
+        process: ProcessRequest { argv: Some(nimbus_browser::launch::chromium_argv()), ..ProcessRequest::default() },
+        resources,
+        network: browser.network,
+        labels: Labels::new(),
+        // Its pages must not reach Chromium's DevTools endpoint through the proxy's `localhost`.
+        private_ports: vec![BROWSER_DEVTOOLS_PORT],
+    }
+}
+
+/// Ready once Chromium answers on its DevTools endpoint inside the sandbox.
+fn browser_readiness() -> Readiness {
+    Readiness {
+        probe: Probe::Http { port: BROWSER_DEVTOOLS_PORT, path: "/json/version".to_owned() },
+        interval_ms: BROWSER_PROBE_INTERVAL_MS,
+        timeout_ms: PROBE_DEFAULT_TIMEOUT_MS,
+        failure_threshold: PROBE_DEFAULT_FAILURE_THRESHOLD,
+    }
+}
+
+/// Moves a browser sandbox's field error (`spec.resources…`, `spec.root…`) under
+/// `spec.backend.browser` (`resources`, `network`, `image`).
+fn within_browser(mut error: NimbusError) -> NimbusError {
+    let field = error.detail.as_ref().and_then(|d| d.get("field")).and_then(|f| f.as_str()).map(str::to_owned);
+    if let (Some(field), Some(detail)) = (field, error.detail.as_mut()) {
+        let inner = field.strip_prefix("spec.").unwrap_or(&field);
+        let inner = if inner.starts_with("root") { "image" } else { inner };
+        let moved = format!("spec.backend.browser.{inner}");
+        error.message = error.message.replace(&field, &moved);
+        detail["field"] = moved.into();
+    }
+    error
 }
 
 /// The sandbox part: checked like a sandbox create request, with the effective resources kept

@@ -45,8 +45,8 @@ use tokio::task::JoinHandle;
 
 use crate::sandbox::Sandboxes;
 pub use definition::{
-    BackendRequest, DefinitionRequest, ExternalService, ProbeRequest, Provider, Readiness, ReadinessRequest,
-    RestartPolicy, SandboxService, ServiceBackend, ServiceDefinition, Source,
+    BackendRequest, BrowserRequest, DefinitionRequest, ExternalService, ProbeRequest, Provider, Readiness,
+    ReadinessRequest, RestartPolicy, SandboxService, ServiceBackend, ServiceDefinition, Source,
 };
 pub use list::ServicePage;
 pub use runtime::{Disposition, Phase, Receipt, ServiceTarget, ServiceView, Termination};
@@ -164,7 +164,7 @@ fn static_definition(name: &str) -> NimbusError {
 fn built_in_unavailable(provider: Provider) -> NimbusError {
     NimbusError::capability_unavailable(
         &format!("builtIn.{}", provider.as_str()),
-        "builtIn providers are declared only in this version; they cannot run yet",
+        "this builtIn provider is declared only in this version (only `browser` runs); it cannot run yet",
     )
 }
 
@@ -215,6 +215,11 @@ impl Services {
                 .sandboxes
                 .check_egress(tenant, &service.sandbox.network.egress, "spec.network.egress")
                 .map_err(definition::within_sandbox),
+            ServiceBackend::BuiltIn { runtime: Some(service), .. } => self.sandboxes.check_egress(
+                tenant,
+                &service.sandbox.network.egress,
+                "spec.backend.browser.network.egress",
+            ),
             _ => Ok(()),
         }
     }
@@ -259,7 +264,7 @@ impl Services {
             generation: state.def.generation,
             backend: state.def.backend.kind(),
             provider: match &state.def.backend {
-                ServiceBackend::BuiltIn { provider } => Some(provider.as_str().to_owned()),
+                ServiceBackend::BuiltIn { provider, .. } => Some(provider.as_str().to_owned()),
                 _ => None,
             },
             sandbox_id: view.sandbox_id,

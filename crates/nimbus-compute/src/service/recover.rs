@@ -82,7 +82,8 @@ impl Services {
                     self.change(&entry, |rt| rt.phase = Phase::Starting);
                     self.spawn_health_loop(&entry, external);
                 }
-                ServiceBackend::Sandbox(spec) if rt.enabled => {
+                backend if rt.enabled && backend.sandboxed().is_some() => {
+                    let Some(spec) = backend.sandboxed().cloned() else { continue };
                     let begin = match &rt.sandbox_id {
                         Some(id) => match self.sandboxes.get(&entry.tenant, id) {
                             Ok(sandbox) if !sandbox.state.is_terminal() => {
@@ -95,7 +96,7 @@ impl Services {
                         // A restart was pending.
                         None => Begin::Launch,
                     };
-                    self.spawn_run(&entry, *spec, begin);
+                    self.spawn_run(&entry, spec, begin);
                 }
                 _ if !rt.phase.is_terminal() => {
                     // A stop was in progress (or the service cannot run): finish it.

@@ -7,7 +7,6 @@ use nimbus_core::NimbusError;
 use nimbus_core::limits::{SERVICE_MAX_REQUEST_ID_CHARS, SERVICE_RECEIPT_RETENTION_MS};
 use nimbus_core::time::now_ms;
 
-use super::definition::ServiceBackend;
 use super::runtime::{Disposition, Receipt, ServiceView};
 use super::{Halt, Services, built_in_unavailable, operation_in_progress, view};
 
@@ -16,7 +15,7 @@ impl Services {
     /// the new sandbox exists. Resets `restartCount`.
     pub async fn restart(self: &Arc<Self>, tenant: &str, name: &str) -> Result<ServiceView, NimbusError> {
         let entry = self.entry(tenant, name)?;
-        if let ServiceBackend::BuiltIn { provider } = entry.snapshot().def.backend {
+        if let Some(provider) = entry.snapshot().def.backend.declared_only() {
             return Err(built_in_unavailable(provider));
         }
         let _op = entry.try_op()?;
@@ -53,7 +52,7 @@ impl Services {
             if let Some(receipt) = state.rt.receipts.iter().find(|r| r.request_id == request_id) {
                 return Ok((receipt.clone(), Disposition::Replayed));
             }
-            if let ServiceBackend::BuiltIn { provider } = state.def.backend {
+            if let Some(provider) = state.def.backend.declared_only() {
                 return Err(built_in_unavailable(provider));
             }
             if state.def.generation != source_generation {

@@ -24,8 +24,8 @@ impl Services {
     /// Start, for a caller holding the lifecycle lock.
     pub(super) async fn start_locked(self: &Arc<Self>, entry: &Arc<Entry>) -> Result<(), NimbusError> {
         let state = entry.snapshot();
-        if let ServiceBackend::BuiltIn { provider } = &state.def.backend {
-            return Err(built_in_unavailable(*provider));
+        if let Some(provider) = state.def.backend.declared_only() {
+            return Err(built_in_unavailable(provider));
         }
         {
             let run = entry.run.lock().unwrap_or_else(PoisonError::into_inner);
@@ -47,16 +47,16 @@ impl Services {
             rt.definition_generation = Some(generation);
             rt.sandbox_id = None;
         });
-        match state.def.backend {
+        if let ServiceBackend::External(external) = state.def.backend {
+            self.spawn_health_loop(entry, external);
+            return Ok(());
+        }
+        match state.def.backend.sandboxed().cloned() {
             // Refused above, before anything changed.
-            ServiceBackend::BuiltIn { provider } => Err(built_in_unavailable(provider)),
-            ServiceBackend::External(external) => {
-                self.spawn_health_loop(entry, external);
-                Ok(())
-            }
-            ServiceBackend::Sandbox(spec) => match self.launch(entry, &spec).await {
+            None => Err(NimbusError::internal()),
+            Some(spec) => match self.launch(entry, &spec).await {
                 Ok(sandbox) => {
-                    self.spawn_run(entry, *spec, Begin::Watch { sandbox: Box::new(sandbox), probe_passed: false });
+                    self.spawn_run(entry, spec, Begin::Watch { sandbox: Box::new(sandbox), probe_passed: false });
                     Ok(())
                 }
                 Err(e) => {

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use nimbus_core::NimbusError;
 
-use super::definition::ServiceBackend;
 use super::runtime::{Phase, ServiceView};
 use super::{Entry, Halt, Services, view};
 
@@ -25,7 +24,7 @@ impl Services {
     pub(super) async fn halt(&self, entry: &Arc<Entry>, how: Halt) {
         let run = entry.take_run();
         let state = entry.snapshot();
-        if matches!(state.def.backend, ServiceBackend::BuiltIn { .. }) {
+        if state.def.backend.declared_only().is_some() {
             return;
         }
         if !state.rt.phase.is_terminal() {

@@ -2,6 +2,7 @@
 //! runs the readiness probe, ends a run that is not ready in time, and applies the restart
 //! policy with backoff, launching a fresh sandbox each time (services.md §7).
 
+use nimbus_core::limits::BROWSER_IMAGE_REFERENCE;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
@@ -49,6 +50,9 @@ impl Services {
     /// Launches a fresh sandbox for the service and records it as current. `Err`: nothing
     /// was started.
     pub(super) async fn launch(&self, entry: &Entry, spec: &SandboxService) -> Result<SandboxRecord, NimbusError> {
+        if spec.sandbox.reference == BROWSER_IMAGE_REFERENCE {
+            self.sandboxes.require_browser_image(BROWSER_IMAGE_REFERENCE)?;
+        }
         let record = self.sandboxes.create(&entry.tenant, spec.sandbox.clone()).await?;
         let running_unprobed = spec.readiness.is_none() && record.state == LifecycleState::Ready;
         self.change(entry, |rt| {

@@ -11,6 +11,7 @@
 //! A session never changes its TTL on use: only renew moves `expiresAt`.
 
 mod attach;
+mod browser;
 mod close;
 mod exec;
 mod expire;
@@ -37,11 +38,12 @@ use serde_json::json;
 use crate::sandbox::{LifecycleState, SandboxRecord, Sandboxes};
 
 pub use attach::{AttachKey, Attached, EndReason, StreamItem};
+pub use browser::{BrowserOptions, CdpUpstream, SocketSlot};
 pub use exec::{ExecRequest, ExecResult, parse_signal, pty_size, signal_name};
 pub use files::FilesAccess;
 pub use get::SessionPage;
 pub use open::OpenSession;
-pub use record::{Ending, SessionRecord, SessionState, TargetRef, TargetSnapshot};
+pub use record::{BrowserBinding, Ending, SessionRecord, SessionState, TargetRef, TargetSnapshot};
 pub use stdio::Opened;
 pub use target::{Channel, ServiceBackend, SessionTarget};
 
@@ -74,6 +76,8 @@ pub struct Sessions {
     /// Serializes the per-tenant open-session count with the insertion it admits.
     admission: tokio::sync::Mutex<()>,
     live: Arc<attach::Live>,
+    /// Browser sessions' contexts, connections and sockets.
+    browsers: browser::Browsers,
     /// Itself, for teardowns started from synchronous hooks.
     me: Weak<Sessions>,
 }
@@ -101,6 +105,7 @@ impl Sessions {
             entries: RwLock::new(BTreeMap::new()),
             admission: tokio::sync::Mutex::new(()),
             live: Arc::new(attach::Live::default()),
+            browsers: browser::Browsers::default(),
             me: me.clone(),
         });
         sessions.recover(rows);
@@ -191,6 +196,7 @@ impl Sessions {
             self.live.ending(&record.id, reason);
         }
         self.kill_owned(record).await;
+        self.teardown_browser(record).await;
         // After the kill: a client that saw `closed` finds the session's processes gone.
         self.live.end_session(&record.id, reason);
     }

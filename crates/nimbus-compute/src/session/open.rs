@@ -8,6 +8,7 @@ use nimbus_core::limits::{SESSION_DEFAULT_TTL_MS, SESSION_MAX_TTL_MS, TENANT_MAX
 use nimbus_core::time::now_ms;
 use serde_json::json;
 
+use super::browser::BrowserOptions;
 use super::record::{SessionRecord, SessionState, TargetRef, TargetSnapshot};
 use super::target::{Channel, ServiceBackend, SessionTarget};
 use super::{Entry, Sessions};
@@ -15,7 +16,7 @@ use crate::sandbox::{LifecycleState, Profile};
 
 /// A validated-shape open request: the tenant exists, the target is resolved, and the channel
 /// names parsed (steps 1–3 of sessions.md §2 are the caller's).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OpenSession {
     /// The target.
     pub target: SessionTarget,
@@ -23,6 +24,8 @@ pub struct OpenSession {
     pub channels: Vec<Channel>,
     /// `requestedTtlMs` as given.
     pub requested_ttl_ms: Option<i64>,
+    /// `browser` (ours): the context's defaults, for sessions on a browser service.
+    pub browser: Option<BrowserOptions>,
 }
 
 /// The effective lease for a requested TTL: default when absent, clamped to the maximum; `0`
@@ -55,9 +58,20 @@ fn channels_allowed(channels: &[Channel], allowed: &[Channel], what: &str) -> Re
 }
 
 impl Sessions {
+    /// 409 `target_not_ready` unless the service's sandbox is `ready`.
+    fn require_ready(&self, tenant: &str, sandbox_id: Option<&str>) -> Result<(), NimbusError> {
+        let state = sandbox_id.and_then(|id| self.sandboxes.get(tenant, id).map(|s| s.state).ok());
+        if state == Some(LifecycleState::Ready) {
+            Ok(())
+        } else {
+            Err(target_not_ready(state.map_or("starting", LifecycleState::as_str)))
+        }
+    }
+
     /// Opens a session on a sandbox or a resolved service (steps 4–5 and the tenant quota).
     pub async fn open_session(&self, tenant: &str, request: OpenSession) -> Result<SessionRecord, NimbusError> {
-        let OpenSession { target, channels, requested_ttl_ms } = request;
+        let OpenSession { target, channels, requested_ttl_ms, browser } = request;
+        let mut browser_sandbox = None;
         let (target, snapshot) = match target {
             SessionTarget::Sandbox { id } => {
                 let sandbox = self.sandboxes.get(tenant, &id)?;
@@ -81,23 +95,12 @@ impl Sessions {
                 match backend {
                     ServiceBackend::Sandbox => {
                         channels_allowed(&channels, &Channel::SANDBOX, "a sandbox-backed service")?;
-                        let state = match &sandbox_id {
-                            Some(id) => self.sandboxes.get(tenant, id).map(|s| s.state).ok(),
-                            None => None,
-                        };
-                        if state != Some(LifecycleState::Ready) {
-                            return Err(target_not_ready(state.map_or("starting", LifecycleState::as_str)));
-                        }
+                        self.require_ready(tenant, sandbox_id.as_deref())?;
                     }
                     ServiceBackend::BuiltIn if provider.as_deref() == Some("browser") => {
-                        channels_allowed(&channels, &[Channel::Cdp, Channel::Page], "a browser service")?;
-                        return Err(NimbusError::new(
-                            nimbus_core::ErrorCode::ServiceCapabilityUnavailable,
-                            "browser sessions (cdp, page) are not available yet",
-                            Some(
-                                json!({ "capability": "browser sessions", "reason": "the cdp and page channels are not implemented yet" }),
-                            ),
-                        ));
+                        channels_allowed(&channels, &Channel::BROWSER, "a browser service")?;
+                        self.require_ready(tenant, sandbox_id.as_deref())?;
+                        browser_sandbox = sandbox_id.clone();
                     }
                     ServiceBackend::BuiltIn | ServiceBackend::External => {
                         channels_allowed(&channels, &[], "this service")?;
@@ -109,6 +112,21 @@ impl Sessions {
             }
         };
         let lease = lease_ms(requested_ttl_ms)?;
+        if browser.is_some() && browser_sandbox.is_none() {
+            return Err(NimbusError::invalid_input("browser", "is only allowed for sessions on a browser service"));
+        }
+        // Made before the admission lock (a context takes a round trip to Chromium), disposed
+        // again if the open is refused after all.
+        let browser = match &browser_sandbox {
+            Some(sandbox_id) => Some(self.open_browser(tenant, sandbox_id, browser.unwrap_or_default()).await?),
+            None => None,
+        };
+        let refused = async |error: NimbusError| {
+            if let (Some(sandbox_id), Some((binding, _))) = (&browser_sandbox, &browser) {
+                self.discard_browser(tenant, sandbox_id, binding).await;
+            }
+            Err(error)
+        };
 
         let _admission = self.admission.lock().await;
         let open = {
@@ -120,11 +138,12 @@ impl Sessions {
                 .count()
         };
         if open >= TENANT_MAX_OPEN_SESSIONS {
-            return Err(NimbusError::resource_exhausted(
+            return refused(NimbusError::resource_exhausted(
                 "sessions",
                 TENANT_MAX_OPEN_SESSIONS as u64,
                 Some(open as u64),
-            ));
+            ))
+            .await;
         }
         let now = now_ms();
         let record = SessionRecord {
@@ -141,9 +160,15 @@ impl Sessions {
             state: SessionState::Open,
             closed_at_ms: None,
             ending: None,
+            browser: browser.as_ref().map(|(binding, _)| binding.clone()),
         };
         // Before anyone learns of it: a session whose record is not on disk is refused.
-        self.persist(&record)?;
+        if let Err(e) = self.persist(&record) {
+            return refused(e).await;
+        }
+        if let Some((_, viewport)) = browser {
+            self.browser_opened(&record, viewport);
+        }
         self.entries
             .write()
             .unwrap_or_else(PoisonError::into_inner)

@@ -184,6 +184,19 @@ pub struct SessionRecord {
     pub closed_at_ms: Option<i64>,
     /// Why it stopped being open.
     pub ending: Option<Ending>,
+    /// The browser context a session on a browser service owns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser: Option<BrowserBinding>,
+}
+
+/// A browser session's own context in its service's Chromium (ids are Chromium's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BrowserBinding {
+    /// The browser context (`browserContextId`).
+    pub context_id: String,
+    /// The session's first page (a target id).
+    pub first_page: String,
 }
 
 impl SessionRecord {

@@ -13,9 +13,9 @@ pub enum Channel {
     Exec,
     /// Confined file access (`/files`).
     Files,
-    /// Chrome DevTools protocol of a browser service (not available yet).
+    /// Chrome DevTools protocol of a browser service, confined to the session's context.
     Cdp,
-    /// Page control of a browser service (not available yet).
+    /// Page operations of a browser service, on the session's pages.
     Page,
 }
 
@@ -25,6 +25,9 @@ impl Channel {
 
     /// The channels a sandbox (or a sandbox-backed service) carries.
     pub const SANDBOX: [Self; 3] = [Self::Stdio, Self::Exec, Self::Files];
+
+    /// The channels a browser service carries (`files` reaches its sandbox's filesystem).
+    pub const BROWSER: [Self; 3] = [Self::Cdp, Self::Page, Self::Files];
 
     /// The wire spelling.
     pub fn as_str(self) -> &'static str {

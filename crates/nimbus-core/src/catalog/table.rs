@@ -297,6 +297,27 @@ catalog! {
     SandboxImagePullFailed = "sandbox.image_pull_failed",
         "The registry was unreachable, refused, or sent bad data."
         => http(502, Error, true, Some(Retry), &[("reference", "string"), ("registry", "string"), ("reason", "string"), ("httpStatus", "integer?")]).ours();
+    BrowserUnavailable = "browser.unavailable",
+        "The browser service's Chromium did not answer on its DevTools endpoint (it is starting, restarting or crashed); wait for the service to be `ready` and retry."
+        => http(503, Error, true, Some(WaitAndRetry), &[("service", "string"), ("reason", "string")]).ours();
+    BrowserPageNotFound = "browser.page_not_found",
+        "No page of this session has that `pageId` (it was closed, or belongs to another session), or the session has no page left; list them with `page/pages` or open one with `page/open`."
+        => http(404, Error, false, Some(FixRequest), &[("pageId", "string?")]).ours();
+    BrowserElementNotFound = "browser.element_not_found",
+        "No element matches the `ref` or `selector` on the page (a ref is valid until its element leaves the page); take a new `page/snapshot` and use one of its refs."
+        => http(404, Error, false, Some(FixRequest), &[("ref", "string?"), ("selector", "string?"), ("reason", "string")]).ours();
+    BrowserNavigationFailed = "browser.navigation_failed",
+        "The page could not be loaded: the name did not resolve, the connection failed, or the egress proxy refused the host; check the URL and the service's `network` rules."
+        => http(502, Error, false, Some(FixRequest), &[("url", "string"), ("reason", "string")]).ours();
+    BrowserTimeout = "browser.timeout",
+        "A page operation did not finish within its `timeoutMs` (a page still loading, an element never actionable); retry with a larger `timeoutMs` or wait for less."
+        => http(504, Error, true, Some(Retry), &[("operation", "string"), ("timeoutMs", "integer")]).ours();
+    BrowserEvaluationFailed = "browser.evaluation_failed",
+        "The expression threw in the page, or its result cannot be returned as JSON; `detail.exception` holds the page's error text."
+        => http(422, Error, false, Some(FixRequest), &[("exception", "string")]).ours();
+    BrowserPageCrashed = "browser.page_crashed",
+        "The page's renderer died (it ran out of the service's memory, or crashed); close it and open a new page."
+        => http(502, Error, false, Some(FixRequest), &[("pageId", "string")]).ours();
 }
 
 impl ErrorCode {

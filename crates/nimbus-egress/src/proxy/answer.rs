@@ -5,9 +5,10 @@
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full};
-use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper::{Response, StatusCode};
 use nimbus_core::ids::mint_request_id;
+use nimbus_core::limits::EGRESS_PROXY_STATUS_NAME;
 use nimbus_core::{ErrorCode, NimbusError};
 use serde_json::json;
 
@@ -63,7 +64,31 @@ pub fn refused(asker: &Asker<'_>, host: &str, port: u16, reason: Reason) -> Resp
         Decision::Failed => ErrorCode::SandboxEgressUpstreamFailed,
         Decision::Refused | Decision::Allowed => ErrorCode::SandboxEgressRefused,
     };
-    enveloped(&NimbusError::new(code, message, Some(json!({ "host": host, "port": port, "reason": reason.as_str() }))))
+    let mut response = enveloped(&NimbusError::new(
+        code,
+        message,
+        Some(json!({ "host": host, "port": port, "reason": reason.as_str() })),
+    ));
+    // RFC 9209: says the answer is the proxy's, not the upstream's (a browser then reports a
+    // failed navigation rather than a page).
+    let status =
+        format!("{EGRESS_PROXY_STATUS_NAME}; error={}; details=\"{}\"", proxy_status_error(reason), reason.as_str());
+    if let Ok(value) = HeaderValue::from_str(&status) {
+        response.headers_mut().insert(HeaderName::from_static("proxy-status"), value);
+    }
+    response
+}
+
+/// The RFC 9209 error type of a refusal or failure.
+fn proxy_status_error(reason: Reason) -> &'static str {
+    match reason {
+        Reason::NotAllowed | Reason::Ceiling | Reason::SecretMissing => "http_request_denied",
+        Reason::InternalAddress => "destination_ip_prohibited",
+        Reason::Unresolvable => "dns_error",
+        Reason::ConnectFailed => "connection_refused",
+        Reason::UpstreamTls => "tls_certificate_error",
+        Reason::BadRequest | Reason::SniMismatch | Reason::NotTls | Reason::ClientTls => "http_request_error",
+    }
 }
 
 /// The answer for something that is no proxy request.

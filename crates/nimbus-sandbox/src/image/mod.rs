@@ -11,11 +11,13 @@
 //!
 //! Images come in by import (`import.rs`) or by pull from a registry (`pull.rs`, through
 //! [`ImageStore::ensure`]), with the operator's credentials from `<data-dir>/registries.json`
-//! (`registries.rs`).
+//! (`registries.rs`). `layout.rs` writes the archives import reads, from root file system tars
+//! (`nimbus image build-browser`).
 
 mod blobs;
 mod config;
 mod import;
+mod layout;
 mod pull;
 pub mod reference;
 mod registries;
@@ -35,6 +37,7 @@ use serde_json::{Value, json};
 use blobs::{Blobs, digest_hex};
 pub use config::RunConfig;
 use import::{MANIFEST_MEDIA_TYPE, REF_NAME, import_archive, maybe_gunzip};
+pub use layout::{Layout, LayoutImage, LayoutLayer, LayoutWriter};
 pub use reference::{Reference, ReferenceError};
 use registries::Credentials;
 use unpack::ImageBudget;

@@ -22,7 +22,10 @@ pub fn tcp(port: u16, timeout: Duration) -> bool {
 pub fn http(port: u16, path: &str, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     let Some(mut stream) = connect(port, deadline) else { return false };
-    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: nimbus-probe\r\n\r\n");
+    // HTTP/1.1 with `Connection: close`: some servers (Chromium's DevTools endpoint) refuse 1.0.
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: nimbus-probe\r\nConnection: close\r\n\r\n"
+    );
     let left = |deadline: Instant| deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero());
     let Some(t) = left(deadline) else { return false };
     if stream.set_write_timeout(Some(t)).is_err() || stream.write_all(request.as_bytes()).is_err() {

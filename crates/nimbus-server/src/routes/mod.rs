@@ -29,6 +29,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
 use axum::middleware;
+use nimbus_browser::page::AnswerDoc;
 use table::{Content, Doc, Methods, Operation, ParamType, Table, delete, doc, get, post, put};
 
 use crate::auth;
@@ -81,6 +82,26 @@ async fn openapi_document() -> impl axum::response::IntoResponse {
     ([(axum::http::header::CONTENT_TYPE, "application/json")], DOCUMENT.as_str())
 }
 
+/// `POST /api/sessions/{id}/page/{operation}`: one route per page operation, each with its
+/// body's schema (an operation that does not exist is the router's 404).
+fn page_operations(session: &str, table: Table) -> Table {
+    nimbus_browser::page::OPERATIONS.iter().fold(table, |table, operation| {
+        let mut id = String::from("page");
+        id.extend(operation.name.chars().take(1).flat_map(char::to_uppercase));
+        id.push_str(&operation.name[1..]);
+        let answer = match operation.answer {
+            AnswerDoc::Json(schema) => Content::Json(schema),
+            AnswerDoc::Binary(media_type) => Content::Bytes(media_type),
+        };
+        let doc = doc(id, operation.summary).json_schema(operation.body).optional_body().answer(
+            200,
+            "The operation's answer.",
+            answer,
+        );
+        table.at(&format!("{session}/page/{}", operation.name), post(sessions::page, doc))
+    })
+}
+
 /// The route table: every path, its handlers and their descriptions.
 fn table() -> Table {
     use ParamType::{Boolean, Integer, String as Text};
@@ -124,7 +145,7 @@ fn table() -> Table {
     };
     let input = |id, summary| doc(id, summary).json::<InputBody>().answer(202, "Accepted.", Content::Empty);
     let resize = |id, summary| doc(id, summary).json::<ResizeBody>().answer(202, "Accepted.", Content::Empty);
-    Table::default()
+    page_operations(session, Table::default())
         .at(
             "/health",
             get(system::health, doc("health", "Whether the server is up.").open().answers::<Health>(200, "Up.")),
@@ -471,6 +492,13 @@ fn table() -> Table {
         .at(
             &format!("{session}/channels/{{channel}}/input"),
             post(sessions::input, input("channelInput", "Writes to a channel.")),
+        )
+        .at(
+            &format!("{session}/channels/cdp/ws"),
+            get(
+                sessions::cdp_ws,
+                upgrade("cdpWs", "The DevTools protocol, confined to the session's browser context."),
+            ),
         )
         .at(
             &format!("{session}/channels/{{channel}}/ws"),

@@ -112,6 +112,12 @@ impl Doc {
         self.json::<T>()
     }
 
+    /// A required JSON body described by `schema`.
+    pub fn json_schema(mut self, schema: SchemaFn) -> Self {
+        self.body = Some(Content::Json(schema));
+        self
+    }
+
     /// A required JSON body of any shape (the docs page describes it).
     pub fn any_json_body(mut self) -> Self {
         self.body = Some(Content::AnyJson);

@@ -1,10 +1,12 @@
 //! `/api/sessions`: open, list, get, close, renew (sessions.md §1–§4); the channel streams and
 //! WebSocket attachments are in `stream.rs`, processes in `exec.rs`, files in `files.rs`.
 
+mod browser;
 mod exec;
 mod files;
 mod stream;
 
+pub use browser::{cdp_ws, page};
 pub use exec::{exec, process, process_signal, processes};
 pub use files::{files_delete, files_get, files_list, files_put, files_stat};
 pub use stream::{input, resize, stream, ws};
@@ -12,7 +14,7 @@ pub use stream::{input, resize, stream, ws};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use nimbus_compute::session::{Channel, OpenSession, ServiceBackend, SessionState, SessionTarget};
+use nimbus_compute::session::{BrowserOptions, Channel, OpenSession, ServiceBackend, SessionState, SessionTarget};
 use nimbus_core::NimbusError;
 use nimbus_core::ids::TenantId;
 use nimbus_core::limits::MAX_RESOURCE_PAGE;
@@ -65,7 +67,10 @@ pub async fn open(State(state): State<AppState>, body: RawBody) -> ApiResult<(St
         TargetName::Sandbox(id) => SessionTarget::Sandbox { id },
         TargetName::Service(name) => service_target(&state, tenant.as_str(), &name)?,
     };
-    let request = OpenSession { target, channels, requested_ttl_ms: body.requested_ttl_ms };
+    let browser = body
+        .browser
+        .map(|b| BrowserOptions { viewport: b.viewport.unwrap_or_default(), storage_state: b.storage_state });
+    let request = OpenSession { target, channels, requested_ttl_ms: body.requested_ttl_ms, browser };
     let record = state.sessions.open_session(tenant.as_str(), request).await?;
     Ok((StatusCode::CREATED, Json(session_json(&record))))
 }

@@ -118,7 +118,9 @@ enum InputTarget {
 }
 
 /// Accepts the upgrade with `/ws`'s inbound cap: a larger client message closes with 1009.
-fn upgrade(ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> Result<WebSocketUpgrade, NimbusError> {
+pub(super) fn upgrade(
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<WebSocketUpgrade, NimbusError> {
     let ws = ws.map_err(|e| NimbusError::invalid_request(format!("a WebSocket upgrade is required: {e}")))?;
     Ok(ws.max_message_size(WS_MAX_INBOUND_BYTES).max_frame_size(WS_MAX_INBOUND_BYTES))
 }
