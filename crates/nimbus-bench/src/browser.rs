@@ -44,6 +44,9 @@ impl Devtools {
             request.headers_mut().insert("authorization", authorization.parse().map_err(|_| "header")?);
         }
         let (socket, _) = tungstenite::connect(request).map_err(|e| format!("{url}: {e}"))?;
+        if let tungstenite::stream::MaybeTlsStream::Plain(stream) = socket.get_ref() {
+            stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        }
         Ok(Self { socket, next: 1 })
     }
 
@@ -87,17 +90,36 @@ impl Devtools {
     }
 }
 
-/// Chromium's browser endpoint path, asked from inside the sandbox's network namespace.
+/// Chromium's browser endpoint, asked from inside the sandbox's network namespace (its DevTools
+/// server keeps the connection open: the body is read to its `Content-Length`).
 fn direct_endpoint() -> Result<String, String> {
     use std::io::{Read, Write};
     let mut stream = TcpStream::connect(("127.0.0.1", DEVTOOLS_PORT)).map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
     stream
         .write_all(b"GET /json/version HTTP/1.1\r\nHost: 127.0.0.1:9222\r\nConnection: close\r\n\r\n")
         .map_err(|e| e.to_string())?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).map_err(|e| e.to_string())?;
-    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b).ok_or("no body")?;
-    let version: Value = serde_json::from_str(body).map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let body = loop {
+        let n = stream.read(&mut buf).map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("the DevTools endpoint closed before answering".into());
+        }
+        answer.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                .and_then(|v| v.parse::<usize>().ok())
+                .ok_or("no Content-Length")?;
+            if body.len() >= length {
+                break body[..length].to_owned();
+            }
+        }
+    };
+    let version: Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
     version["webSocketDebuggerUrl"].as_str().map(str::to_owned).ok_or_else(|| "no webSocketDebuggerUrl".into())
 }
 
@@ -170,13 +192,9 @@ fn measure(server: &Server, api: &Api, sandbox: &str, start_to_ready: Duration) 
             json!({ "tenantId": TENANT, "target": { "service": { "name": "browser" } }, "channels": ["page"] }),
         )?;
         let id = session["metadata"]["id"].as_str().ok_or("no session id")?.to_owned();
-        let (status, _) = api.call(
-            "POST",
-            &format!("/api/sessions/{id}/page/screenshot"),
-            Some(("application/json", b"{}".to_vec())),
-        )?;
+        let (status, png) = api.post_raw(&format!("/api/sessions/{id}/page/screenshot"), "{}")?;
         opens.push(began.elapsed());
-        if status != 200 {
+        if status != 200 || !png.starts_with(b"\x89PNG") {
             return Err(format!("screenshot answered {status}"));
         }
         post(api, &format!("/api/sessions/{id}/close"), json!({}))?;

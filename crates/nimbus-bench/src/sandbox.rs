@@ -85,6 +85,21 @@ impl Api {
         Self { agent, base: format!("http://{}", server.address), auth: format!("Bearer {}", server.token) }
     }
 
+    /// `POST path` with a JSON body; the status and the raw answer (a PNG, say).
+    pub(crate) fn post_raw(&self, path: &str, json: &str) -> Result<(u16, Vec<u8>), String> {
+        let request = ureq::http::Request::builder()
+            .method("POST")
+            .uri(format!("{}{path}", self.base))
+            .header("authorization", &self.auth)
+            .header("content-type", "application/json")
+            .body(json.as_bytes().to_vec())
+            .map_err(|e| e.to_string())?;
+        let response = self.agent.run(request).map_err(|e| format!("POST {path}: {e}"))?;
+        let status = response.status().as_u16();
+        let bytes = response.into_body().with_config().limit(64 << 20).read_to_vec().map_err(|e| e.to_string())?;
+        Ok((status, bytes))
+    }
+
     pub(crate) fn call(&self, method: &str, path: &str, body: Option<(&str, Vec<u8>)>) -> Result<(u16, Value), String> {
         let url = format!("{}{path}", self.base);
         let request = ureq::http::Request::builder().method(method).uri(&url).header("authorization", &self.auth);

@@ -87,6 +87,8 @@ fn dial(sandboxes: Arc<Sandboxes>, tenant: String, sandbox_id: String) -> Dial {
                 .map_err(std::io::Error::other)?
                 .map_err(std::io::Error::other)?;
             stream.set_nonblocking(true)?;
+            // DevTools is request/answer: small messages must not wait for Nagle's timer.
+            stream.set_nodelay(true)?;
             TcpStream::from_std(stream)
         })
     })
