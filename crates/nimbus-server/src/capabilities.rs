@@ -578,7 +578,7 @@ pub const CAPABILITIES: &[Capability] = &[
         capability: "builtIn providers loadBalancer, serviceDiscovery, modelGateway",
         status: Status::NotYet,
         notes: "declared only: definitions validate and store; start/restart answer 501 `service.capability_unavailable`",
-        tests: &["blackbox/services.rs::builtin_providers_other_than_the_browser_are_declared_only"],
+        tests: &[],
     },
     Capability {
         area: "browser",
@@ -591,8 +591,11 @@ pub const CAPABILITIES: &[Capability] = &[
         area: "browser",
         capability: "builtIn `browser` service",
         status: Status::Available,
-        notes: "headless Chromium in a sandbox (limits, deny-by-default egress through the proxy, `--no-sandbox` with the reason in security.md); ready when DevTools answers; restart policy (default on_failure); stop/delete like a sandbox-backed service",
-        tests: &["blackbox/browser.rs::browser_sessions_drive_pages_in_contexts_of_their_own"],
+        notes: "headless Chromium in a sandbox (limits, deny-by-default egress through the proxy, `--no-sandbox` with the reason in security.md); ready when DevTools answers; restart policy (default on_failure: a killed Chromium is replaced, its sessions end); stop/delete like a sandbox-backed service",
+        tests: &[
+            "blackbox/browser.rs::browser_sessions_drive_pages_in_contexts_of_their_own",
+            "blackbox/browser.rs::a_cdp_socket_sees_only_its_sessions_context_and_a_runaway_page_is_contained",
+        ],
     },
     Capability {
         area: "browser",

@@ -69,8 +69,9 @@ export class SessionPage {
    * Navigates the page to `url` and waits for `waitUntil` (default `load`), at most `timeoutMs`
    * (default 30000, at most 120000). A URL that does not load rejects with
    * `NimbusBrowserNavigationFailedError` (`detail.reason` is Chromium's, e.g.
-   * `net::ERR_NAME_NOT_RESOLVED`, or `net::ERR_TUNNEL_CONNECTION_FAILED` when the service's
-   * egress rules refuse the host); an HTTP error status is an answer, with its `status`.
+   * `net::ERR_NAME_NOT_RESOLVED`, or `egress_refused: <reason>` when the sandbox's egress proxy
+   * answered itself, e.g. `egress_refused: not_allowed` for a host the service's rules do not
+   * allow); an HTTP error status is an answer, with its `status`.
    */
   async goto(options: PageCall & { url: string; waitUntil?: PageWaitUntil }): Promise<PageNavigation> {
     const { pageId, url, waitUntil, timeoutMs } = options;

@@ -206,38 +206,33 @@ pub(crate) async fn settle_after_input(
     page.call("Page.enable", json!({}), deadline.remaining()).await?;
     let mut seen = Seen::default();
     while let Some(received) = events.try_recv() {
-        match received {
-            Received::Event(event) => {
-                if let Some(error) = page.ended_by(&event) {
-                    return Err(NavigateError::Cdp(error));
-                }
-                seen = observe(seen, page.target_id(), &event);
-            }
-            // Whatever was missed, the page is past it now or will be shortly: do not wait on
-            // events that may already have gone by.
-            Received::Lagged => return Ok(()),
-            Received::Closed => {
-                return Err(NavigateError::Cdp(CdpError::Closed { reason: "connection closed".into() }));
-            }
+        match take(page, seen, received)? {
+            Some(next) => seen = next,
+            None => return Ok(()),
         }
     }
     while seen.requested && !seen.settled {
         let received =
             tokio::time::timeout_at(deadline.instant(), events.recv()).await.map_err(|_| NavigateError::Timeout)?;
-        match received {
-            Received::Event(event) => {
-                if let Some(error) = page.ended_by(&event) {
-                    return Err(NavigateError::Cdp(error));
-                }
-                seen = observe(seen, page.target_id(), &event);
-            }
-            Received::Lagged => return Ok(()),
-            Received::Closed => {
-                return Err(NavigateError::Cdp(CdpError::Closed { reason: "connection closed".into() }));
-            }
+        match take(page, seen, received)? {
+            Some(next) => seen = next,
+            None => return Ok(()),
         }
     }
     Ok(())
+}
+
+/// `seen` after one received item; `None` when events were missed (whatever was missed, the
+/// page is past it now or will be shortly: nothing is waited on that may already have gone by).
+fn take(page: &PageTarget<'_>, seen: Seen, received: Received) -> Result<Option<Seen>, NavigateError> {
+    match received {
+        Received::Event(event) => match page.ended_by(&event) {
+            Some(error) => Err(NavigateError::Cdp(error)),
+            None => Ok(Some(observe(seen, page.target_id(), &event))),
+        },
+        Received::Lagged => Ok(None),
+        Received::Closed => Err(NavigateError::Cdp(CdpError::Closed { reason: "connection closed".into() })),
+    }
 }
 
 /// Updates what is known of a navigation of the main frame `frame` from one event.

@@ -450,5 +450,41 @@ fn a_cdp_socket_sees_only_its_sessions_context_and_a_runaway_page_is_contained()
     page_ok(&fx, &after, "goto", json!({ "url": site.url("/") }));
     let shot = page(&fx, &after, "screenshot", json!({}));
     assert_eq!(png_size(&shot.body), (1280, 720), "the default viewport");
+
+    // Chromium itself dies: the service starts a new one per its policy (on_failure), and the
+    // sessions on the old one end.
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &chromium_browser_pid(&sandbox).to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success());
+    let restarted = wait_for_or(
+        "the browser service running a new Chromium",
+        || {
+            let view = fx.server().get(&format!("{services}/browser")).json.clone();
+            let fresh = view["sandboxId"].as_str().is_some_and(|id| id != sandbox);
+            (view["state"] == "ready" && fresh).then_some(view)
+        },
+        || fx.server().get(&format!("{services}/browser")).text(),
+    );
+    assert_eq!(restarted["restartCount"], 1, "{restarted}");
+    page(&fx, &after, "pages", json!({})).expect_error(409, "op.conflict");
+    let again = open(&fx, &["page"], None);
+    page_ok(&fx, &again, "goto", json!({ "url": site.url("/") }));
     fx.server().delete(&format!("{services}/browser?ifMatchGeneration=1&force=true")).expect_status(204);
+}
+
+/// The pid of Chromium's browser process (the one without `--type=`) in a sandbox.
+fn chromium_browser_pid(sandbox: &str) -> u32 {
+    let procs = std::fs::read_to_string(format!("/sys/fs/cgroup/pids/nimbus/{sandbox}/cgroup.procs"))
+        .expect("the sandbox's processes");
+    procs
+        .lines()
+        .filter_map(|line| line.trim().parse::<u32>().ok())
+        .find(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+            args.first().is_some_and(|a| a.ends_with(b"/chromium")) && !args.iter().any(|a| a.starts_with(b"--type="))
+        })
+        .unwrap_or_else(|| panic!("no Chromium browser process in {sandbox}: {procs}"))
 }
