@@ -375,7 +375,7 @@ impl DefinitionRequest {
         labels::validate(&self.labels).map_err(|e| e.within("metadata"))?;
         let backend = match self.backend {
             BackendRequest::Sandbox { sandbox, readiness, start_timeout_ms, restart_policy, max_restarts } => {
-                let sandbox = validate_sandbox(*sandbox, &self.name)?;
+                let sandbox = validate_sandbox(*sandbox, &self.name, within_sandbox)?;
                 let readiness = readiness.map(validate_readiness).transpose()?;
                 let lifecycle = Lifecycle {
                     start_timeout_ms,
@@ -391,8 +391,7 @@ impl DefinitionRequest {
                     restart_policy: browser.restart_policy.unwrap_or(RestartPolicy::OnFailure),
                     max_restarts: browser.max_restarts,
                 };
-                let sandbox =
-                    validate_sandbox(browser_sandbox(&self.name, browser), &self.name).map_err(within_browser)?;
+                let sandbox = validate_sandbox(browser_sandbox(&self.name, browser), &self.name, within_browser)?;
                 let service = lifecycle.service(sandbox, Some(browser_readiness()))?;
                 ServiceBackend::BuiltIn { provider: Provider::Browser, runtime: Some(Box::new(service)) }
             }
@@ -507,23 +506,22 @@ fn browser_readiness() -> Readiness {
 
 /// Moves a browser sandbox's field error (`spec.resources…`, `spec.root…`) under
 /// `spec.backend.browser` (`resources`, `network`, `image`).
-fn within_browser(mut error: NimbusError) -> NimbusError {
-    let field = error.detail.as_ref().and_then(|d| d.get("field")).and_then(|f| f.as_str()).map(str::to_owned);
-    if let (Some(field), Some(detail)) = (field, error.detail.as_mut()) {
-        let inner = field.strip_prefix("spec.").unwrap_or(&field);
+fn within_browser(error: NimbusError) -> NimbusError {
+    moved(error, |inner| {
         let inner = if inner.starts_with("root") { "image" } else { inner };
-        let moved = format!("spec.backend.browser.{inner}");
-        error.message = error.message.replace(&field, &moved);
-        detail["field"] = moved.into();
-    }
-    error
+        format!("spec.backend.browser.{inner}")
+    })
 }
 
 /// The sandbox part: checked like a sandbox create request, with the effective resources kept
-/// (so the definition echoes the defaults). Errors name `spec.backend.sandbox.…`.
-fn validate_sandbox(mut sandbox: CreateSandbox, name: &str) -> Result<CreateSandbox, NimbusError> {
+/// (so the definition echoes the defaults). Its field errors (`spec.…`) are moved by `place`.
+fn validate_sandbox(
+    mut sandbox: CreateSandbox,
+    name: &str,
+    place: fn(NimbusError) -> NimbusError,
+) -> Result<CreateSandbox, NimbusError> {
     sandbox.owner = Owner::Service { service_name: name.to_owned() };
-    let valid = sandbox.validate().map_err(within_sandbox)?;
+    let valid = sandbox.validate().map_err(place)?;
     let mut sandbox = valid.request;
     sandbox.resources = ResourcesRequest {
         cpu_count: Some(valid.resources.cpu_count.into()),
@@ -535,11 +533,16 @@ fn validate_sandbox(mut sandbox: CreateSandbox, name: &str) -> Result<CreateSand
 }
 
 /// Moves a sandbox spec's field error (`spec.…`) under `spec.backend.sandbox`.
-pub fn within_sandbox(mut error: NimbusError) -> NimbusError {
+pub fn within_sandbox(error: NimbusError) -> NimbusError {
+    moved(error, |inner| format!("spec.backend.sandbox.{inner}"))
+}
+
+/// Renames a sandbox spec's field error: `to` gets the field without its `spec.` prefix; the
+/// message follows.
+fn moved(mut error: NimbusError, to: impl Fn(&str) -> String) -> NimbusError {
     let field = error.detail.as_ref().and_then(|d| d.get("field")).and_then(|f| f.as_str()).map(str::to_owned);
     if let (Some(field), Some(detail)) = (field, error.detail.as_mut()) {
-        let inner = field.strip_prefix("spec.").unwrap_or(&field);
-        let moved = format!("spec.backend.sandbox.{inner}");
+        let moved = to(field.strip_prefix("spec.").unwrap_or(&field));
         error.message = error.message.replace(&field, &moved);
         detail["field"] = moved.into();
     }
@@ -696,6 +699,22 @@ mod tests {
             .expect_err("relative path");
         assert_eq!(err.detail.expect("detail")["field"], "spec.backend.readiness.path");
         assert!(validate_readiness(request(ProbeRequest::Exec { argv: vec![] }, None)).is_err());
+    }
+
+    #[test]
+    fn browser_field_errors_name_the_browser_block() {
+        let request = |resources| DefinitionRequest {
+            name: "b".into(),
+            labels: Labels::new(),
+            backend: BackendRequest::BuiltIn {
+                provider: Provider::Browser,
+                browser: Some(Box::new(BrowserRequest { resources, ..BrowserRequest::default() })),
+            },
+        };
+        let huge = ResourcesRequest { memory_limit_bytes: Some(u64::MAX), ..ResourcesRequest::default() };
+        let err = request(huge).validate().expect_err("memory beyond the maximum");
+        assert_eq!(err.detail.expect("detail")["field"], "spec.backend.browser.resources.memoryLimitBytes");
+        assert!(request(ResourcesRequest::default()).validate().is_ok());
     }
 
     #[test]
