@@ -344,8 +344,15 @@ fn subscriptions(nimbus: &str) -> Result<(), String> {
     let server = Server::start(nimbus)?;
     let http = Http::new(&server);
     println!(
-        "functions: delivery latency, server side (realtime stats delivery_latency: commit durable → frame handed \
+        "functions: delivery latency, server side (realtime stats delivery_latency: commit durable → frame written \
          to the socket), {FANOUT_SUBSCRIBERS} subscribers, {FANOUT_ROUNDS} writes"
+    );
+    let floor = crate::realtime::fanout_floor(FANOUT_SUBSCRIBERS, FANOUT_ROUNDS)?;
+    println!(
+        "  floor, no server: one thread writing a frame to each of {FANOUT_SUBSCRIBERS} loopback sockets, round start → \
+         write returned: p50 {:.2} ms  p99 {:.2} ms",
+        percentile(&floor, 50.0),
+        percentile(&floor, 99.0)
     );
     for (label, frame, tenant) in [("live query", &query, "fanq"), ("query function", &function, "fanf")] {
         create_tenant(&http, tenant)?;

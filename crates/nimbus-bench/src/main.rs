@@ -51,9 +51,10 @@ fn main() -> ExitCode {
             ["realtime-fanout", nimbus, subscribers] => realtime::fanout(nimbus, subscribers),
             ["sandbox", nimbus, runc] => sandbox::run(nimbus, runc),
             ["functions", nimbus] => functions::run(nimbus),
-            ["network", nimbus] => network::run(nimbus),
+            ["network", nimbus] => network::run(nimbus, network::Halves::Both),
+            ["network", nimbus, "egress"] => network::run(nimbus, network::Halves::Egress),
             ["browser", nimbus, cache_dir] => browser::run(nimbus, cache_dir),
-            _ => Err("usage: nimbus-bench store <nimbus binary> | nimbus-bench realtime <nimbus binary> | nimbus-bench realtime-fanout <nimbus binary> <subscribers> | nimbus-bench sandbox <nimbus binary> <runc binary> | nimbus-bench functions <nimbus binary> | nimbus-bench network <nimbus binary> | nimbus-bench browser <nimbus binary> <browser image cache dir>"
+            _ => Err("usage: nimbus-bench store <nimbus binary> | nimbus-bench realtime <nimbus binary> | nimbus-bench realtime-fanout <nimbus binary> <subscribers> | nimbus-bench sandbox <nimbus binary> <runc binary> | nimbus-bench functions <nimbus binary> | nimbus-bench network <nimbus binary> [egress] | nimbus-bench browser <nimbus binary> <browser image cache dir>"
                 .to_owned()),
         };
     match result {

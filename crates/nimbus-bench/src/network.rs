@@ -176,8 +176,16 @@ fn print_targets(direct: &Figures, measured: &Figures) {
     println!("  target: throughput >= 0.5x direct -> {ratio:.2}x {}", verdict(ratio >= 0.5));
 }
 
+/// Which halves a run measures.
+pub enum Halves {
+    /// Inbound, then egress.
+    Both,
+    /// The egress half alone (`nimbus-bench network <nimbus> egress`).
+    Egress,
+}
+
 /// Runs the benchmark against the `nimbus` binary at `nimbus`.
-pub fn run(nimbus: &str) -> Result<(), String> {
+pub fn run(nimbus: &str, halves: Halves) -> Result<(), String> {
     let server = Server::start_with(nimbus, &["--egress-allow-internal"])?;
     let api = Api::new(&server);
     api.call("POST", "/api/tenants", Some(("application/json", json!({ "id": TENANT }).to_string().into_bytes())))?;
@@ -186,8 +194,10 @@ pub fn run(nimbus: &str) -> Result<(), String> {
         return Err(format!("import answered {status}: {imported}"));
     }
     let mut live = Live::new(&api);
-    inbound(&server, &mut live)?;
-    println!();
+    if let Halves::Both = halves {
+        inbound(&server, &mut live)?;
+        println!();
+    }
     egress::run(&mut live)
 }
 

@@ -84,8 +84,6 @@ pub(crate) fn latency_of(
     subscribers: usize,
     rounds: usize,
 ) -> Result<Vec<Duration>, String> {
-    let starts: Arc<Mutex<Vec<Instant>>> = Arc::new(Mutex::new(Vec::new()));
-    let (samples, received) = mpsc::channel::<Vec<(usize, Duration)>>();
     let mut sockets = Vec::with_capacity(subscribers);
     for i in 0..subscribers {
         let mut socket = connect(server, tenant)?;
@@ -98,8 +96,72 @@ pub(crate) fn latency_of(
             return Err(format!("subscribe {frame} answered {first}"));
         }
         socket.get_ref().set_nonblocking(true).map_err(|e| e.to_string())?;
-        sockets.push(socket);
+        sockets.push(socket.into_inner());
     }
+    let path = format!("/api/tenants/{tenant}/documents");
+    rounds_of(sockets, rounds, |seq| post(server, &path, &json!({ "table": table, "fields": { "seq": seq } })))
+}
+
+/// The floor under any server's fan-out on this machine: one thread writing one small
+/// WebSocket frame (the size of a one-document `subscription_result`) to each of `subscribers`
+/// loopback TCP sockets in turn, read by the same client as [`latency_of`]. Returns, sorted, the
+/// time from each round's start to each write's return: what the server's `delivery_latency`
+/// measures after its commit and evaluation. A loopback write also runs the receiver's side of
+/// TCP and wakes the reader, on the writer's core.
+pub(crate) fn fanout_floor(subscribers: usize, rounds: usize) -> Result<Vec<Duration>, String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let (mut readers, mut writers) = (Vec::with_capacity(subscribers), Vec::with_capacity(subscribers));
+    for _ in 0..subscribers {
+        let reader = TcpStream::connect(address).map_err(|e| e.to_string())?;
+        let (writer, _) = listener.accept().map_err(|e| e.to_string())?;
+        for stream in [&reader, &writer] {
+            stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        }
+        reader.set_nonblocking(true).map_err(|e| e.to_string())?;
+        readers.push(reader);
+        writers.push(writer);
+    }
+    let mut written = Vec::with_capacity(subscribers * rounds);
+    rounds_of(readers, rounds, |seq| {
+        let payload = json!({ "type": "subscription_result", "id": 1, "data": [
+            { "_id": "01KBW6B3F1D3M1PZXG1BNS0Z4Y", "_creationTime": 1_765_000_000_000_u64, "seq": seq }] })
+        .to_string();
+        // An unmasked text frame (a 16-bit length from 126 bytes on).
+        let mut frame = vec![0x81];
+        match u8::try_from(payload.len()) {
+            Ok(short @ ..126) => frame.push(short),
+            _ => {
+                frame.push(126);
+                frame.extend_from_slice(&u16::try_from(payload.len()).map_err(|e| e.to_string())?.to_be_bytes());
+            }
+        }
+        frame.extend_from_slice(payload.as_bytes());
+        let started = Instant::now();
+        for writer in &mut writers {
+            std::io::Write::write_all(writer, &frame).map_err(|e| e.to_string())?;
+            if seq > 0 {
+                written.push(started.elapsed());
+            }
+        }
+        Ok(())
+    })?;
+    written.sort();
+    Ok(written)
+}
+
+/// Runs `rounds` measured rounds (after an unmeasured round 0) over `sockets`, read by
+/// [`read_all`]: each round notes its start, calls `trigger` with its number, and waits until
+/// every socket has received that round's frame; a sample is (frame received − round start),
+/// returned sorted. Each round gives up after a minute.
+fn rounds_of(
+    sockets: Vec<TcpStream>,
+    rounds: usize,
+    mut trigger: impl FnMut(usize) -> Result<(), String>,
+) -> Result<Vec<Duration>, String> {
+    let subscribers = sockets.len();
+    let starts: Arc<Mutex<Vec<Instant>>> = Arc::new(Mutex::new(Vec::new()));
+    let (samples, received) = mpsc::channel::<Vec<(usize, Duration)>>();
     // One reader thread polls every socket, so the client's own scheduling (one thread per
     // socket would be 1,000 threads on 2 cores) does not swamp what is measured.
     let readers = {
@@ -107,14 +169,9 @@ pub(crate) fn latency_of(
         std::thread::spawn(move || read_all(sockets, &starts, &samples))
     };
     let mut all = Vec::with_capacity(subscribers * rounds);
-    // The table starts empty; seq 0 is a warm-up round, not measured.
     for seq in 0..=rounds {
         starts.lock().map_err(|_| "poisoned")?.push(Instant::now());
-        post(
-            server,
-            &format!("/api/tenants/{tenant}/documents"),
-            &json!({ "table": table, "fields": { "seq": seq } }),
-        )?;
+        trigger(seq)?;
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut seen = 0;
         while seen < subscribers {
@@ -144,10 +201,10 @@ pub(crate) fn latency_of(
 /// closed or the receiver is gone. Past the handshake it reads the raw TCP stream and scans the
 /// server's unmasked frames itself: a full WebSocket and JSON parse per frame would make the
 /// client, which shares the machine's cores with the server, the larger part of what is timed.
-fn read_all(sockets: Vec<Socket>, starts: &Mutex<Vec<Instant>>, samples: &mpsc::Sender<Vec<(usize, Duration)>>) {
+fn read_all(sockets: Vec<TcpStream>, starts: &Mutex<Vec<Instant>>, samples: &mpsc::Sender<Vec<(usize, Duration)>>) {
     use std::io::Read;
     use std::os::fd::AsRawFd;
-    let mut streams: Vec<(TcpStream, Vec<u8>)> = sockets.into_iter().map(|s| (s.into_inner(), Vec::new())).collect();
+    let mut streams: Vec<(TcpStream, Vec<u8>)> = sockets.into_iter().map(|s| (s, Vec::new())).collect();
     let Some(epoll) = Epoll::new(streams.iter().map(|(s, _)| s.as_raw_fd())) else { return };
     let mut open = streams.len();
     let mut ready = vec![0usize; 256];

@@ -369,7 +369,11 @@ impl Hub {
             }
             eval.running = true;
         }
-        tokio::spawn(evaluate(self.clone(), group.clone()));
+        // Outside tokio's cooperative budget: the fan-out hands every member its frame from this
+        // one task, and subscribers write non-blocking (`Subscriber::deliver`). Under the budget,
+        // every socket operation after the first 128 of a poll reports "not ready", which would
+        // push most of a large fan-out's writes onto the subscribers' own writer tasks, later.
+        tokio::spawn(tokio::task::unconstrained(evaluate(self.clone(), group.clone())));
     }
 }
 

@@ -100,7 +100,9 @@ pub trait FunctionEvaluator: Send + Sync {
 }
 
 /// Receives a subscription's updates. Called from the registry's tasks: it must not block
-/// (queue and return); a slow consumer is the receiver's problem, never the registry's.
+/// (queue and return); a slow consumer is the receiver's problem, never the registry's. A fan-out
+/// calls it for every member from one task that runs outside tokio's cooperative budget, so a
+/// non-blocking write attempted here is not refused for the budget's sake.
 pub trait Subscriber: Send + Sync {
     /// Delivers one update for the subscription the caller numbered `subscription_id`.
     fn deliver(&self, subscription_id: u64, update: Update);

@@ -12,7 +12,7 @@ use std::time::Duration;
 const LATENCY_SAMPLES: usize = 65_536;
 
 /// The server's own commit-to-socket-write latency of each delivered result: from the moment
-/// the commit that made a result stale became durable to the moment its frame was handed to the
+/// the commit that made a result stale became durable to the moment its frame was written to the
 /// socket. It measures fan-out without a client in the loop.
 #[derive(Debug, Default)]
 pub struct Latency {

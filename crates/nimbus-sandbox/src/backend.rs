@@ -242,7 +242,7 @@ pub trait Backend: Send + Sync {
     fn probe(&self, id: &str, probe: &Probe, timeout: Duration) -> bool;
 
     /// A TCP connection to `port` on the sandbox's own loopback (made inside its network
-    /// namespace): 502 `sandbox.port_unreachable` when nothing accepts it.
+    /// namespace), with `TCP_NODELAY` set: 502 `sandbox.port_unreachable` when nothing accepts it.
     fn connect(&self, id: &str, port: u16) -> Result<std::net::TcpStream, NimbusError>;
 
     /// The TCP ports something in the sandbox listens on, on any of its addresses (the egress

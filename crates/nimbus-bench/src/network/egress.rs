@@ -20,11 +20,13 @@ use std::thread::JoinHandle;
 
 use serde_json::json;
 
-use super::{Load, TENANT, join_netns, measure, print_table, print_targets, sandbox_pid, throughput, verdict};
+use super::{Enter, Load, TENANT, join_netns, measure, print_table, print_targets, sandbox_pid, throughput, verdict};
 use crate::sandbox::Live;
 
 /// The host address the upstream listens on.
 const UPSTREAM_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+/// The host address the byte relay (the baseline for any proxy) listens on.
+const RELAY_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
 /// The proxy listener inside every sandbox.
 const PROXY: &str = "127.0.0.1:3128";
 /// The small body (latency and requests per second).
@@ -41,44 +43,67 @@ const EGRESS: Load = Load { sequential: 2000, clients: 8, per_client: 1000 };
 
 /// Runs the egress half in a sandbox of `live`'s, and prints its figures.
 pub(super) fn run(live: &mut Live<'_>) -> Result<(), String> {
-    let upstream = Upstream::start()?;
+    let upstream = upstream()?;
+    let relay = relay(upstream.address)?;
     let authority = upstream.address.to_string();
     let network =
         json!({ "egress": { "allow": [{ "host": UPSTREAM_IP.to_string(), "ports": [upstream.address.port()] }] } });
     let (sandbox, _) = live.create_networked(TENANT, &["sleep", "100000"], Some(&network))?;
     let pid = sandbox_pid(&sandbox)?;
+    let relay_address = relay.address.to_string();
+    let (no_entry, into_sandbox) = (|| Ok(()), || join_netns(pid));
+    // Where each path's clients connect, whether they send proxy requests, and what they run first.
+    let paths: [(&str, bool, Enter<'_>); 3] =
+        [(&authority, false, &no_entry), (&relay_address, false, &no_entry), (PROXY, true, &into_sandbox)];
 
-    let direct_small = Target::new(&authority, &authority, false, SMALL);
-    let proxied_small = Target::new(PROXY, &authority, true, SMALL);
-    let direct = measure(&EGRESS, &|| Ok(()), &|| direct_small.open())?;
-    let proxied = measure(&EGRESS, &|| join_netns(pid), &|| proxied_small.open())?;
-
-    let direct_large = Target::new(&authority, &authority, false, LARGE);
-    let proxied_large = Target::new(PROXY, &authority, true, LARGE);
+    let mut small = Vec::new();
+    for (address, absolute, enter) in paths {
+        let target = Target::new(address, &authority, absolute, SMALL);
+        small.push(measure(&EGRESS, enter, &|| target.open())?);
+    }
+    let large: Vec<Target> =
+        paths.iter().map(|(address, absolute, _)| Target::new(address, &authority, *absolute, LARGE)).collect();
     let mib_per_s = |rps: f64| rps * LARGE as f64 / f64::from(1 << 20);
-    let (mut direct_mib, mut proxied_mib) = (Vec::new(), Vec::new());
+    let mut rounds = vec![Vec::new(); paths.len()];
     for _ in 0..LARGE_ROUNDS {
-        direct_mib.push(mib_per_s(throughput(1, LARGE_PER_ROUND, &|| Ok(()), &|| direct_large.open())?));
-        proxied_mib.push(mib_per_s(throughput(1, LARGE_PER_ROUND, &|| join_netns(pid), &|| proxied_large.open())?));
+        for ((target, (_, _, enter)), mib) in large.iter().zip(&paths).zip(&mut rounds) {
+            mib.push(mib_per_s(throughput(1, LARGE_PER_ROUND, *enter, &|| target.open())?));
+        }
     }
     live.delete_all()?;
+    drop(relay);
     drop(upstream);
 
+    let [direct, relayed, proxied] = &small[..] else { unreachable!("three paths") };
     print_table(
         &format!(
             "network benchmark, egress: GET of {SMALL} B from a server on the host ({UPSTREAM_IP}), one kept connection per client"
         ),
-        &[("direct, from the host", &direct), ("through the egress proxy (listener in the sandbox, server)", &proxied)],
+        &[
+            ("direct, from the host", direct),
+            ("through a byte relay on the host (no parsing: the floor)", relayed),
+            ("through the egress proxy (listener in the sandbox, server)", proxied),
+        ],
     );
-    print_targets(&direct, &proxied);
-    let (direct_mib, direct_spread) = median(&mut direct_mib);
-    let (proxied_mib, proxied_spread) = median(&mut proxied_mib);
+    print_targets(direct, proxied);
+    println!(
+        "  the byte relay against direct: {:.2}x; the proxy against the byte relay: {:.2}x",
+        relayed.rps / direct.rps,
+        proxied.rps / relayed.rps
+    );
+    let [direct_mib, relayed_mib, proxied_mib] = [0, 1, 2].map(|path| median(&mut rounds[path]));
     println!(
         "  GET of 1 MiB on one connection, median of {LARGE_ROUNDS} rounds of {LARGE_PER_ROUND} (min-max): direct \
-         {direct_mib:.0} MiB/s ({direct_spread}), through the proxy {proxied_mib:.0} MiB/s ({proxied_spread})"
+         {:.0} MiB/s ({}), through the byte relay {:.0} MiB/s ({}), through the proxy {:.0} MiB/s ({})",
+        direct_mib.0, direct_mib.1, relayed_mib.0, relayed_mib.1, proxied_mib.0, proxied_mib.1
     );
-    let ratio = proxied_mib / direct_mib;
+    let ratio = proxied_mib.0 / direct_mib.0;
     println!("  target: throughput >= 0.5x direct -> {ratio:.2}x {}", verdict(ratio >= 0.5));
+    println!(
+        "  the byte relay against direct: {:.2}x; the proxy against the byte relay: {:.2}x",
+        relayed_mib.0 / direct_mib.0,
+        proxied_mib.0 / relayed_mib.0
+    );
     Ok(())
 }
 
@@ -178,8 +203,52 @@ impl<'a> KeepAlive<'a> {
 }
 
 /// A keep-alive HTTP/1.1 server on `UPSTREAM_IP`, a thread per connection, answering
-/// `GET /<n>` with `n` bytes (at most `LARGE`). Stopped, with its threads, when dropped.
-struct Upstream {
+/// `GET /<n>` with `n` bytes (at most `LARGE`).
+fn upstream() -> Result<Listening, String> {
+    let body: Arc<[u8]> = vec![b'x'; LARGE].into();
+    Listening::start(UPSTREAM_IP, move |stream| {
+        let _ = serve(stream, &body);
+    })
+}
+
+/// The floor of any proxy's cost here: a listener on `RELAY_IP` that connects each connection to
+/// `upstream` and copies bytes both ways (two threads, 64 KiB buffers), with no parsing, decision
+/// or log. A proxy that does nothing still costs the extra hop: two more loopback writes and reads
+/// per request, on the same two vCPUs as the client and the upstream.
+fn relay(upstream: SocketAddr) -> Result<Listening, String> {
+    Listening::start(RELAY_IP, move |client| {
+        let _ = relay_connection(client, upstream);
+    })
+}
+
+fn relay_connection(client: TcpStream, upstream: SocketAddr) -> io::Result<()> {
+    let outbound = TcpStream::connect(upstream)?;
+    for stream in [&client, &outbound] {
+        stream.set_nodelay(true)?;
+    }
+    let (client_back, outbound_back) = (client.try_clone()?, outbound.try_clone()?);
+    let back = std::thread::spawn(move || copy(outbound_back, client_back));
+    copy(client, outbound);
+    let _ = back.join();
+    Ok(())
+}
+
+/// Copies `from` to `to` until either ends, then shuts both down (which ends the other
+/// direction's copy).
+fn copy(mut from: TcpStream, mut to: TcpStream) {
+    let mut buffer = vec![0; 64 * 1024];
+    while let Ok(read @ 1..) = from.read(&mut buffer) {
+        if to.write_all(&buffer[..read]).is_err() {
+            break;
+        }
+    }
+    let _ = from.shutdown(Shutdown::Both);
+    let _ = to.shutdown(Shutdown::Both);
+}
+
+/// A listener on a host loopback address serving each connection on a thread of its own with
+/// `serve`. Stopped, with its threads, when dropped.
+struct Listening {
     address: SocketAddr,
     stop: Arc<AtomicBool>,
     /// Every connection accepted (a handle to shut it down); a few dozen in a run.
@@ -187,13 +256,12 @@ struct Upstream {
     accept: Option<JoinHandle<()>>,
 }
 
-impl Upstream {
-    fn start() -> Result<Self, String> {
-        let listener = TcpListener::bind((UPSTREAM_IP, 0)).map_err(|e| format!("bind {UPSTREAM_IP}: {e}"))?;
+impl Listening {
+    fn start(ip: Ipv4Addr, serve: impl Fn(TcpStream) + Clone + Send + 'static) -> Result<Self, String> {
+        let listener = TcpListener::bind((ip, 0)).map_err(|e| format!("bind {ip}: {e}"))?;
         let address = listener.local_addr().map_err(|e| e.to_string())?;
         let stop = Arc::new(AtomicBool::new(false));
         let open = Arc::new(Mutex::new(Vec::new()));
-        let body: Arc<[u8]> = vec![b'x'; LARGE].into();
         let (stop_flag, registry) = (stop.clone(), open.clone());
         let accept = std::thread::spawn(move || {
             let mut served = Vec::new();
@@ -209,10 +277,8 @@ impl Upstream {
                 let Ok(handle) = stream.try_clone() else { continue };
                 open.push(handle);
                 drop(open);
-                let body = body.clone();
-                served.push(std::thread::spawn(move || {
-                    let _ = serve(stream, &body);
-                }));
+                let serve = serve.clone();
+                served.push(std::thread::spawn(move || serve(stream)));
             }
             for connection in served {
                 let _ = connection.join();
@@ -222,7 +288,7 @@ impl Upstream {
     }
 }
 
-impl Drop for Upstream {
+impl Drop for Listening {
     fn drop(&mut self) {
         {
             let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);

@@ -86,9 +86,8 @@ fn dial(sandboxes: Arc<Sandboxes>, tenant: String, sandbox_id: String) -> Dial {
                 .await
                 .map_err(std::io::Error::other)?
                 .map_err(std::io::Error::other)?;
+            // (The backend's connections are `TCP_NODELAY` already.)
             stream.set_nonblocking(true)?;
-            // DevTools is request/answer: small messages must not wait for Nagle's timer.
-            stream.set_nodelay(true)?;
             TcpStream::from_std(stream)
         })
     })

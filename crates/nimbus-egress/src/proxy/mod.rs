@@ -144,6 +144,9 @@ impl Proxy {
         };
         drop(handoff);
         let std_stream = std::net::TcpStream::from(fd);
+        // Answers are written as they arrive: Nagle's algorithm would hold a chunk's tail back
+        // until the sandbox acknowledged the previous one.
+        let _ = std_stream.set_nodelay(true);
         let stream = match std_stream.set_nonblocking(true).and_then(|()| tokio::net::TcpStream::from_std(std_stream)) {
             Ok(stream) => stream,
             Err(err) => {

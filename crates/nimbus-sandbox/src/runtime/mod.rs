@@ -531,7 +531,14 @@ impl Backend for ContainerBackend {
         let layout = self.layout(id).ok_or_else(|| failure(Err(Silence::Gone), "target_stopped"))?;
         let deadline = Duration::from_millis(SANDBOX_PORT_CONNECT_MS + SUPERVISOR_ANSWER_MS);
         match protocol::connect_port(&layout.socket(), port, deadline) {
-            Ok(Ok(connection)) => Ok(std::net::TcpStream::from(connection)),
+            Ok(Ok(connection)) => {
+                let stream = std::net::TcpStream::from(connection);
+                // What Nimbus relays into a sandbox is written as it arrives (a WebSocket frame, a
+                // request body's chunk): Nagle's algorithm would hold a write back until the
+                // sandbox acknowledged the one before.
+                let _ = stream.set_nodelay(true);
+                Ok(stream)
+            }
             Ok(Err(Response::Error(reason))) => Err(NimbusError::new(
                 ErrorCode::SandboxPortUnreachable,
                 reason.clone(),

@@ -232,14 +232,17 @@ struct OutboxState {
     writing: bool,
     /// A fast-path write left a frame in the sink's buffer: the writer task must flush it.
     flush: bool,
+    /// When the commit behind that frame became durable: its latency is recorded once the
+    /// flush has put it on the socket.
+    flush_since: Option<std::time::Instant>,
 }
 
 /// What the writer sends next.
 enum Next {
     Control(Control),
     Update(u64, Update, Option<String>),
-    /// Finish a fast-path write.
-    Flush,
+    /// Finish a fast-path write (of a result whose commit became durable at this instant).
+    Flush(Option<std::time::Instant>),
 }
 
 type WsSink = SplitSink<WebSocket, Message>;
@@ -354,7 +357,7 @@ impl Outbox {
     /// Pops the next queued frame, oldest control first, then pending results in order.
     fn next(state: &mut OutboxState) -> Option<Next> {
         if std::mem::take(&mut state.flush) {
-            return Some(Next::Flush);
+            return Some(Next::Flush(state.flush_since.take()));
         }
         if let Some(control) = state.control.pop_front() {
             if let Control::Text(text) = &control {
@@ -433,7 +436,9 @@ impl Outbox {
                 Poll::Ready(Ok(())) => {
                     if Pin::new(&mut *sink).start_send(Message::Text(frame.into())).is_ok() {
                         flush = !matches!(Pin::new(&mut *sink).poll_flush(&mut cx), Poll::Ready(_));
-                        self.written(started);
+                        if !flush {
+                            self.written(started);
+                        }
                     }
                 }
                 // Not ready: the writer task retries and notices a broken socket.
@@ -442,7 +447,10 @@ impl Outbox {
         }
         let mut state = self.lock();
         state.writing = false;
-        state.flush |= flush;
+        if flush {
+            state.flush = true;
+            state.flush_since = started;
+        }
         if let Some(update) = unsent
             && state.live.contains_key(&id)
             && !state.slots.contains_key(&id)
@@ -773,10 +781,11 @@ async fn write_loop(outbox: Arc<Outbox>) {
         let mut sink = outbox.sink.lock().await;
         let mut started = None;
         let message = match next {
-            Next::Flush => {
+            Next::Flush(since) => {
                 if sink.flush().await.is_err() {
                     break;
                 }
+                outbox.written(since);
                 continue;
             }
             Next::Control(Control::Text(text)) => Message::Text(text.into()),
