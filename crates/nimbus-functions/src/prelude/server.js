@@ -460,4 +460,5 @@ function nonErrorMessage(value) {
   return safeRead(() => String(value), "a value that cannot be converted to a string");
 }
 
-registerHooks(freeze({ describe, invoke, complete, schema: schemaHook }));
+// `namespaces`: where the runtime keeps each module's namespace once it has imported it.
+registerHooks(freeze({ describe, invoke, complete, schema: schemaHook, namespaces: Object.create(null) }));

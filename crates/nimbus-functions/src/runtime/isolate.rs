@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use nimbus_core::limits::FUNCTION_STACK_BYTES;
 use rquickjs::promise::PromiseState;
 use rquickjs::{
-    CatchResultExt, CaughtError, Context, Ctx, Function, Module, Object, Promise, Runtime, Value as JsValue,
+    CatchResultExt, CaughtError, Context, Ctx, FromJs, Function, Module, Object, Promise, Runtime, Value as JsValue,
 };
 
 use super::bridge::{Active, Bridge, ok_json};
@@ -62,8 +62,8 @@ impl<S: Session> Isolate<S> {
         isolate.context.with(|ctx| -> Result<(), JsFailure> {
             isolate.bridge.install(&ctx).catch(&ctx).map_err(caught)?;
             // The globals first (they take the host object), then the authoring API.
-            isolate.import(&ctx, "nimbus:internal/globals")?;
-            isolate.import(&ctx, "@nimbus/nimbus/server")?;
+            isolate.load(&ctx, "nimbus:internal/globals")?;
+            isolate.load(&ctx, "@nimbus/nimbus/server")?;
             Ok(())
         })?;
         Ok(isolate)
@@ -216,8 +216,21 @@ impl<S: Session> Isolate<S> {
         }
     }
 
-    /// Imports a module (once per isolate) and returns its namespace.
+    /// A module's namespace: imported on first use, then kept in the prelude's `namespaces`
+    /// hook object (a dynamic import of a module already evaluated still builds and settles a
+    /// promise, a tenth of a trivial call's work).
     fn import<'js>(&self, ctx: &Ctx<'js>, name: &str) -> Result<Object<'js>, JsFailure> {
+        let kept: Object<'js> = self.hook(ctx, "namespaces")?;
+        if let Some(namespace) = kept.get::<_, Option<Object<'js>>>(name).catch(ctx).map_err(caught)? {
+            return Ok(namespace);
+        }
+        let namespace = self.load(ctx, name)?;
+        kept.set(name, namespace.clone()).catch(ctx).map_err(caught)?;
+        Ok(namespace)
+    }
+
+    /// Imports a module (evaluating it the first time) and returns its namespace.
+    fn load<'js>(&self, ctx: &Ctx<'js>, name: &str) -> Result<Object<'js>, JsFailure> {
         let promise = Module::import(ctx, name).catch(ctx).map_err(caught)?;
         while promise.state() == PromiseState::Pending {
             if !ctx.execute_pending_job() {
@@ -233,7 +246,7 @@ impl<S: Session> Isolate<S> {
         promise.result::<Object>().unwrap_or(Err(rquickjs::Error::Unknown)).catch(ctx).map_err(caught)
     }
 
-    fn hook<'js>(&self, ctx: &Ctx<'js>, name: &str) -> Result<Function<'js>, JsFailure> {
+    fn hook<'js, T: FromJs<'js>>(&self, ctx: &Ctx<'js>, name: &str) -> Result<T, JsFailure> {
         let hooks =
             ctx.userdata::<Object<'js>>().ok_or_else(|| exception("InternalError", "the prelude did not register"))?;
         hooks.get(name).map_err(|e| exception("InternalError", &format!("prelude hook {name}: {e}")))
