@@ -8,7 +8,8 @@
 //!   path, is a fresh HTTP/1.1 connection (`Connection: close`), as httpd serves them.
 //! - egress (`network/egress.rs`): the egress proxy (a client thread in the sandbox's namespace
 //!   sending plain-HTTP proxy requests to its listener on 127.0.0.1:3128) against the same GETs
-//!   made directly from the host, to a keep-alive server on the host's 127.0.0.2.
+//!   made directly from the host, to a keep-alive server on the host's 127.0.0.2, and through a
+//!   byte relay on the host (the floor of any proxy).
 //!
 //! Each half measures latency one request at a time, and throughput with several clients.
 

@@ -1,16 +1,17 @@
 //! The egress half of `nimbus-bench network`: GETs through a sandbox's egress proxy against the
-//! same GETs made directly from the host, to [`Upstream`], a keep-alive HTTP/1.1 server on the
+//! same GETs made directly from the host, to [`upstream`], a keep-alive HTTP/1.1 server on the
 //! host's 127.0.0.2 (a loopback address, which the server reaches because it runs with
-//! `--egress-allow-internal`; inside the sandbox 127.0.0.2 is its own, empty loopback).
+//! `--egress-allow-internal`; inside the sandbox 127.0.0.2 is its own, empty loopback), and
+//! through [`relay`], a byte relay on 127.0.0.3: the floor of any proxy's cost on this machine.
 //!
 //! The sandbox (busybox, `sleep`) is allowed that one host and port. The proxied client is a
 //! thread that joined the sandbox's network namespace and sends absolute-form requests
-//! (`GET http://127.0.0.2:PORT/64`) to the proxy listener on 127.0.0.1:3128; the direct client
-//! sends the same requests in origin form to 127.0.0.2:PORT. On both paths each client keeps one
+//! (`GET http://127.0.0.2:PORT/64`) to the proxy listener on 127.0.0.1:3128; the direct and
+//! relayed clients send the same requests in origin form. On every path each client keeps one
 //! connection for all its requests (the proxy keeps its upstream connection for consecutive
-//! requests to the same host), so the figures are the proxy's per-request cost, not connection
-//! set-up. Measured: a 64-byte body (latency one at a time, requests per second with several
-//! clients), then a 1 MiB body on one connection (MiB/s, in rounds alternating the paths).
+//! requests to the same host), so the figures are the per-request cost, not connection set-up.
+//! Measured: a 64-byte body (latency one at a time, requests per second with several clients),
+//! then a 1 MiB body on one connection (MiB/s, in rounds alternating the paths).
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
