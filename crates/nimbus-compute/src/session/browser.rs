@@ -45,11 +45,17 @@ struct Live {
     ended: watch::Sender<bool>,
 }
 
+/// A browser sandbox's DevTools connection, once dialed. Whoever finds it missing or closed
+/// dials while holding this slot alone: callers for the same sandbox wait for that dial, callers
+/// for other sandboxes do not.
+type ConnectionSlot = Arc<tokio::sync::Mutex<Option<Connection>>>;
+
 /// The browser side of the session registry.
 #[derive(Default)]
 pub(super) struct Browsers {
-    /// One DevTools connection per browser sandbox (keyed by sandbox id).
-    connections: tokio::sync::Mutex<BTreeMap<String, Connection>>,
+    /// One DevTools connection slot per browser sandbox (keyed by sandbox id). A std mutex: held
+    /// only to find or add a slot.
+    connections: Mutex<BTreeMap<String, ConnectionSlot>>,
     /// Keyed by session id.
     live: Mutex<BTreeMap<String, Arc<Live>>>,
 }
@@ -95,16 +101,26 @@ fn dial(sandboxes: Arc<Sandboxes>, tenant: String, sandbox_id: String) -> Dial {
 
 impl Sessions {
     /// The DevTools connection of a browser sandbox, connected on first use and again after it
-    /// dropped.
+    /// dropped. A dial holds its own sandbox's slot only: a slow one keeps no other browser
+    /// service's sessions waiting.
     async fn browser_connection(&self, tenant: &str, sandbox_id: &str) -> Result<Connection, NimbusError> {
-        let mut connections = self.browsers.connections.lock().await;
-        connections.retain(|_, c| !c.is_closed());
-        if let Some(connection) = connections.get(sandbox_id) {
-            return Ok(connection.clone());
+        let slot = {
+            let mut slots = self.browsers.connections.lock().unwrap_or_else(PoisonError::into_inner);
+            // A slot goes once its connection closed (its sandbox may be gone), unless a caller
+            // holds it: one is dialing, or is about to.
+            slots.retain(|_, slot| {
+                Arc::strong_count(slot) > 1
+                    || slot.try_lock().is_ok_and(|held| held.as_ref().is_some_and(|c| !c.is_closed()))
+            });
+            slots.entry(sandbox_id.to_owned()).or_default().clone()
+        };
+        let mut held = slot.lock().await;
+        if let Some(open) = held.as_ref().filter(|c| !c.is_closed()) {
+            return Ok(open.clone());
         }
         let dial = dial(self.sandboxes.clone(), tenant.to_owned(), sandbox_id.to_owned());
         let connection = Connection::connect(&dial).await?;
-        connections.insert(sandbox_id.to_owned(), connection.clone());
+        *held = Some(connection.clone());
         Ok(connection)
     }
 
