@@ -218,7 +218,7 @@ impl<S: Session> Isolate<S> {
 
     /// A module's namespace: imported on first use, then kept in the prelude's `namespaces`
     /// hook object (a dynamic import of a module already evaluated still builds and settles a
-    /// promise, a tenth of a trivial call's work).
+    /// promise: about 3% of the server's CPU under insert mutations, docs/performance.md).
     fn import<'js>(&self, ctx: &Ctx<'js>, name: &str) -> Result<Object<'js>, JsFailure> {
         let kept: Object<'js> = self.hook(ctx, "namespaces")?;
         if let Some(namespace) = kept.get::<_, Option<Object<'js>>>(name).catch(ctx).map_err(caught)? {
