@@ -56,9 +56,8 @@ pub async fn cdp_ws(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let path = SessionPath::parse(&state, &params, &query)?;
-    let ws = upgrade(ws)?;
+    let ws = upgrade(ws, BROWSER_CDP_MAX_MESSAGE_BYTES)?;
     let cdp = state.sessions.cdp(path.tenant(), &path.id).await?;
-    let ws = ws.max_message_size(BROWSER_CDP_MAX_MESSAGE_BYTES).max_frame_size(BROWSER_CDP_MAX_MESSAGE_BYTES);
     Ok(ws.on_upgrade(move |socket| relay(socket, cdp)))
 }
 

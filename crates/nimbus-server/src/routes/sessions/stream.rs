@@ -117,12 +117,14 @@ enum InputTarget {
     Process(String),
 }
 
-/// Accepts the upgrade with `/ws`'s inbound cap: a larger client message closes with 1009.
+/// Accepts the upgrade with an inbound cap of `max_bytes`: a larger client message closes with
+/// 1009.
 pub(super) fn upgrade(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    max_bytes: usize,
 ) -> Result<WebSocketUpgrade, NimbusError> {
     let ws = ws.map_err(|e| NimbusError::invalid_request(format!("a WebSocket upgrade is required: {e}")))?;
-    Ok(ws.max_message_size(WS_MAX_INBOUND_BYTES).max_frame_size(WS_MAX_INBOUND_BYTES))
+    Ok(ws.max_message_size(max_bytes).max_frame_size(max_bytes))
 }
 
 /// `GET /api/sessions/{id}/channels/{channel}/ws` and `GET …/processes/{pid}/ws`.
@@ -134,7 +136,8 @@ pub async fn ws(
 ) -> ApiResult<Response> {
     let path = SessionPath::parse(&state, &params, &query)?;
     let (key, target) = attach_target(&params)?;
-    let ws = upgrade(ws)?;
+    // `/ws`'s inbound cap.
+    let ws = upgrade(ws, WS_MAX_INBOUND_BYTES)?;
     let (opened, attached) = state.sessions.attach(path.tenant(), &path.id, key).await?;
     Ok(serve_ws(ws, state.sessions.clone(), path, target, opened, attached))
 }
